@@ -1,0 +1,189 @@
+#!/usr/bin/env bash
+# tools.sh builds the pinned real binaries Wattson tests against into bin/.
+#
+# Every tool is built once per version into a cache outside the clone
+# (WATTSON_TOOLS_CACHE, default ~/.cache/wattson/tools/<tool>/<version>/) and then
+# linked into bin/. A second run is a no-op that takes seconds. Nothing is
+# downloaded except Go modules from the module proxy.
+#
+# Usage: hack/tools.sh [TOOL...]   (no argument: every default tool)
+#        hack/tools.sh --list
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BIN=${BIN:-$ROOT/bin}
+CACHE=${WATTSON_TOOLS_CACHE:-$HOME/.cache/wattson/tools}
+
+# Pinned versions. Keep in sync with go.mod where a tool is also a library.
+K8S_VERSION=v1.37.1          # kube-apiserver, kubectl, controller-manager, scheduler, kubelet
+K8S_STAGING=v0.37.1          # the published staging modules of K8S_VERSION
+ETCD_VERSION=v3.7.3
+PROMETHEUS_VERSION=v0.315.0  # Prometheus 3.15.0
+ALERTMANAGER_VERSION=v0.31.1
+SNMP_EXPORTER_VERSION=v0.30.1
+PROMETHEUS_OPERATOR_VERSION=v0.93.0
+CONTROLLER_GEN_VERSION=v0.23.0
+KUSTOMIZE_VERSION=v5.8.2     # v5.8.3 needs Go 1.27
+SQLC_VERSION=v1.31.1
+SKAFFOLD_VERSION=v2.24.0     # newer needs Go 1.27
+GINKGO_VERSION=$(cd "$ROOT" && go list -m -f '{{.Version}}' github.com/onsi/ginkgo/v2)
+
+# Ordered: the tools `make test` needs first.
+DEFAULT_TOOLS="etcd kube-apiserver prometheus alertmanager snmp_exporter prometheus-operator controller-gen kustomize ginkgo sqlc skaffold"
+ALL_TOOLS="$DEFAULT_TOOLS kube-cluster"
+
+export GOPROXY=${WATTSON_GOPROXY:-https://proxy.golang.org}
+export GOFLAGS=-mod=mod
+export CGO_ENABLED=${CGO_ENABLED:-0}
+
+log() { printf '%s tools: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+# wrapper DIR MODULE... creates a throwaway module in DIR that requires the given modules.
+wrapper() {
+  local dir=$1; shift
+  rm -rf "$dir"; mkdir -p "$dir"
+  (cd "$dir" && go mod init wattson.dev/tools-wrapper >/dev/null 2>&1 && printf 'package tools\n' >tools.go)
+}
+
+# replaces_from MODULE@VERSION: prints the replace/exclude directives of a module's go.mod,
+# keeping only those that point at other published modules (not local paths).
+replaces_from() {
+  local gomod
+  gomod=$(go mod download -json "$1" | sed -n 's/.*"GoMod": "\(.*\)",/\1/p')
+  awk '
+    /^(replace|exclude) \(/ { blk=$1; next }
+    blk && /^\)/ { blk=""; next }
+    blk { if ($0 !~ /=> *\./) print blk, $0; next }
+    /^(replace|exclude) / { if ($0 !~ /=> *\./) print }
+  ' "$gomod"
+}
+
+k8s_ldflags() {
+  local major minor v
+  v=${K8S_VERSION#v}; major=${v%%.*}; minor=${v#*.}; minor=${minor%%.*}
+  local f=""
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    f+=" -X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=$major -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
+  done
+  echo "-s -w$f"
+}
+
+# k8s_build OUT CMD...: builds cmd/<CMD> of k8s.io/kubernetes into OUT.
+k8s_build() {
+  local out=$1; shift
+  local src=$CACHE/src/kubernetes-$K8S_VERSION
+  if [ ! -f "$src/go.sum" ] || ! grep -q "k8s.io/kubernetes $K8S_VERSION" "$src/go.mod"; then
+    wrapper "$src"
+    local gomod
+    gomod=$(go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | sed -n 's/.*"GoMod": "\(.*\)",/\1/p')
+    # Every ./staging/src/k8s.io/X replace becomes the published k8s.io/X module.
+    sed -n 's#^\s*\(k8s.io/[a-z0-9-]*\) => ./staging/src/k8s.io/.*#replace \1 => \1 '"$K8S_STAGING"'#p' "$gomod" >>"$src/go.mod"
+    (cd "$src" && go get "k8s.io/kubernetes@$K8S_VERSION" >/dev/null)
+  fi
+  local c
+  for c in "$@"; do
+    (cd "$src" && go get "k8s.io/kubernetes/cmd/$c@$K8S_VERSION" >/dev/null 2>&1 || true
+     go build -trimpath -ldflags "$(k8s_ldflags)" -o "$out/$c" "k8s.io/kubernetes/cmd/$c")
+  done
+}
+
+# mod_build OUT MODULE@VERSION PKG... [-- EXTRA go.mod lines]: builds packages in a wrapper module
+# that copies the tool's own replace/exclude lines.
+mod_build() {
+  local out=$1 modver=$2; shift 2
+  local mod=${modver%@*}
+  local src=$CACHE/src/$(basename "$mod")-${modver#*@}
+  if [ ! -f "$src/go.sum" ]; then
+    wrapper "$src"
+    replaces_from "$modver" >>"$src/go.mod"
+    (cd "$src" && go get "$modver" >/dev/null)
+  fi
+  local p
+  for p in "$@"; do
+    (cd "$src" && go get "$p@${modver#*@}" >/dev/null 2>&1 || true
+     go build -trimpath -ldflags "-s -w" -o "$out/" "$p")
+  done
+}
+
+# build TOOL VERSION BINARIES: builds TOOL unless its cache entry is complete, then links into bin/.
+build_tool() {
+  local tool=$1 version=$2; shift 2
+  local dir=$CACHE/$tool/$version b missing=0
+  for b in "$@"; do [ -x "$dir/$b" ] || missing=1; done
+  if [ $missing = 1 ]; then
+    log "building $tool $version (first time on this machine; cached in $dir)"
+    local start=$SECONDS tmp="$dir.tmp"
+    rm -rf "$tmp"; mkdir -p "$tmp"
+    "build_$tool" "$tmp" "$version"
+    rm -rf "$dir"; mv "$tmp" "$dir"
+    log "built $tool $version in $((SECONDS - start))s"
+    BUILT+=("$tool $version $((SECONDS - start))s")
+  fi
+  mkdir -p "$BIN"
+  for b in "$@"; do
+    if [ -e "$dir/$b" ]; then
+      [ -d "$dir/$b" ] && { rm -rf "${BIN:?}/$b"; cp -a "$dir/$b" "$BIN/$b"; continue; }
+      ln -f "$dir/$b" "$BIN/$b" 2>/dev/null || cp -f "$dir/$b" "$BIN/$b"
+    fi
+  done
+  printf '%s %s\n' "$tool" "$version" >>"$BIN/.versions.tmp"
+}
+
+build_etcd() { mod_build "$1" "go.etcd.io/etcd/server/v3@$ETCD_VERSION" go.etcd.io/etcd/server/v3
+  mv "$1/server" "$1/etcd"; }
+build_kube-apiserver() { k8s_build "$1" kube-apiserver kubectl; }
+build_kube-cluster() { k8s_build "$1" kube-controller-manager kube-scheduler kubelet; }
+build_prometheus() { mod_build "$1" "github.com/prometheus/prometheus@$PROMETHEUS_VERSION" \
+  github.com/prometheus/prometheus/cmd/prometheus github.com/prometheus/prometheus/cmd/promtool; }
+build_alertmanager() { GOBIN=$1 go install -trimpath -ldflags "-s -w" \
+  "github.com/prometheus/alertmanager/cmd/alertmanager@$ALERTMANAGER_VERSION" \
+  "github.com/prometheus/alertmanager/cmd/amtool@$ALERTMANAGER_VERSION"; }
+build_snmp_exporter() { mod_build "$1" "github.com/prometheus/snmp_exporter@$SNMP_EXPORTER_VERSION" \
+  github.com/prometheus/snmp_exporter; }
+build_prometheus-operator() {
+  mod_build "$1" "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION" \
+    github.com/prometheus-operator/prometheus-operator/cmd/operator
+  mv "$1/operator" "$1/prometheus-operator"
+  local dir
+  dir=$(go mod download -json "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION" | sed -n 's/.*"Dir": "\(.*\)",/\1/p')
+  mkdir -p "$1/prometheus-operator-crds"
+  cp "$dir"/example/prometheus-operator-crd/*.yaml "$1/prometheus-operator-crds/"
+  chmod -R u+w "$1/prometheus-operator-crds"
+}
+build_controller-gen() { GOBIN=$1 go install -trimpath "sigs.k8s.io/controller-tools/cmd/controller-gen@$CONTROLLER_GEN_VERSION"; }
+build_kustomize() { GOBIN=$1 go install -trimpath "sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION"; }
+build_sqlc() { CGO_ENABLED=1 GOBIN=$1 go install -trimpath "github.com/sqlc-dev/sqlc/cmd/sqlc@$SQLC_VERSION"; }
+build_ginkgo() { GOBIN=$1 go install -trimpath "github.com/onsi/ginkgo/v2/ginkgo@$GINKGO_VERSION"; }
+build_skaffold() { mod_build "$1" "github.com/GoogleContainerTools/skaffold/v2@$SKAFFOLD_VERSION" \
+  github.com/GoogleContainerTools/skaffold/v2/cmd/skaffold; }
+
+one() {
+  case $1 in
+    etcd) build_tool etcd "$ETCD_VERSION" etcd ;;
+    kube-apiserver) build_tool kube-apiserver "$K8S_VERSION" kube-apiserver kubectl ;;
+    kube-cluster) build_tool kube-cluster "$K8S_VERSION" kube-controller-manager kube-scheduler kubelet ;;
+    prometheus) build_tool prometheus "$PROMETHEUS_VERSION" prometheus promtool ;;
+    alertmanager) build_tool alertmanager "$ALERTMANAGER_VERSION" alertmanager amtool ;;
+    snmp_exporter) build_tool snmp_exporter "$SNMP_EXPORTER_VERSION" snmp_exporter ;;
+    prometheus-operator) build_tool prometheus-operator "$PROMETHEUS_OPERATOR_VERSION" prometheus-operator prometheus-operator-crds ;;
+    controller-gen) build_tool controller-gen "$CONTROLLER_GEN_VERSION" controller-gen ;;
+    kustomize) build_tool kustomize "$KUSTOMIZE_VERSION" kustomize ;;
+    sqlc) build_tool sqlc "$SQLC_VERSION" sqlc ;;
+    ginkgo) build_tool ginkgo "$GINKGO_VERSION" ginkgo ;;
+    skaffold) build_tool skaffold "$SKAFFOLD_VERSION" skaffold ;;
+    *) echo "tools: unknown tool '$1' (known: $ALL_TOOLS)" >&2; return 2 ;;
+  esac
+}
+
+if [ "${1:-}" = --list ]; then echo "$ALL_TOOLS"; exit 0; fi
+BUILT=()
+start=$SECONDS
+rm -f "$BIN/.versions.tmp"
+for t in ${@:-$DEFAULT_TOOLS}; do one "$t"; done
+mkdir -p "$BIN"; sort -u "$BIN/.versions.tmp" "$BIN/.versions" 2>/dev/null >"$BIN/.versions.new" || true
+mv "$BIN/.versions.new" "$BIN/.versions"; rm -f "$BIN/.versions.tmp"
+if [ ${#BUILT[@]} -eq 0 ]; then
+  log "all tools up to date in $BIN ($((SECONDS - start))s)"
+else
+  log "built: ${BUILT[*]}; total $((SECONDS - start))s"
+fi
