@@ -1,0 +1,555 @@
+// Command bench measures the simulator against net-snmp's snmpd with one
+// lean client: bulk-walk varbinds per second (same client, same concurrency),
+// GET latency at a fixed request rate, and resident memory with 10,000
+// devices. mocks/bench/bench.sh builds the simulator and runs this.
+//
+// The client encodes requests and reads responses with a few lines of BER
+// of its own, so that it costs far less than either agent and the numbers
+// measure the agents rather than the client.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+func main() { os.Exit(run()) }
+
+func run() int {
+	sim := flag.String("sim", "", "path of the built wattson-snmpsim binary (required)")
+	fixture := flag.String("fixture", "../shared/fixtures/snmprec/raritan-pdu_px3.snmprec", "recording the simulator serves for the walk")
+	snmpd := flag.String("snmpd", "/usr/sbin/snmpd", "net-snmp snmpd to compare with; empty skips it")
+	conc := flag.Int("concurrency", 4, "concurrent walkers, the same for both agents")
+	dur := flag.Duration("duration", 5*time.Second, "how long each throughput and latency run lasts")
+	rate := flag.Int("rate", 10000, "GET requests per second for the latency run")
+	devices := flag.Int("devices", 10000, "devices for the memory run")
+	flag.Parse()
+	if *sim == "" {
+		fmt.Fprintln(os.Stderr, "bench: flag --sim is required")
+		return 2
+	}
+	if _, err := os.Stat(*fixture); err != nil {
+		fmt.Fprintf(os.Stderr, "bench: fixture: %v\n", err)
+		return 2
+	}
+	if err := bench(*sim, *fixture, *snmpd, *conc, *dur, *rate, *devices); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		return 1
+	}
+	return 0
+}
+
+func bench(sim, fixture, snmpd string, conc int, dur time.Duration, rate, devices int) error {
+	tmp, err := os.MkdirTemp("", "wattson-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	dataDir := filepath.Join(tmp, "data")
+	if err := os.MkdirAll(dataDir, 0o755); err != nil {
+		return err
+	}
+	abs, err := filepath.Abs(fixture)
+	if err != nil {
+		return err
+	}
+	if err := os.Symlink(abs, filepath.Join(dataDir, "px3.snmprec")); err != nil {
+		return err
+	}
+
+	port := freePort()
+	simProc, err := start(sim, nil, "--data-dir="+dataDir, fmt.Sprintf("--agent-udpv4-endpoint=127.0.0.1:%d", port), "--web.listen-address=", "--log-level=warn")
+	if err != nil {
+		return err
+	}
+	defer simProc.stop()
+	simAddr := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port}
+	if err := waitReady(simAddr, "px3"); err != nil {
+		return fmt.Errorf("simulator: %w", err)
+	}
+
+	fmt.Printf("bulk walk, GETBULK max-repetitions 50, %d concurrent walkers, %s each\n", conc, dur)
+	simRes, err := walkLoad(simAddr, "px3", conc, dur)
+	if err != nil {
+		return fmt.Errorf("simulator walk: %w", err)
+	}
+	fmt.Printf("  %-28s %10.0f varbinds/s  (%d varbinds per walk, %d walks)\n", "wattson-snmpsim (PX3 7,996)", simRes.rate(), simRes.perWalk, simRes.walks)
+
+	var snmpdAddr *net.UDPAddr
+	var snmpdProc *proc
+	if snmpd != "" {
+		sport := freePort()
+		conf := filepath.Join(tmp, "snmpd.conf")
+		// Connection logging off: it would make snmpd write a line per
+		// request and measure the log pipe rather than the agent.
+		body := fmt.Sprintf("agentAddress udp:127.0.0.1:%d\nrocommunity public 127.0.0.1\ndontLogTCPWrappersConnects yes\n", sport)
+		if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
+			return err
+		}
+		sp, err := start(snmpd, []string{"SNMP_PERSISTENT_DIR=" + tmp, "MIBS="}, "-f", "-Lo", "-I", "-smux", "-C", "-c", conf)
+		if err != nil {
+			return err
+		}
+		defer sp.stop()
+		snmpdProc = sp
+		snmpdAddr = &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: sport}
+		if err := waitReady(snmpdAddr, "public"); err != nil {
+			return fmt.Errorf("snmpd: %w", err)
+		}
+		dRes, err := walkLoad(snmpdAddr, "public", conc, dur)
+		if err != nil {
+			return fmt.Errorf("snmpd walk: %w", err)
+		}
+		fmt.Printf("  %-28s %10.0f varbinds/s  (%d varbinds per walk, %d walks)\n", "net-snmp snmpd (own tree)", dRes.rate(), dRes.perWalk, dRes.walks)
+		fmt.Printf("  ratio simulator / snmpd: %.1fx (target >= 3x)\n", simRes.rate()/dRes.rate())
+	}
+
+	fmt.Printf("\nGET latency, open loop at %d requests/s for %s\n", rate, dur)
+	lat, err := latency(simAddr, "px3", rate, dur)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("  %-28s %s\n", "wattson-snmpsim", lat)
+	if snmpdAddr != nil {
+		lat, err := latency(snmpdAddr, "public", rate, dur)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("  %-28s %s\n", "net-snmp snmpd", lat)
+		snmpdProc.stop()
+	}
+	simProc.stop()
+
+	fmt.Printf("\nmemory with %d devices (template: the PX3 recording)\n", devices)
+	mport := freePort()
+	mp, err := start(sim, nil, "--data-dir="+dataDir, fmt.Sprintf("--agent-udpv4-endpoint=127.0.0.1:%d", mport),
+		"--web.listen-address=", "--log-level=warn", fmt.Sprintf("--device-template=px3:%d", devices))
+	if err != nil {
+		return err
+	}
+	defer mp.stop()
+	maddr := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: mport}
+	if err := waitReady(maddr, "px3-1"); err != nil {
+		return fmt.Errorf("simulator with %d devices: %w", devices, err)
+	}
+	// Touch every device once so per-device state exists.
+	if err := touchAll(maddr, devices); err != nil {
+		return err
+	}
+	rss, hwm, err := memory(mp.cmd.Process.Pid)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("  RSS %.1f MiB, peak %.1f MiB (target <= 1024 MiB)\n", rss/1024, hwm/1024)
+	return nil
+}
+
+type proc struct {
+	cmd  *exec.Cmd
+	once sync.Once
+}
+
+func start(path string, env []string, args ...string) (*proc, error) {
+	cmd := exec.Command(path, args...)
+	cmd.Env = append(os.Environ(), env...)
+	// snmpd -Lo logs to stdout; keep only stderr, where errors go.
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", path, err)
+	}
+	return &proc{cmd: cmd}, nil
+}
+
+func (p *proc) stop() {
+	p.once.Do(func() {
+		_ = p.cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { _ = p.cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			_ = p.cmd.Process.Kill()
+			<-done
+		}
+	})
+}
+
+func freePort() int {
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		panic(err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).Port
+}
+
+// waitReady polls with a GETNEXT until the agent answers.
+func waitReady(addr *net.UDPAddr, community string) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		c, err := net.DialUDP("udp4", nil, addr)
+		if err != nil {
+			return err
+		}
+		_ = c.SetDeadline(time.Now().Add(300 * time.Millisecond))
+		_, _ = c.Write(encodeRequest(0xa1, community, 1, []byte{0x2b}, 0))
+		buf := make([]byte, 65536)
+		_, err = c.Read(buf)
+		c.Close()
+		if err == nil {
+			return nil
+		}
+	}
+	return errors.New("no answer within 60s")
+}
+
+type walkResult struct {
+	varbinds, walks int64
+	perWalk         int
+	elapsed         time.Duration
+}
+
+func (w walkResult) rate() float64 { return float64(w.varbinds) / w.elapsed.Seconds() }
+
+// walkLoad runs conc walkers, each walking the whole tree from 1.3 with
+// GETBULK again and again until dur is over.
+func walkLoad(addr *net.UDPAddr, community string, conc int, dur time.Duration) (walkResult, error) {
+	var total, walks atomic.Int64
+	var perWalk atomic.Int64
+	ctx, cancel := context.WithTimeout(context.Background(), dur)
+	defer cancel()
+	errs := make(chan error, conc)
+	begin := time.Now()
+	var wg sync.WaitGroup
+	for w := range conc {
+		wg.Go(func() {
+			c, err := net.DialUDP("udp4", nil, addr)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer c.Close()
+			buf := make([]byte, 65536)
+			reqID := uint32(w << 24)
+			for ctx.Err() == nil {
+				from := []byte{0x2b} // 1.3
+				n := 0
+				for ctx.Err() == nil {
+					reqID++
+					_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+					if _, err := c.Write(encodeRequest(0xa5, community, reqID, from, 50)); err != nil {
+						errs <- err
+						return
+					}
+					m, err := c.Read(buf)
+					if err != nil {
+						errs <- fmt.Errorf("read: %w", err)
+						return
+					}
+					count, last, end, err := parseResponse(buf[:m])
+					if err != nil {
+						errs <- err
+						return
+					}
+					n += count
+					total.Add(int64(count))
+					if end || count == 0 {
+						walks.Add(1)
+						perWalk.Store(int64(n))
+						break
+					}
+					from = last
+				}
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(begin)
+	close(errs)
+	if err := <-errs; err != nil {
+		return walkResult{}, err
+	}
+	return walkResult{varbinds: total.Load(), walks: walks.Load(), perWalk: int(perWalk.Load()), elapsed: elapsed}, nil
+}
+
+type latencyResult struct {
+	sent, lost int
+	p50, p99   time.Duration
+	max        time.Duration
+	achieved   float64
+}
+
+func (l latencyResult) String() string {
+	return fmt.Sprintf("p50 %s  p99 %s  max %s  (%d sent at %.0f/s, %d unanswered; target p99 < 1ms)",
+		l.p50.Round(time.Microsecond), l.p99.Round(time.Microsecond), l.max.Round(time.Microsecond), l.sent, l.achieved, l.lost)
+}
+
+// latency sends GETs for sysDescr and sysUpTime at a fixed rate from one
+// socket and times each answer by its request-id.
+func latency(addr *net.UDPAddr, community string, rate int, dur time.Duration) (latencyResult, error) {
+	c, err := net.DialUDP("udp4", nil, addr)
+	if err != nil {
+		return latencyResult{}, err
+	}
+	defer c.Close()
+	_ = c.SetReadBuffer(4 << 20)
+	n := int(dur.Seconds() * float64(rate))
+	sent := make([]int64, n+1)
+	got := make([]int64, n+1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 65536)
+		for {
+			_ = c.SetReadDeadline(time.Now().Add(time.Second))
+			m, err := c.Read(buf)
+			if err != nil {
+				return
+			}
+			now := time.Now().UnixNano()
+			if id, ok := responseID(buf[:m]); ok && id >= 1 && int(id) <= n {
+				got[id] = now
+			}
+		}
+	}()
+	// sysDescr.0 and sysUpTime.0 as two varbinds.
+	oids := [][]byte{{0x2b, 6, 1, 2, 1, 1, 1, 0}, {0x2b, 6, 1, 2, 1, 1, 3, 0}}
+	// Open loop: every 100µs, send the requests that are due by now. This
+	// keeps the rate without a spinning sender eating a core of its own.
+	begin := time.Now()
+	for i := 1; i <= n; {
+		due := min(n, int(time.Since(begin).Seconds()*float64(rate)))
+		for ; i <= due; i++ {
+			msg := encodeGet(community, uint32(i), oids)
+			sent[i] = time.Now().UnixNano()
+			if _, err := c.Write(msg); err != nil {
+				return latencyResult{}, err
+			}
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+	achieved := float64(n) / time.Since(begin).Seconds()
+	<-done
+	var lats []time.Duration
+	lost := 0
+	for i := 1; i <= n; i++ {
+		if got[i] == 0 {
+			lost++
+			continue
+		}
+		lats = append(lats, time.Duration(got[i]-sent[i]))
+	}
+	if len(lats) == 0 {
+		return latencyResult{}, errors.New("no GET answered")
+	}
+	slices.Sort(lats)
+	pct := func(p float64) time.Duration { return lats[min(len(lats)-1, int(p*float64(len(lats))))] }
+	return latencyResult{sent: n, lost: lost, p50: pct(0.50), p99: pct(0.99), max: lats[len(lats)-1], achieved: achieved}, nil
+}
+
+// touchAll sends one GET to each device and waits for the answers.
+func touchAll(addr *net.UDPAddr, devices int) error {
+	c, err := net.DialUDP("udp4", nil, addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	buf := make([]byte, 65536)
+	oid := [][]byte{{0x2b, 6, 1, 2, 1, 1, 1, 0}}
+	for i := 1; i <= devices; i++ {
+		_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+		if _, err := c.Write(encodeGet("px3-"+strconv.Itoa(i), uint32(i), oid)); err != nil {
+			return err
+		}
+		if _, err := c.Read(buf); err != nil {
+			return fmt.Errorf("device px3-%d: %w", i, err)
+		}
+	}
+	return nil
+}
+
+// memory reads VmRSS and VmHWM (KiB) of a process.
+func memory(pid int) (rss, hwm float64, err error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		v, _ := strconv.ParseFloat(f[1], 64)
+		switch f[0] {
+		case "VmRSS:":
+			rss = v
+		case "VmHWM:":
+			hwm = v
+		}
+	}
+	return rss, hwm, nil
+}
+
+// --- minimal BER -----------------------------------------------------------
+
+func appendLen(b []byte, n int) []byte {
+	switch {
+	case n < 128:
+		return append(b, byte(n))
+	case n < 256:
+		return append(b, 0x81, byte(n))
+	}
+	return append(b, 0x82, byte(n>>8), byte(n))
+}
+
+func tlv(tag byte, content []byte) []byte {
+	return append(appendLen([]byte{tag}, len(content)), content...)
+}
+
+func intTLV(v uint32) []byte {
+	b := []byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}
+	for len(b) > 1 && b[0] == 0 && b[1]&0x80 == 0 {
+		b = b[1:]
+	}
+	if b[0]&0x80 != 0 {
+		b = append([]byte{0}, b...)
+	}
+	return tlv(0x02, b)
+}
+
+// encodeRequest builds a v2c GETNEXT (0xa1) or GETBULK (0xa5) for one OID
+// given as BER content bytes.
+func encodeRequest(pdu byte, community string, reqID uint32, oid []byte, maxRep uint32) []byte {
+	vb := tlv(0x30, append(tlv(0x06, oid), 0x05, 0x00))
+	var body []byte
+	body = append(body, intTLV(reqID)...)
+	body = append(body, intTLV(0)...)
+	if pdu == 0xa5 {
+		body = append(body, intTLV(maxRep)...)
+	} else {
+		body = append(body, intTLV(0)...)
+	}
+	body = append(body, tlv(0x30, vb)...)
+	msg := append(intTLV(1), tlv(0x04, []byte(community))...)
+	msg = append(msg, tlv(pdu, body)...)
+	return tlv(0x30, msg)
+}
+
+func encodeGet(community string, reqID uint32, oids [][]byte) []byte {
+	var vbs []byte
+	for _, o := range oids {
+		vbs = append(vbs, tlv(0x30, append(tlv(0x06, o), 0x05, 0x00))...)
+	}
+	body := append(intTLV(reqID), intTLV(0)...)
+	body = append(body, intTLV(0)...)
+	body = append(body, tlv(0x30, vbs)...)
+	msg := append(intTLV(1), tlv(0x04, []byte(community))...)
+	msg = append(msg, tlv(0xa0, body)...)
+	return tlv(0x30, msg)
+}
+
+var errBER = errors.New("bad BER in response")
+
+// read returns the tag, content and the rest after one TLV.
+func read(b []byte) (tag byte, content, rest []byte, err error) {
+	if len(b) < 2 {
+		return 0, nil, nil, errBER
+	}
+	tag, l, off := b[0], int(b[1]), 2
+	if l&0x80 != 0 {
+		n := l & 0x7f
+		if n == 0 || n > 3 || len(b) < 2+n {
+			return 0, nil, nil, errBER
+		}
+		l = 0
+		for _, c := range b[2 : 2+n] {
+			l = l<<8 | int(c)
+		}
+		off += n
+	}
+	if len(b) < off+l {
+		return 0, nil, nil, errBER
+	}
+	return tag, b[off : off+l], b[off+l:], nil
+}
+
+// pduBody returns the contents of the response PDU after error-index.
+func pduBody(msg []byte) (reqID uint32, vbl []byte, err error) {
+	_, m, _, err := read(msg)
+	if err != nil {
+		return 0, nil, err
+	}
+	_, _, m, err = read(m) // version
+	if err != nil {
+		return 0, nil, err
+	}
+	_, _, m, err = read(m) // community
+	if err != nil {
+		return 0, nil, err
+	}
+	_, p, _, err := read(m)
+	if err != nil {
+		return 0, nil, err
+	}
+	_, id, p, err := read(p)
+	if err != nil {
+		return 0, nil, err
+	}
+	for _, c := range id {
+		reqID = reqID<<8 | uint32(c)
+	}
+	var st []byte
+	if _, st, p, err = read(p); err != nil { // error-status
+		return 0, nil, err
+	}
+	if len(st) > 0 && st[len(st)-1] != 0 {
+		return 0, nil, fmt.Errorf("agent answered error-status %d", st[len(st)-1])
+	}
+	if _, _, p, err = read(p); err != nil { // error-index
+		return 0, nil, err
+	}
+	_, vbl, _, err = read(p)
+	return reqID, vbl, err
+}
+
+func responseID(msg []byte) (uint32, bool) {
+	id, _, err := pduBody(msg)
+	return id, err == nil
+}
+
+// parseResponse counts the varbinds of a GETBULK answer (endOfMibView ones
+// excluded), returning the last OID and whether the walk ended.
+func parseResponse(msg []byte) (count int, last []byte, end bool, err error) {
+	_, vbl, err := pduBody(msg)
+	if err != nil {
+		return 0, nil, false, err
+	}
+	for len(vbl) > 0 {
+		var vb []byte
+		if _, vb, vbl, err = read(vbl); err != nil {
+			return 0, nil, false, err
+		}
+		_, oid, rest, err := read(vb)
+		if err != nil {
+			return 0, nil, false, err
+		}
+		if len(rest) > 0 && rest[0] == 0x82 { // endOfMibView
+			return count, last, true, nil
+		}
+		count++
+		last = oid
+	}
+	return count, last, false, nil
+}
