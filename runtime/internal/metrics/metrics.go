@@ -1,0 +1,248 @@
+// Package metrics exports what the runtime knows about its runs as Prometheus metrics, fail-closed:
+// nothing that could read as "green" is exported before the first complete run.
+//
+// Two families are exported. The kubernetes-assert compatible ones (unlabelled, no namespace) let
+// existing PodMonitors and alerts keep working; they are absent until the first complete run,
+// because a zero would page nobody while nothing has been checked. The wattson_* ones add
+// readiness, staleness, per-run results and per-spec state.
+package metrics
+
+import (
+	"cmp"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/wattson-dev/wattson/runtime/internal/report"
+)
+
+// DefaultMaxSpecs is the default cap on the number of specs exported with per-spec series.
+const DefaultMaxSpecs = 500
+
+// maxLabelValue bounds the length of the spec and labels label values.
+const maxLabelValue = 256
+
+var (
+	specLabels = []string{"suite", "spec", "labels"}
+
+	descAssertionsFailed      = prometheus.NewDesc("assertions_failed", "Failed specs in the last complete run (Gomega stops a spec at its first failed assertion, so this counts failed specs). Absent until the first complete run.", nil, nil)
+	descAssertionsFailedTotal = prometheus.NewDesc("assertions_failed_total", "Failed specs over all complete runs. Absent until the first complete run.", nil, nil)
+	descTestsRun              = prometheus.NewDesc("tests_run", "Specs that ran (passed or failed) in the last complete run. Absent until the first complete run.", nil, nil)
+	descTestsRunTotal         = prometheus.NewDesc("tests_run_total", "Specs that ran over all complete runs. Absent until the first complete run.", nil, nil)
+	descSuitesRun             = prometheus.NewDesc("test_suites_run", "Suites that ran in the last complete run. Absent until the first complete run.", nil, nil)
+	descSuitesRunTotal        = prometheus.NewDesc("test_suites_run_total", "Suites run over all complete runs. Absent until the first complete run.", nil, nil)
+	descFilesSeen             = prometheus.NewDesc("assert_files_seen", "Distinct spec source files among the specs of the last complete run. Absent until the first complete run.", nil, nil)
+
+	descReady           = prometheus.NewDesc("wattson_runtime_ready", "1 once a run has completed (passed or failed), 0 before: nothing is known about the system until then.", nil, nil)
+	descRuns            = prometheus.NewDesc("wattson_runtime_runs_total", "Runs by result: passed, failed (the system failed a spec) or error (the harness broke: no binary, build failure, no report, no specs).", []string{"result"}, nil)
+	descRunDuration     = prometheus.NewDesc("wattson_runtime_last_run_duration_seconds", "Wall-clock duration of the last run, whatever its result.", nil, nil)
+	descLastRun         = prometheus.NewDesc("wattson_runtime_last_run_timestamp_seconds", "When the last run (of any result) finished; 0 before the first.", nil, nil)
+	descLastComplete    = prometheus.NewDesc("wattson_runtime_last_complete_run_timestamp_seconds", "When the last complete (passed or failed) run finished; 0 before the first. Alert when it is older than a few intervals.", nil, nil)
+	descLastSuccess     = prometheus.NewDesc("wattson_runtime_last_success_timestamp_seconds", "When the last passed run finished; 0 before the first.", nil, nil)
+	descInterval        = prometheus.NewDesc("wattson_runtime_interval_seconds", "Configured interval between runs, for staleness alerts (0 in CI mode).", nil, nil)
+	descSpecPassing     = prometheus.NewDesc("wattson_spec_passing", "1 if the spec passed in the last complete run, 0 if it failed. Specs that did not run are absent.", specLabels, nil)
+	descSpecConsecutive = prometheus.NewDesc("wattson_spec_consecutive_failures", "Complete runs in a row the spec has failed (0 when it passed last).", specLabels, nil)
+	descSpecDuration    = prometheus.NewDesc("wattson_spec_duration_seconds", "Duration of the spec in the last complete run.", specLabels, nil)
+	descSpecsDropped    = prometheus.NewDesc("wattson_spec_series_dropped", "Specs of the last complete run not exported per spec because of the series cap (failing specs are exported first).", nil, nil)
+)
+
+// Metrics is a prometheus.Collector over the runtime's state. It is safe for concurrent use.
+type Metrics struct {
+	maxSpecs int
+	interval time.Duration
+
+	mu           sync.Mutex
+	ready        bool
+	runs         map[report.Result]float64
+	failedTotal  float64
+	ranTotal     float64
+	suitesTotal  float64
+	last         *report.Run // last complete run, with Specs and Output dropped
+	lastSpecs    []specState // of the last complete run, capped
+	dropped      int
+	lastRun      time.Time
+	lastRunDur   time.Duration
+	lastComplete time.Time
+	lastSuccess  time.Time
+	consecutive  map[specKey]int
+}
+
+type specKey struct{ suite, name string }
+
+type specState struct {
+	suite, name, labels string
+	passing             bool
+	consecutive         int
+	duration            time.Duration
+}
+
+// NewMetrics registers the runtime's metrics on reg. maxSpecs caps the specs exported per spec
+// (DefaultMaxSpecs when <= 0); interval is exported for staleness alerts.
+func NewMetrics(reg prometheus.Registerer, maxSpecs int, interval time.Duration) *Metrics {
+	if maxSpecs <= 0 {
+		maxSpecs = DefaultMaxSpecs
+	}
+	m := &Metrics{
+		maxSpecs:    maxSpecs,
+		interval:    interval,
+		runs:        map[report.Result]float64{report.Passed: 0, report.Failed: 0, report.Error: 0},
+		consecutive: map[specKey]int{},
+	}
+	reg.MustRegister(m)
+	return m
+}
+
+// Observe records a finished run.
+func (m *Metrics) Observe(run *report.Run) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.runs[run.Result]++
+	m.lastRun = run.FinishedAt
+	m.lastRunDur = run.Duration
+	if !run.Result.Complete() {
+		return
+	}
+	m.ready = true
+	m.lastComplete = run.FinishedAt
+	if run.Result == report.Passed {
+		m.lastSuccess = run.FinishedAt
+	}
+	m.failedTotal += float64(run.Failed)
+	m.ranTotal += float64(run.Ran())
+	m.suitesTotal++
+	m.last = &report.Run{Failed: run.Failed, Passed: run.Passed, Files: run.Files}
+
+	// Per-spec state. Consecutive failures are kept only for specs of this run, so the map is
+	// bounded by the suite's size, and a spec that stops running starts again from zero.
+	next := make(map[specKey]int, len(run.Specs))
+	states := make([]specState, 0, len(run.Specs))
+	for _, s := range run.Specs {
+		if !s.Ran() {
+			continue
+		}
+		k := specKey{run.Suite, s.Name}
+		c := 0
+		if s.Failed() {
+			c = m.consecutive[k] + 1
+		}
+		next[k] = c
+		states = append(states, specState{
+			suite: run.Suite, name: clip(s.Name), labels: clip(strings.Join(s.Labels, ",")),
+			passing: !s.Failed(), consecutive: c, duration: s.Duration,
+		})
+	}
+	m.consecutive = next
+	// Over the cap, failing specs go first (alerts need them), then by name for stable series.
+	slices.SortStableFunc(states, func(a, b specState) int {
+		if a.passing != b.passing {
+			if !a.passing {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Compare(a.name, b.name)
+	})
+	m.dropped = 0
+	if len(states) > m.maxSpecs {
+		m.dropped = len(states) - m.maxSpecs
+		states = states[:m.maxSpecs]
+	}
+	m.lastSpecs = dedupe(states)
+}
+
+// Ready reports whether a run has completed.
+func (m *Metrics) Ready() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.ready
+}
+
+// Describe implements prometheus.Collector.
+func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{
+		descAssertionsFailed, descAssertionsFailedTotal, descTestsRun, descTestsRunTotal,
+		descSuitesRun, descSuitesRunTotal, descFilesSeen, descReady, descRuns, descRunDuration,
+		descLastRun, descLastComplete, descLastSuccess, descInterval, descSpecPassing,
+		descSpecConsecutive, descSpecDuration, descSpecsDropped,
+	} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	gauge := func(d *prometheus.Desc, v float64, lv ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, lv...)
+	}
+	counter := func(d *prometheus.Desc, v float64, lv ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, lv...)
+	}
+	gauge(descReady, b2f(m.ready))
+	for _, r := range []report.Result{report.Passed, report.Failed, report.Error} {
+		counter(descRuns, m.runs[r], string(r))
+	}
+	gauge(descRunDuration, m.lastRunDur.Seconds())
+	gauge(descLastRun, unix(m.lastRun))
+	gauge(descLastComplete, unix(m.lastComplete))
+	gauge(descLastSuccess, unix(m.lastSuccess))
+	gauge(descInterval, m.interval.Seconds())
+	if !m.ready {
+		return
+	}
+	gauge(descAssertionsFailed, float64(m.last.Failed))
+	counter(descAssertionsFailedTotal, m.failedTotal)
+	gauge(descTestsRun, float64(m.last.Ran()))
+	counter(descTestsRunTotal, m.ranTotal)
+	gauge(descSuitesRun, 1)
+	counter(descSuitesRunTotal, m.suitesTotal)
+	gauge(descFilesSeen, float64(m.last.Files))
+	gauge(descSpecsDropped, float64(m.dropped))
+	for _, s := range m.lastSpecs {
+		gauge(descSpecPassing, b2f(s.passing), s.suite, s.name, s.labels)
+		gauge(descSpecConsecutive, float64(s.consecutive), s.suite, s.name, s.labels)
+		gauge(descSpecDuration, s.duration.Seconds(), s.suite, s.name, s.labels)
+	}
+}
+
+// dedupe drops specs whose (clipped) label values collide with an earlier one: Ginkgo allows two
+// specs with the same text, and a registry refuses duplicate series. The earlier one is a failing
+// one if either failed, because of the sort order.
+func dedupe(states []specState) []specState {
+	seen := make(map[[3]string]bool, len(states))
+	out := states[:0]
+	for _, s := range states {
+		k := [3]string{s.suite, s.name, s.labels}
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		out = append(out, s)
+	}
+	return out
+}
+
+func clip(s string) string {
+	if len(s) <= maxLabelValue {
+		return s
+	}
+	return strings.ToValidUTF8(s[:maxLabelValue-3], "") + "..."
+}
+
+func unix(t time.Time) float64 {
+	if t.IsZero() {
+		return 0
+	}
+	return float64(t.UnixNano()) / 1e9
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,365 @@
+// Command wattson-runtime runs a precompiled Ginkgo suite for ever (or, in CI mode, until it is
+// green N times in a row), exports fail-closed Prometheus metrics about it, keeps the history of
+// runs and spec results, and serves a page and a JSON API over that history.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/wattson-dev/wattson/runtime/internal/devwatch"
+	"github.com/wattson-dev/wattson/runtime/internal/metrics"
+	"github.com/wattson-dev/wattson/runtime/internal/report"
+	"github.com/wattson-dev/wattson/runtime/internal/runner"
+	"github.com/wattson-dev/wattson/runtime/internal/scheduler"
+	"github.com/wattson-dev/wattson/runtime/internal/store"
+	"github.com/wattson-dev/wattson/runtime/internal/web"
+)
+
+// options are the command-line flags.
+type options struct {
+	binary, suite, labelFilter string
+	interval, timeout, grace   time.Duration
+	args                       stringList
+
+	listen   string
+	maxSpecs int
+
+	postgresURL          string
+	retention            time.Duration
+	memoryRuns, bufferSz int
+
+	untilGreen int
+	ciTimeout  time.Duration
+	junit      string
+
+	devDir, devPackage string
+	devPoll            time.Duration
+
+	logLevel, logFormat string
+	dryRun              bool
+
+	listenSet bool
+}
+
+func parseFlags(args []string, stderr io.Writer) (*options, error) {
+	o := &options{}
+	fs := flag.NewFlagSet("wattson-runtime", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.binary, "specs.binary", "specs.test", "Compiled Ginkgo suite (ginkgo build or go test -c). In dev mode, where the build is written.")
+	fs.StringVar(&o.suite, "specs.suite", "", "Suite name in metrics and history (default: the suite's description from its report).")
+	fs.DurationVar(&o.interval, "specs.interval", time.Minute, "Time between the end of one run and the start of the next (watch and CI mode).")
+	fs.DurationVar(&o.timeout, "specs.timeout", 10*time.Minute, "Timeout of one run, passed to Ginkgo as --ginkgo.timeout; the suite is killed if it runs past it plus the grace period.")
+	fs.DurationVar(&o.grace, "specs.grace-period", 10*time.Second, "Time an interrupted spec gets to clean up (--ginkgo.grace-period).")
+	fs.StringVar(&o.labelFilter, "specs.label-filter", "", "Ginkgo label filter (--ginkgo.label-filter), e.g. 'pdu && !slow'.")
+	fs.Var(&o.args, "specs.arg", "Extra argument for the suite; repeat for several.")
+	fs.StringVar(&o.listen, "web.listen-address", "127.0.0.1:9464", "Address for /metrics, the history page, its API and /rerun. Use :9464 in a pod (port name assert). In CI mode the server only starts when this flag is given.")
+	fs.IntVar(&o.maxSpecs, "metrics.max-specs", metrics.DefaultMaxSpecs, "Most specs exported with per-spec series; failing specs are exported first, the rest counted in wattson_spec_series_dropped.")
+	fs.StringVar(&o.postgresURL, "store.postgres-url", "", "PostgreSQL URL for the history (postgres://user@host/db). In memory only when empty.")
+	fs.DurationVar(&o.retention, "store.retention", 30*24*time.Hour, "Delete runs older than this from PostgreSQL (0 keeps everything).")
+	fs.IntVar(&o.memoryRuns, "store.memory-runs", store.DefaultMemoryRuns, "Runs kept in memory (the whole history without PostgreSQL, the fallback with it).")
+	fs.IntVar(&o.bufferSz, "store.buffer", store.DefaultBuffer, "Runs buffered in memory while PostgreSQL is unreachable; beyond it the oldest are dropped from the database history.")
+	fs.IntVar(&o.untilGreen, "until-green", 0, "CI mode: exit 0 after this many consecutive passed runs, non-zero at --timeout.")
+	fs.DurationVar(&o.ciTimeout, "timeout", 10*time.Minute, "CI mode: give up and exit 1 after this long.")
+	fs.StringVar(&o.junit, "junit.output", "", "CI mode: write the last run as JUnit XML to this file.")
+	fs.StringVar(&o.devDir, "dev.watch-dir", "", "Dev mode: poll this folder's Go sources, rebuild the suite into --specs.binary and rerun on change.")
+	fs.StringVar(&o.devPackage, "dev.package", "", "Dev mode: the suite's package, relative to --dev.watch-dir (e.g. . or ./specs).")
+	fs.DurationVar(&o.devPoll, "dev.poll", 500*time.Millisecond, "Dev mode: how often to look for changes.")
+	fs.StringVar(&o.logLevel, "log.level", "info", "Log level: debug, info, warn, error.")
+	fs.StringVar(&o.logFormat, "log.format", "logfmt", "Log format: logfmt or json.")
+	fs.BoolVar(&o.dryRun, "dry-run", false, "Validate the flags (and that the suite binary exists outside dev mode), then exit.")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: wattson-runtime [flags]\n\nRuns a compiled Ginkgo suite for ever and exports its results as metrics on /metrics.\nWith --until-green it is a CI gate instead.\n\nFlags:\n")
+		fs.VisitAll(func(f *flag.Flag) {
+			name, usage := flag.UnquoteUsage(f)
+			fmt.Fprintf(stderr, "  --%s", f.Name)
+			if name != "" {
+				fmt.Fprintf(stderr, "=%s", strings.ToUpper(name))
+			}
+			fmt.Fprintf(stderr, "\n      %s", usage)
+			if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "false" && f.DefValue != "[]" {
+				fmt.Fprintf(stderr, " (default %s)", f.DefValue)
+			}
+			fmt.Fprintln(stderr)
+		})
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q (suite arguments go in --specs.arg)", fs.Arg(0))
+	}
+	fs.Visit(func(f *flag.Flag) { o.listenSet = o.listenSet || f.Name == "web.listen-address" })
+	return o, o.validate()
+}
+
+func (o *options) validate() error {
+	switch {
+	case o.interval <= 0:
+		return errors.New("--specs.interval must be positive")
+	case o.timeout < 0:
+		return errors.New("--specs.timeout must not be negative")
+	case o.untilGreen < 0:
+		return errors.New("--until-green must not be negative")
+	case o.untilGreen > 0 && o.ciTimeout <= 0:
+		return errors.New("--timeout must be positive with --until-green")
+	case o.junit != "" && o.untilGreen == 0:
+		return errors.New("--junit.output needs CI mode (--until-green N)")
+	case (o.devDir == "") != (o.devPackage == ""):
+		return errors.New("--dev.watch-dir and --dev.package go together")
+	case o.devDir != "" && o.untilGreen > 0:
+		return errors.New("dev mode (--dev.watch-dir) and CI mode (--until-green) exclude each other")
+	case o.logFormat != "logfmt" && o.logFormat != "json":
+		return fmt.Errorf("--log.format %q: want logfmt or json", o.logFormat)
+	}
+	if err := new(slog.LevelVar).UnmarshalText([]byte(o.logLevel)); err != nil {
+		return fmt.Errorf("--log.level %q: %w", o.logLevel, err)
+	}
+	if o.listen != "" {
+		if _, _, err := net.SplitHostPort(o.listen); err != nil {
+			return fmt.Errorf("--web.listen-address %q: %w", o.listen, err)
+		}
+	}
+	if o.postgresURL != "" {
+		if _, err := pgxpool.ParseConfig(o.postgresURL); err != nil {
+			return fmt.Errorf("--store.postgres-url: %w", err)
+		}
+	}
+	if o.devDir != "" {
+		if fi, err := os.Stat(o.devDir); err != nil || !fi.IsDir() {
+			return fmt.Errorf("--dev.watch-dir %q is not a folder", o.devDir)
+		}
+	} else if o.dryRun {
+		// Outside dry-run a missing binary is a harness error reported every run, not a crash:
+		// the image may be fine and the file arrive later (a volume, skaffold sync).
+		if _, err := os.Stat(o.binary); err != nil {
+			return fmt.Errorf("--specs.binary: %w", err)
+		}
+	}
+	return nil
+}
+
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, " ") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run is the runtime; it returns the exit code.
+func run(ctx context.Context, args []string, stderr io.Writer) int {
+	o, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "wattson-runtime:", err)
+		return 2
+	}
+	if o.dryRun {
+		fmt.Fprintln(stderr, "wattson-runtime: configuration OK")
+		return 0
+	}
+	logger := newLogger(o, stderr)
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	interval := o.interval
+	if o.untilGreen > 0 {
+		interval = 0
+	}
+	m := metrics.NewMetrics(reg, o.maxSpecs, interval)
+
+	// History: memory always, PostgreSQL behind a buffer when configured.
+	mem := store.NewMemory(o.memoryRuns)
+	var hist store.Store = mem
+	var durable *store.Durable
+	if o.postgresURL != "" {
+		pool, err := pgxpool.New(ctx, o.postgresURL) // connects lazily: an outage at start is fine
+		if err != nil {
+			logger.Error("open postgres", "err", err)
+			return 2
+		}
+		defer pool.Close()
+		durable = store.NewDurable(store.NewPostgres(pool), mem, store.DurableOptions{
+			Buffer: o.bufferSz, Retention: o.retention, Logger: logger, Registerer: reg})
+		hist = durable
+	}
+	storeCtx, stopStore := context.WithCancel(context.Background())
+	storeDone := make(chan struct{})
+	go func() {
+		defer close(storeDone)
+		if durable != nil {
+			durable.Start(storeCtx, 10*time.Second)
+		}
+	}()
+	defer func() { stopStore(); <-storeDone }()
+
+	r := &runner.Runner{Binary: o.binary, Suite: o.suite, LabelFilter: o.labelFilter,
+		Timeout: o.timeout, Grace: o.grace, Args: o.args}
+	var builder *devwatch.Builder
+	if o.devDir != "" {
+		builder = &devwatch.Builder{Dir: o.devDir, Package: o.devPackage, Output: o.binary}
+	}
+	sched := &scheduler.Scheduler{
+		Interval: o.interval,
+		Exec:     execFunc(r, builder),
+		Record: func(run *report.Run) {
+			m.Observe(run)
+			if err := hist.Save(context.Background(), run); err != nil {
+				logger.Error("save run", "run", run.ID, "err", err)
+			}
+			scheduler.Log(logger, run)
+		},
+	}
+
+	ci := o.untilGreen > 0
+	if !ci || o.listenSet {
+		var trigger func(string) <-chan *report.Run
+		if !ci {
+			trigger = sched.Trigger
+		}
+		h := web.Handler(web.Options{Store: hist, Trigger: trigger, Ready: m.Ready, Logger: logger,
+			Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})})
+		srv, err := serve(o.listen, h, logger)
+		if err != nil {
+			logger.Error("listen", "addr", o.listen, "err", err)
+			return 2
+		}
+		defer srv.Close()
+	}
+
+	if ci {
+		return ciGate(ctx, sched, o, stderr)
+	}
+	if builder != nil {
+		go func() {
+			logger.Info("dev mode: watching sources", "dir", o.devDir, "package", o.devPackage)
+			if err := builder.Watch(ctx, o.devPoll, func() { sched.Trigger(scheduler.TriggerChange) }); err != nil {
+				logger.Error("dev mode: watch stopped", "err", err)
+			}
+		}()
+	}
+	logger.Info("watching", "binary", o.binary, "interval", o.interval, "timeout", o.timeout, "web", o.listen)
+	sched.Watch(ctx)
+	logger.Info("stopped")
+	return 0
+}
+
+// execFunc runs the suite, building it first in dev mode; a failed build is a harness error.
+func execFunc(r *runner.Runner, b *devwatch.Builder) func(context.Context) *report.Run {
+	return func(ctx context.Context) *report.Run {
+		if b != nil {
+			start := time.Now()
+			if err := b.Build(ctx); err != nil {
+				now := time.Now()
+				return &report.Run{ID: report.NewID(), Suite: r.Suite, StartedAt: start, FinishedAt: now,
+					Duration: now.Sub(start), Result: report.Error, Error: report.Tail(err.Error(), report.MaxMessage)}
+			}
+		}
+		return r.Run(ctx)
+	}
+}
+
+// ciGate is CI mode: runs until green or timeout, writes JUnit, prints a summary.
+func ciGate(ctx context.Context, sched *scheduler.Scheduler, o *options, w io.Writer) int {
+	ctx, cancel := context.WithTimeout(ctx, o.ciTimeout)
+	defer cancel()
+	out := sched.UntilGreen(ctx, o.untilGreen)
+	if o.junit != "" && len(out.Runs) > 0 {
+		last := out.Runs[len(out.Runs)-1]
+		if !out.Green && out.LastComplete != nil {
+			last = out.LastComplete // the failures say more than a final cancelled or broken run
+		}
+		if err := report.WriteJUnit(last, o.junit); err != nil {
+			fmt.Fprintln(w, "wattson-runtime:", err)
+		}
+	}
+	fmt.Fprint(w, summary(out, o))
+	if out.Green {
+		return 0
+	}
+	return 1
+}
+
+// summary is the readable end of a CI run.
+func summary(out scheduler.Outcome, o *options) string {
+	var b strings.Builder
+	counts := map[report.Result]int{}
+	for _, r := range out.Runs {
+		counts[r.Result]++
+	}
+	if out.Green {
+		fmt.Fprintf(&b, "GREEN: %d consecutive passed runs (%d runs in all)\n", o.untilGreen, len(out.Runs))
+		return b.String()
+	}
+	fmt.Fprintf(&b, "NOT GREEN after %s: %d runs (%d passed, %d failed, %d errors); needed %d passed in a row\n",
+		o.ciTimeout, len(out.Runs), counts[report.Passed], counts[report.Failed], counts[report.Error], o.untilGreen)
+	if len(out.Runs) > 0 {
+		if last := out.Runs[len(out.Runs)-1]; last.Result == report.Error {
+			fmt.Fprintf(&b, "last run: harness error: %s\n", firstLines(last.Error, 10))
+		}
+	}
+	if lc := out.LastComplete; lc != nil && lc.Result == report.Failed {
+		fmt.Fprintf(&b, "last complete run: %d passed, %d failed:\n", lc.Passed, lc.Failed)
+		for _, s := range lc.FailedSpecs() {
+			fmt.Fprintf(&b, "  [%s] %s\n    at %s\n    %s\n", strings.ToUpper(s.State), s.Name, s.Location,
+				strings.ReplaceAll(firstLines(s.Message, 6), "\n", "\n    "))
+		}
+	}
+	return b.String()
+}
+
+func firstLines(s string, n int) string {
+	lines := strings.SplitN(strings.TrimSpace(s), "\n", n+1)
+	if len(lines) > n {
+		lines = append(lines[:n], "...")
+	}
+	return strings.Join(lines, "\n")
+}
+
+func serve(addr string, h http.Handler, logger *slog.Logger) (*http.Server, error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("web server stopped", "err", err)
+		}
+	}()
+	logger.Info("listening", "addr", l.Addr().String())
+	return srv, nil
+}
+
+func newLogger(o *options, w io.Writer) *slog.Logger {
+	var level slog.LevelVar
+	_ = level.UnmarshalText([]byte(o.logLevel))
+	ho := &slog.HandlerOptions{Level: &level}
+	if o.logFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, ho))
+	}
+	return slog.New(slog.NewTextHandler(w, ho))
+}

@@ -1,0 +1,14 @@
+// Package passing is a tiny Ginkgo suite the runtime's integration tests compile and run.
+package passing
+
+import (
+	"testing"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+)
+
+func TestSuite(t *testing.T) {
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "passing")
+}
