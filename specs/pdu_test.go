@@ -1,0 +1,66 @@
+package specs_test
+
+import (
+	"fmt"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/wattson-dev/wattson/operator/api/v1alpha1"
+	"github.com/wattson-dev/wattson/specs/kube"
+	"github.com/wattson-dev/wattson/specs/prom"
+)
+
+var _ = Describe("PDUs", Label("pdu"), func() {
+	It("are all Ready and Collecting", func(ctx SpecContext) {
+		for _, p := range listPDUs(ctx) {
+			Eventually(ctx, kube.Get(k8s, &p)).Should(And(
+				kube.HaveCondition(v1alpha1.ReadyCondition, metav1.ConditionTrue),
+				kube.HaveCondition(v1alpha1.CollectingCondition, metav1.ConditionTrue),
+			))
+		}
+	})
+
+	It("are scraped: target up, with fresh samples", func(ctx SpecContext) {
+		for _, p := range listPDUs(ctx) {
+			sel := pduLabels(p)
+			sel["job"] = pduJob
+			up := prom.Selector("up", sel)
+			Eventually(ctx, prom.Query(up)).Should(prom.HaveSeries(sel, Equal(1.0)),
+				"PDU %s/%s is not scraped successfully", p.Namespace, p.Name)
+			// A sample older than three intervals means the scrapes stopped.
+			Eventually(ctx, prom.Query("time() - timestamp("+up+")")).Should(
+				prom.EverySeries(BeNumerically("<", 3*interval(p).Seconds())),
+				"the last scrape of PDU %s/%s (interval %s) is too old, in seconds", p.Namespace, p.Name, interval(p))
+			Eventually(ctx, prom.Query(prom.Selector("scrape_samples_scraped", sel))).Should(
+				prom.EverySeries(BeNumerically(">", 0)), "scrapes of PDU %s/%s return no samples", p.Namespace, p.Name)
+		}
+	})
+
+	It("are scraped by snmp_exporter within their timeout", func(ctx SpecContext) {
+		for _, p := range listPDUs(ctx) {
+			sel := pduLabels(p)
+			sel["job"] = pduJob
+			limit := timeout(p).Seconds()
+			// The slowest scrape of the last 10 minutes, as Prometheus timed it and as
+			// snmp_exporter timed its SNMP walk.
+			for _, metric := range []string{"scrape_duration_seconds", "snmp_scrape_duration_seconds"} {
+				q := fmt.Sprintf("max_over_time(%s[10m])", prom.Selector(metric, sel))
+				Eventually(ctx, prom.Query(q)).Should(prom.EverySeries(BeNumerically("<", limit)),
+					"PDU %s/%s: %s reached its timeout of %s", p.Namespace, p.Name, metric, timeout(p))
+			}
+		}
+	})
+})
+
+var _ = Describe("PDUModels", Label("pdu"), func() {
+	It("are all Ready", func(ctx SpecContext) {
+		var list v1alpha1.PDUModelList
+		Expect(k8s.List(ctx, &list)).To(Succeed())
+		Expect(list.Items).NotTo(BeEmpty(), "no PDUModel objects")
+		for _, m := range list.Items {
+			Eventually(ctx, kube.Get(k8s, &m)).Should(kube.HaveCondition(v1alpha1.ReadyCondition, metav1.ConditionTrue))
+		}
+	})
+})
