@@ -1,0 +1,12 @@
+// Package controller holds Wattson's reconcilers, written in Flux's style: fetch the object
+// (ignore not-found), patch its status in a defer, run small steps that each own a condition,
+// give children owner references and deterministic names, and reconcile everything every time.
+//
+//   - PDUModelReconciler compiles a model's MIBs (from ConfigMaps labelled wattson.dev/mib=true)
+//     into an snmp_exporter module, kept in a ConfigMap so the last good module survives a bad edit.
+//   - PDUReconciler checks a PDU (model, Secret, address, interval), makes its ScrapeConfig or
+//     Probe, and reports Ready and Collecting (from Prometheus).
+//   - PipelineReconciler is a singleton that assembles snmp.yml (in a Secret), the SNMPv3
+//     environment, the exporter Deployment and Service, and the recording rules, plus a plain
+//     scrape configuration where prometheus-operator is absent.
+package controller

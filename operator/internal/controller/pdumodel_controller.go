@@ -1,0 +1,178 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/prometheus/snmp_exporter/config"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/wattson-dev/wattson/operator/api/v1alpha1"
+	"github.com/wattson-dev/wattson/operator/internal/generator"
+	"github.com/wattson-dev/wattson/operator/internal/mib"
+	"github.com/wattson-dev/wattson/operator/internal/render"
+	"github.com/wattson-dev/wattson/operator/internal/store"
+)
+
+// PDUModelReconciler compiles PDUModels into snmp_exporter modules.
+type PDUModelReconciler struct {
+	client.Client
+	Scheme   *runtime.Scheme
+	Recorder events.EventRecorder
+	// Namespace holds the MIB ConfigMaps and the compiled modules.
+	Namespace string
+	Compiler  ModuleCompiler
+}
+
+// +kubebuilder:rbac:groups=wattson.dev,resources=pdumodels,verbs=get;list;watch
+// +kubebuilder:rbac:groups=wattson.dev,resources=pdumodels/status,verbs=get;patch;update
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;create;update;patch;delete,namespace=wattson-system
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Reconcile compiles one model and keeps its module ConfigMap and status current.
+func (r *PDUModelReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
+	model := &v1alpha1.PDUModel{}
+	if err := r.Get(ctx, req.NamespacedName, model); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	before := model.DeepCopy()
+	defer func() {
+		model.Status.ObservedGeneration = model.Generation
+		if equality.Semantic.DeepEqual(before.Status, model.Status) {
+			return
+		}
+		if err := r.Status().Patch(ctx, model, client.MergeFrom(before)); err != nil && !apierrors.IsNotFound(err) {
+			retErr = errors.Join(retErr, fmt.Errorf("patching PDUModel status: %w", err))
+		}
+	}()
+	ready := func(status metav1.ConditionStatus, reason, msg string) {
+		setCondition(r.Recorder, model, &model.Status.Conditions, model.Generation, v1alpha1.ReadyCondition, status, reason, msg)
+	}
+
+	mibs, err := store.LoadMIBs(ctx, r.Client, r.Namespace)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if missing := r.missingMIBs(model, mibs); missing != "" {
+		ready(metav1.ConditionFalse, v1alpha1.MIBNotFoundReason, missing)
+		return ctrl.Result{}, nil
+	}
+	gm, err := render.GeneratorModule(&model.Spec)
+	if err != nil {
+		ready(metav1.ConditionFalse, v1alpha1.InvalidSpecReason, err.Error())
+		return ctrl.Result{}, nil
+	}
+	name := render.ModuleName(model)
+	mod, energy, diags, err := r.Compiler.CompileModule(ctx, mibs.Files, mibs.Hash, name, gm)
+	model.Status.Warnings = relevantDiagnostics(diags, model, mibs)
+	if err != nil {
+		// The module ConfigMap is left alone: the exporter keeps the last good module.
+		ready(metav1.ConditionFalse, compileReason(err), "compiling spec: "+err.Error())
+		return ctrl.Result{}, nil
+	}
+	status, err := render.EnergyStatus(&model.Spec, energy)
+	if err != nil {
+		ready(metav1.ConditionFalse, v1alpha1.InvalidSpecReason, err.Error())
+		return ctrl.Result{}, nil
+	}
+	if err := r.writeModule(ctx, model, name, mod); err != nil {
+		return ctrl.Result{}, err
+	}
+	model.Status.Module = name
+	model.Status.Metrics = int32(len(mod.Metrics))
+	model.Status.Energy = status
+	model.Status.MIBFiles = usedFiles(model, mibs)
+	msg := fmt.Sprintf("module %s has %d metrics", name, len(mod.Metrics))
+	if render.BroadestPowerScope(model) == "" {
+		msg += "; no spec.energy entry measures power, so PDUs of this model never report Collecting=True"
+	}
+	ready(metav1.ConditionTrue, v1alpha1.CompiledReason, msg)
+	log.FromContext(ctx).V(1).Info("compiled model", "module", name, "metrics", len(mod.Metrics))
+	return ctrl.Result{}, nil
+}
+
+func (r *PDUModelReconciler) missingMIBs(model *v1alpha1.PDUModel, mibs *store.MIBSet) string {
+	for i, m := range model.Spec.MIBs {
+		if _, ok := mibs.Modules[string(m)]; !ok {
+			return fmt.Sprintf("spec.mibs[%d]: MIB module %s is defined in no ConfigMap labelled %s=true in namespace %s",
+				i, m, v1alpha1.MIBLabel, r.Namespace)
+		}
+	}
+	return ""
+}
+
+// compileReason tells MIB problems (an import or object that is not there) from spec mistakes.
+func compileReason(err error) string {
+	var bd *generator.BrokenDependencyError
+	if errors.As(err, &bd) || strings.Contains(err.Error(), "import") {
+		return v1alpha1.MIBNotFoundReason
+	}
+	return v1alpha1.CompileFailedReason
+}
+
+func (r *PDUModelReconciler) writeModule(ctx context.Context, model *v1alpha1.PDUModel, name string, mod *config.Module) error {
+	out, err := generator.MarshalConfig(&config.Config{Modules: map[string]*config.Module{name: mod}})
+	if err != nil {
+		return fmt.Errorf("rendering module %s: %w", name, err)
+	}
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: ModuleConfigMapName(model.Name), Namespace: r.Namespace}}
+	_, err = controllerutil.CreateOrUpdate(ctx, r.Client, cm, func() error {
+		if cm.Labels == nil {
+			cm.Labels = map[string]string{}
+		}
+		cm.Labels[ComponentLabel] = "module"
+		cm.Labels[render.ManagedByLabel] = render.ManagedBy
+		if cm.Annotations == nil {
+			cm.Annotations = map[string]string{}
+		}
+		cm.Annotations[ModelAnnotation] = model.Name
+		cm.Data = map[string]string{SNMPConfigKey: string(out)}
+		return controllerutil.SetControllerReference(model, cm, r.Scheme)
+	})
+	if err != nil {
+		return fmt.Errorf("writing module ConfigMap: %w", err)
+	}
+	return nil
+}
+
+// relevantDiagnostics keeps the problems of the files holding the model's MIBs, capped at 20.
+func relevantDiagnostics(diags mib.Diagnostics, model *v1alpha1.PDUModel, mibs *store.MIBSet) []string {
+	files := map[string]bool{}
+	for _, f := range usedFiles(model, mibs) {
+		files[f] = true
+	}
+	var out []string
+	for _, d := range diags {
+		if d.Severity == mib.SeverityInfo || !files[d.File] {
+			continue
+		}
+		if len(out) == 20 {
+			break
+		}
+		out = append(out, d.String())
+	}
+	return out
+}
+
+func usedFiles(model *v1alpha1.PDUModel, mibs *store.MIBSet) []string {
+	var out []string
+	for _, m := range model.Spec.MIBs {
+		if f, ok := mibs.Modules[string(m)]; ok {
+			out = append(out, f)
+		}
+	}
+	sort.Strings(out)
+	return out
+}

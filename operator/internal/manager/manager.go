@@ -1,0 +1,176 @@
+// Package manager builds Wattson's controller manager: scheme, caches scoped to what the
+// reconcilers read, leader election, health and metrics endpoints, the Prometheus poller and the
+// MIB upload page. main and the tests (envtest, the benchmark) build the operator the same way.
+package manager
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
+	monitoringv1alpha1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1alpha1"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/config"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/wattson-dev/wattson/operator/api/v1alpha1"
+	"github.com/wattson-dev/wattson/operator/internal/collect"
+	"github.com/wattson-dev/wattson/operator/internal/controller"
+	"github.com/wattson-dev/wattson/operator/internal/upload"
+)
+
+// Scrape modes.
+const (
+	ScrapeModeAuto               = "auto"
+	ScrapeModePrometheusOperator = "prometheus-operator"
+	ScrapeModePlain              = "plain"
+)
+
+// Options are the operator's settings; main fills them from flags.
+type Options struct {
+	Namespace              string
+	MetricsAddr            string
+	ProbeAddr              string
+	LeaderElection         bool
+	PrometheusURL          string
+	PollInterval           time.Duration
+	ScrapeMode             string
+	ExporterImage          string
+	ExporterReplicas       int32
+	ExporterAddr           string
+	QPS                    float32
+	Burst                  int
+	MaxConcurrentReconcile int
+	UploadAddr             string
+	UploadTokenSecret      string
+	// SkipControllerNameValidation lets tests run several managers in one process
+	// (controller names must otherwise be unique per process, for metrics).
+	SkipControllerNameValidation bool
+}
+
+// Validate fails fast on settings that cannot work, naming the flag.
+func (o *Options) Validate() error {
+	var errs []error
+	if o.Namespace == "" {
+		errs = append(errs, errors.New("--namespace: required (or set POD_NAMESPACE)"))
+	}
+	switch o.ScrapeMode {
+	case ScrapeModeAuto, ScrapeModePrometheusOperator, ScrapeModePlain:
+	default:
+		errs = append(errs, fmt.Errorf("--scrape-mode: %q is not auto, prometheus-operator or plain", o.ScrapeMode))
+	}
+	if o.ExporterReplicas < 1 {
+		errs = append(errs, fmt.Errorf("--exporter.replicas: must be at least 1, got %d", o.ExporterReplicas))
+	}
+	if o.PrometheusURL != "" && o.PollInterval < time.Second {
+		errs = append(errs, fmt.Errorf("--prometheus.poll-interval: must be at least 1s, got %s", o.PollInterval))
+	}
+	if o.QPS <= 0 || o.Burst <= 0 {
+		errs = append(errs, errors.New("--kube-api-qps and --kube-api-burst: must be positive"))
+	}
+	return errors.Join(errs...)
+}
+
+// Scheme holds every kind the operator reads or writes.
+func Scheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, v1alpha1.AddToScheme, monitoringv1.AddToScheme, monitoringv1alpha1.AddToScheme} {
+		if err := add(s); err != nil {
+			panic(err) // static registration; cannot fail
+		}
+	}
+	return s
+}
+
+// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete,namespace=wattson-system
+
+// New builds the manager with every reconciler and runnable added.
+func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
+	cfg = rest.CopyConfig(cfg)
+	cfg.QPS, cfg.Burst = o.QPS, o.Burst
+	po := o.ScrapeMode == ScrapeModePrometheusOperator
+	if o.ScrapeMode == ScrapeModeAuto {
+		var err error
+		if po, err = controller.PrometheusOperatorServed(cfg); err != nil {
+			return nil, err
+		}
+	}
+	ns := map[string]cache.Config{o.Namespace: {}}
+	byObject := map[client.Object]cache.ByObject{
+		&corev1.ConfigMap{}:  {Namespaces: ns},
+		&corev1.Service{}:    {Namespaces: ns},
+		&appsv1.Deployment{}: {Namespaces: ns},
+	}
+	if po {
+		byObject[&monitoringv1.PrometheusRule{}] = cache.ByObject{Namespaces: ns}
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                  Scheme(),
+		Metrics:                 metricsserver.Options{BindAddress: o.MetricsAddr},
+		HealthProbeBindAddress:  o.ProbeAddr,
+		LeaderElection:          o.LeaderElection,
+		LeaderElectionID:        "wattson-operator.wattson.dev",
+		LeaderElectionNamespace: o.Namespace,
+		// Only Secrets (PDU credentials) and Wattson's own kinds are cached cluster-wide; what the
+		// operator writes lives in its namespace.
+		Cache:      cache.Options{ByObject: byObject},
+		Controller: ctrlconfig.Controller{SkipNameValidation: &o.SkipControllerNameValidation},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("creating manager: %w", err)
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return nil, err
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return nil, err
+	}
+	copts := controller.Options{
+		Namespace: o.Namespace, PrometheusOperator: po, ExporterAddr: o.ExporterAddr,
+		ExporterImage: o.ExporterImage, ExporterReplicas: o.ExporterReplicas,
+		MaxConcurrentReconciles: o.MaxConcurrentReconcile, RecheckAfter: 2 * o.PollInterval,
+	}
+	if o.PrometheusURL != "" {
+		events := make(chan event.GenericEvent, 1024)
+		poller, err := collect.NewPoller(o.PrometheusURL, o.PollInterval, func(key types.NamespacedName) {
+			pdu := &v1alpha1.PDU{}
+			pdu.Namespace, pdu.Name = key.Namespace, key.Name
+			events <- event.GenericEvent{Object: pdu}
+		})
+		if err != nil {
+			return nil, err
+		}
+		if err := mgr.Add(poller); err != nil {
+			return nil, err
+		}
+		copts.Readings, copts.ReadingEvents = poller, events
+	}
+	if err := controller.Setup(mgr, copts); err != nil {
+		return nil, err
+	}
+	if o.UploadAddr != "" {
+		srv, err := upload.New(upload.Options{
+			Addr: o.UploadAddr, Namespace: o.Namespace, TokenSecret: o.UploadTokenSecret,
+			Client: mgr.GetClient(), Config: cfg,
+		})
+		if err != nil {
+			return nil, err
+		}
+		if err := mgr.Add(srv); err != nil {
+			return nil, err
+		}
+	}
+	ctrl.Log.WithName("setup").Info("operator configured", "namespace", o.Namespace, "prometheusOperator", po, "prometheus", o.PrometheusURL)
+	return mgr, nil
+}

@@ -1,0 +1,299 @@
+package render_test
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/snmp_exporter/config"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/yaml"
+
+	"github.com/wattson-dev/wattson/internal/testenv"
+	"github.com/wattson-dev/wattson/operator/api/v1alpha1"
+	"github.com/wattson-dev/wattson/operator/internal/generator"
+	"github.com/wattson-dev/wattson/operator/internal/render"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+const exporterAddr = "wattson-snmp-exporter.wattson-system.svc:9116"
+
+// golden compares got with testdata/name, or rewrites it under -update.
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from the renderer's output (run go test ./operator/internal/render -update and review the diff):\n%s", path, got)
+	}
+}
+
+// samples reads the PDUModels and PDUs in config/samples.
+func samples(t *testing.T) ([]v1alpha1.PDUModel, []v1alpha1.PDU) {
+	t.Helper()
+	files, err := filepath.Glob("../../config/samples/wattson_*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no samples: %v", err)
+	}
+	var models []v1alpha1.PDUModel
+	var pdus []v1alpha1.PDU
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dec := utilyaml.NewYAMLReader(bufioReader(raw))
+		for {
+			doc, err := dec.Read()
+			if err != nil {
+				break
+			}
+			var meta metav1.TypeMeta
+			if err := yaml.Unmarshal(doc, &meta); err != nil {
+				t.Fatalf("%s: %v", f, err)
+			}
+			switch meta.Kind {
+			case "PDUModel":
+				var m v1alpha1.PDUModel
+				if err := yaml.UnmarshalStrict(doc, &m); err != nil {
+					t.Fatalf("%s: %v", f, err)
+				}
+				models = append(models, m)
+			case "PDU":
+				var p v1alpha1.PDU
+				if err := yaml.UnmarshalStrict(doc, &p); err != nil {
+					t.Fatalf("%s: %v", f, err)
+				}
+				pdus = append(pdus, p)
+			case "":
+			default:
+				t.Fatalf("%s: unexpected kind %q", f, meta.Kind)
+			}
+		}
+	}
+	return models, pdus
+}
+
+// compiled is what the MIB compiler made of the samples, kept as a golden so the renderer tests
+// below run without the third-party MIBs.
+type compiled struct {
+	Models  []v1alpha1.PDUModel `json:"models"`
+	SnmpYML string              `json:"snmpYML"`
+}
+
+// TestSamplesCompile compiles every sample PDUModel against the real vendor MIBs and keeps the
+// result (status.energy and the snmp_exporter modules) in testdata/compiled.golden.yaml.
+func TestSamplesCompile(t *testing.T) {
+	mibs := testenv.Fixtures(t, "mibs")
+	models, _ := samples(t)
+	src := generator.MIBSource{Dirs: []string{
+		filepath.Join(mibs, "ietf"), filepath.Join(mibs, "vendor", "apc"),
+		filepath.Join(mibs, "vendor", "raritan"), filepath.Join(mibs, "vendor", "cyberpower"),
+	}}
+	c, _, err := generator.NewCompiler(context.Background(), src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	modules := map[string]*config.Module{}
+	for i := range models {
+		m := &models[i]
+		gm, err := render.GeneratorModule(&m.Spec)
+		if err != nil {
+			t.Fatalf("%s: %v", m.Name, err)
+		}
+		mod, energy, _, err := c.Module(render.ModuleName(m), gm)
+		if err != nil {
+			t.Fatalf("%s: %v", m.Name, err)
+		}
+		modules[render.ModuleName(m)] = mod
+		m.Status.Module = render.ModuleName(m)
+		m.Status.Energy, err = render.EnergyStatus(&m.Spec, energy)
+		if err != nil {
+			t.Fatalf("%s: %v", m.Name, err)
+		}
+		if render.BroadestPowerScope(m) == "" {
+			t.Errorf("%s: sample model reports no power", m.Name)
+		}
+	}
+	snmp, err := render.SNMPConfig(modules, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := yaml.Marshal(compiled{Models: models, SnmpYML: string(snmp)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "compiled.golden.yaml", out)
+}
+
+func loadCompiled(t *testing.T) compiled {
+	t.Helper()
+	raw, err := os.ReadFile("testdata/compiled.golden.yaml")
+	if err != nil {
+		t.Fatalf("%v (run TestSamplesCompile with -update and the shared fixtures)", err)
+	}
+	var c compiled
+	if err := yaml.UnmarshalStrict(raw, &c); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestRecordingRules(t *testing.T) {
+	c := loadCompiled(t)
+	out, err := render.RecordingRules(c.Models)
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "rules.golden.yaml", out)
+	for _, want := range []string{
+		// APC: hundredths of kW to W, with the scope label.
+		`record: wattson_pdu_power_watts`,
+		`sum without(rPDU2DeviceStatusIndex) (rPDU2DeviceStatusPower{model="apc-rpdu2"} * 10)`,
+		// Raritan: per-row decimal digits joined on the row's labels, Wh to J.
+		`measurementsInletSensorValue{model="raritan-px", sensorType="activeEnergy"} * 3600 / on(namespace, pdu, pduId, inletId, sensorType) (10 ^ inletSensorDecimalDigits{model="raritan-px", sensorType="activeEnergy"})`,
+		`record: wattson_pdu_energy_joules_total`,
+		`label_replace(`,
+	} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("rules lack %q", want)
+		}
+	}
+	promtool := testenv.Binary(t, "promtool")
+	path := filepath.Join(t.TempDir(), "rules.yaml")
+	if err := os.WriteFile(path, out, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := exec.Command(promtool, "check", "rules", path).CombinedOutput(); err != nil {
+		t.Fatalf("promtool check rules: %v\n%s", err, b)
+	}
+}
+
+func TestPlainScrapeConfigs(t *testing.T) {
+	c := loadCompiled(t)
+	_, pdus := samples(t)
+	// A second PDU sharing module, auth, interval and timeout joins the first one's job.
+	extra := pdus[0].DeepCopy()
+	extra.Name, extra.Spec.Address = "rack-a01-pdu2", "10.0.1.21"
+	pdus = append(pdus, *extra)
+	out, err := render.PlainScrapeConfigs(pdus, c.Models, exporterAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "scrape-configs.golden.yaml", out)
+	if n := strings.Count(string(out), "job_name:"); n != 3 {
+		t.Errorf("got %d jobs, want 3 (two PDUs share one)", n)
+	}
+	promtool := testenv.Binary(t, "promtool")
+	path := filepath.Join(t.TempDir(), "prometheus.yml")
+	if err := os.WriteFile(path, out, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := exec.Command(promtool, "check", "config", "--syntax-only", path).CombinedOutput(); err != nil {
+		t.Fatalf("promtool check config: %v\n%s", err, b)
+	}
+}
+
+func TestPlainScrapeConfigsUnknownModel(t *testing.T) {
+	_, pdus := samples(t)
+	_, err := render.PlainScrapeConfigs(pdus, nil, exporterAddr)
+	if err == nil || !strings.Contains(err.Error(), "spec.model") {
+		t.Fatalf("got %v, want an error naming spec.model", err)
+	}
+}
+
+func TestScrapeObjects(t *testing.T) {
+	_, pdus := samples(t)
+	var docs [][]byte
+	for i := range pdus {
+		p := &pdus[i]
+		var obj any = render.ScrapeConfig(p, p.Spec.Model, exporterAddr)
+		if p.Spec.ScrapeResource == v1alpha1.ProbeResource {
+			obj = render.Probe(p, p.Spec.Model, exporterAddr)
+		}
+		b, err := yaml.Marshal(obj)
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs = append(docs, b)
+	}
+	golden(t, "scrape-objects.golden.yaml", bytes.Join(docs, []byte("---\n")))
+}
+
+// TestSNMPConfig renders snmp.yml with a v2c and a v3 auth and has the real snmp_exporter load it,
+// expanding the v3 secrets from the environment as the exporter Deployment does.
+func TestSNMPConfig(t *testing.T) {
+	c := loadCompiled(t)
+	var cfg config.Config
+	if err := yaml.Unmarshal([]byte(c.SnmpYML), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	_, pdus := samples(t)
+	auths := map[string]*config.Auth{}
+	env := map[string]string{}
+	for i := range pdus {
+		p := &pdus[i]
+		secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: p.Namespace, Name: p.Spec.SNMP.SecretRef.Name}, Data: map[string][]byte{
+			"community": []byte("s3cret-community"), "username": []byte("wattson"),
+			"authPassword": []byte("auth-key-123"), "privPassword": []byte("priv-key-456"),
+		}}
+		creds, err := render.CredentialsFrom(&p.Spec.SNMP, secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, e := render.Auth(p, creds)
+		auths[render.AuthName(p)] = a
+		for k, v := range e {
+			env[k] = v
+		}
+	}
+	if len(auths) != 2 {
+		t.Errorf("got %d auths, want 2 (two PDUs share the v2c Secret)", len(auths))
+	}
+	out, err := render.SNMPConfig(cfg.Modules, auths)
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "snmp.golden.yml", out)
+	if strings.Contains(string(out), "auth-key-123") || strings.Contains(string(out), "priv-key-456") {
+		t.Error("v3 keys are written into snmp.yml; they must come from the environment")
+	}
+	if !strings.Contains(string(out), "s3cret-community") {
+		t.Error("the v2c community is missing from snmp.yml")
+	}
+	exporter := testenv.Binary(t, "snmp_exporter")
+	path := filepath.Join(t.TempDir(), "snmp.yml")
+	if err := os.WriteFile(path, out, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exporter, "--dry-run", "--config.expand-environment-variables", "--config.file="+path)
+	cmd.Env = os.Environ()
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("snmp_exporter --dry-run: %v\n%s", err, b)
+	}
+	// Without the environment the exporter refuses the config: the keys really come from env.
+	cmd = exec.Command(exporter, "--dry-run", "--config.expand-environment-variables", "--config.file="+path)
+	if b, err := cmd.CombinedOutput(); err == nil {
+		t.Fatalf("snmp_exporter accepted the config without the v3 environment:\n%s", b)
+	}
+}
