@@ -55,14 +55,21 @@ lint: vet ## Check formatting, vet, and that no focused or pending spec is commi
 	@if git grep -nE '\b(FIt|FDescribe|FContext|FWhen|FEntry|PIt|PDescribe|XIt)\(' -- 'specs/*.go' 'specs/**/*.go'; then \
 	  echo "focused or pending specs found: remove the F/P prefix"; exit 1; fi
 
+# The energy suite (./specs itself) asserts a live system: it runs in e2e, through the runtime.
+TEST_PKGS = $$($(GO) list ./... | grep -vx 'github.com/wattson-dev/wattson/specs')
+
 .PHONY: test
-test: tools-check ## Run every test against the real binaries in bin/, then vet, lint and verify.
-	$(GO) test $(GOTEST_FLAGS) -count=1 ./...
+test: tools-check build ## Run every test (e2e included) against the real binaries in bin/, then lint and verify.
+	$(GO) test $(GOTEST_FLAGS) -count=1 $(TEST_PKGS)
 	$(MAKE) -s lint verify
+
+.PHONY: e2e
+e2e: tools-check build ## Run the whole chain on loopback, assert the specs go green, inject faults, time the alerts.
+	$(GO) test -count=1 -v -run TestEndToEnd ./e2e
 
 .PHONY: test-short
 test-short: ## Run only the tests that need no real component (fast).
-	$(GO) test -short ./...
+	$(GO) test -short $(TEST_PKGS)
 
 .PHONY: verify
 verify: ## Regenerate everything and fail if the tree changed.

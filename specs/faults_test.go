@@ -30,7 +30,9 @@ func faultCases() []faultCase {
 	return []faultCase{
 		{name: "an unanswering PDU fires WattsonPDUScrapeDown", alert: "WattsonPDUScrapeDown",
 			fault: func(simPDU) sim.Fault { return sim.Fault{Type: sim.FaultTimeout} }},
-		{name: "a PDU answering with SNMP errors fires WattsonPDUScrapeDown", alert: "WattsonPDUScrapeDown",
+		// snmp_exporter ends a walk on an SNMP error-status and still answers 200 with its own
+		// metrics, so up stays 1: what pages is the power that vanished.
+		{name: "a PDU answering with SNMP errors fires WattsonPDUPowerAbsent", alert: "WattsonPDUPowerAbsent",
 			fault: func(simPDU) sim.Fault { return sim.Fault{Type: sim.FaultError, Status: "genErr"} }},
 		{name: "a slow PDU fires WattsonPDUScrapeNearTimeout", alert: "WattsonPDUScrapeNearTimeout",
 			fault: func(simPDU) sim.Fault { return sim.Fault{Type: sim.FaultDelay, Delay: cfg.FaultDelay} }},

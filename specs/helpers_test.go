@@ -119,9 +119,10 @@ func simulatedPDUs(ctx context.Context) []simPDU {
 }
 
 // compareWithTruth compares every reading of a simulated PDU in Prometheus with what the
-// simulator serves now. It returns a description of each disagreement.
+// simulator says the PDU really measures now (its truth: a wrong-scale fault falsifies what the
+// PDU serves, not the truth). It returns a description of each disagreement.
 func compareWithTruth(ctx context.Context, s simPDU) error {
-	vs, err := simc.Values(ctx, s.Device, "")
+	vs, err := simc.Truth(ctx, s.Device, "")
 	if err != nil {
 		return err
 	}

@@ -54,6 +54,9 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	}
 	SetDefaultEventuallyTimeout(cfg.EventuallyTimeout)
 	SetDefaultEventuallyPollingInterval(cfg.PollInterval)
+	// Specs pass their SpecContext to Eventually; without this, a context without a deadline
+	// makes Eventually retry until the suite's timeout instead of --wattson.eventually-timeout.
+	EnforceDefaultTimeoutsWhenUsingContexts()
 
 	promc = prom.New(cfg.PrometheusURL)
 	prom.SetDefault(promc)

@@ -154,12 +154,25 @@ func (c *Client) Device(ctx context.Context, name string) (Device, error) {
 	return d, nil
 }
 
-// Values returns what the device serves now, under prefix (all when empty).
+// Values returns what the device serves now over SNMP, faults applied, under prefix (all when
+// empty).
 func (c *Client) Values(ctx context.Context, device, prefix string) (Values, error) {
-	p := devicePath(device) + "/values"
+	return c.values(ctx, device, prefix, "served")
+}
+
+// Truth returns what the device really measures now, under prefix: without the faults that
+// falsify what it says (a wrong scale, frozen values, hidden subtrees). Compare Prometheus with
+// this to catch scale and unit bugs.
+func (c *Client) Truth(ctx context.Context, device, prefix string) (Values, error) {
+	return c.values(ctx, device, prefix, "physical")
+}
+
+func (c *Client) values(ctx context.Context, device, prefix, view string) (Values, error) {
+	q := url.Values{"view": {view}}
 	if prefix != "" {
-		p += "?prefix=" + url.QueryEscape(prefix)
+		q.Set("prefix", prefix)
 	}
+	p := devicePath(device) + "/values?" + q.Encode()
 	var vs Values
 	if err := c.do(ctx, http.MethodGet, p, nil, &vs); err != nil {
 		return vs, fmt.Errorf("simulator values of %s: %w", device, err)

@@ -181,6 +181,14 @@ func TestClientAgainstRealSimulator(t *testing.T) {
 	if got := s.snmpGet(t, dev, apcPower); got != 10*power {
 		t.Errorf("SNMP serves %v after scale, want %v", got, 10*power)
 	}
+	// The truth is what the PDU really measures: the wrong scale falsifies only what it says.
+	truth, err := s.Truth(ctx, dev, apcPower)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tp, _ := truth.Float(apcPower); tp != power {
+		t.Errorf("truth under a scale fault = %v, want the unscaled %v", tp, power)
+	}
 	// Other devices are not affected.
 	if d, _ := s.Device(ctx, "apc-rpdu2"); len(d.Faults.Active) != 0 {
 		t.Errorf("apc-rpdu2 has faults %v", d.Faults.Active)

@@ -159,6 +159,18 @@ func (a *api) values(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	f := d.Faults()
+	switch view := r.URL.Query().Get("view"); view {
+	case "", "served":
+	case "physical":
+		// What the PDU really measures: without the faults that falsify what it says (wrong
+		// scale, stale values, hidden subtrees). A reset stays: the counter did restart.
+		pf := *f
+		pf.Scale, pf.ScalePrefixes, pf.Freeze, pf.Drop = 0, nil, false, nil
+		f = &pf
+	default:
+		writeError(w, http.StatusBadRequest, fmt.Errorf("query parameter view: %q is not served or physical", view))
+		return
+	}
 	out := Values{Device: d.Name, ElapsedSeconds: a.store.Elapsed().Seconds(), Values: []Value{}}
 	for i := range d.Len() {
 		v := d.Var(i)

@@ -1,0 +1,136 @@
+package stack
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+
+	"github.com/wattson-dev/wattson/operator/api/v1alpha1"
+)
+
+// Status is a snapshot of the chain, for the demo's status line and the end-to-end test.
+type Status struct {
+	PDUs, PDUsReady, PDUsCollecting int
+	// TargetsUp counts PDU scrape targets with up == 1.
+	TargetsUp int
+	// Watts is the total of wattson_pdu_power_watts, the normalised power of every PDU.
+	Watts float64
+	// SpecsPassed and SpecsFailed are from the runtime's last complete run; RunResult is its
+	// result (passed, failed, error), empty before the first run.
+	SpecsPassed, SpecsFailed int
+	RunResult                string
+	// Firing are the names of the alerts active in Alertmanager.
+	Firing []string
+}
+
+func (st Status) String() string {
+	run := st.RunResult
+	if run == "" {
+		run = "not yet run"
+	}
+	return fmt.Sprintf("PDUs %d/%d ready, %d collecting | targets up %d | %.0f W | specs %s (%d passed, %d failed) | alerts firing %d",
+		st.PDUsReady, st.PDUs, st.PDUsCollecting, st.TargetsUp, st.Watts, run, st.SpecsPassed, st.SpecsFailed, len(st.Firing))
+}
+
+// Status reads the PDUs' conditions, Prometheus, the runtime and Alertmanager. Parts that cannot
+// be read are left at zero.
+func (s *Stack) Status(ctx context.Context) Status {
+	var st Status
+	var pdus v1alpha1.PDUList
+	if err := s.Client.List(ctx, &pdus); err == nil {
+		st.PDUs = len(pdus.Items)
+		for _, p := range pdus.Items {
+			if meta.IsStatusConditionTrue(p.Status.Conditions, v1alpha1.ReadyCondition) {
+				st.PDUsReady++
+			}
+			if meta.IsStatusConditionTrue(p.Status.Conditions, v1alpha1.CollectingCondition) {
+				st.PDUsCollecting++
+			}
+		}
+	}
+	if v, err := s.QueryScalar(ctx, `count(up{job=~"wattson-pdu.*"} == 1)`); err == nil {
+		st.TargetsUp = int(v)
+	}
+	if v, err := s.QueryScalar(ctx, `sum(wattson_pdu_power_watts{scope=~"device|inlet|"})`); err == nil {
+		st.Watts = v
+	}
+	var rs struct {
+		LastRun *struct {
+			Result         string `json:"result"`
+			Passed, Failed int
+		} `json:"last_run"`
+	}
+	if getJSON(ctx, s.Runtime.URL+"/api/status", &rs) == nil && rs.LastRun != nil {
+		st.RunResult, st.SpecsPassed, st.SpecsFailed = rs.LastRun.Result, rs.LastRun.Passed, rs.LastRun.Failed
+	}
+	st.Firing, _ = s.FiringAlerts(ctx)
+	return st
+}
+
+// QueryScalar runs an instant query and returns the first sample's value.
+func (s *Stack) QueryScalar(ctx context.Context, q string) (float64, error) {
+	var r struct {
+		Data struct {
+			Result []struct {
+				Value [2]any `json:"value"`
+			} `json:"result"`
+		} `json:"data"`
+	}
+	if err := getJSON(ctx, s.Prometheus.URL+"/api/v1/query?query="+url.QueryEscape(q), &r); err != nil {
+		return 0, err
+	}
+	if len(r.Data.Result) == 0 {
+		return 0, fmt.Errorf("%s: no result", q)
+	}
+	str, _ := r.Data.Result[0].Value[1].(string)
+	return strconv.ParseFloat(str, 64)
+}
+
+// FiringAlerts lists the active alerts in Alertmanager by name.
+func (s *Stack) FiringAlerts(ctx context.Context) ([]string, error) {
+	active, err := s.ActiveAlerts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, l := range active {
+		names = append(names, l["alertname"])
+	}
+	return names, nil
+}
+
+// ActiveAlerts returns the label sets of the alerts active in Alertmanager.
+func (s *Stack) ActiveAlerts(ctx context.Context) ([]map[string]string, error) {
+	var alerts []struct {
+		Labels map[string]string `json:"labels"`
+	}
+	if err := getJSON(ctx, s.AlertMgr.URL+"/api/v2/alerts?active=true&silenced=false&inhibited=false", &alerts); err != nil {
+		return nil, err
+	}
+	out := make([]map[string]string, 0, len(alerts))
+	for _, a := range alerts {
+		out = append(out, a.Labels)
+	}
+	return out, nil
+}
+
+func getJSON(ctx context.Context, u string, v any) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", u, resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
+}
