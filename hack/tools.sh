@@ -112,9 +112,12 @@ build_tool() {
   for b in "$@"; do [ -x "$dir/$b" ] || missing=1; done
   if [ $missing = 1 ]; then
     log "building $tool $version (first time on this machine; cached in $dir)"
-    local start=$SECONDS tmp="$dir.tmp"
-    rm -rf "$tmp"; mkdir -p "$tmp"
-    "build_$tool" "$tmp" "$version"
+    local start=$SECONDS tmp
+    mkdir -p "$(dirname "$dir")"
+    tmp=$(mktemp -d "$dir.tmp.XXXXXX")
+    if ! "build_$tool" "$tmp" "$version"; then
+      rm -rf "$tmp"; log "FAILED to build $tool $version"; return 1
+    fi
     rm -rf "$dir"; mv "$tmp" "$dir"
     log "built $tool $version in $((SECONDS - start))s"
     BUILT+=("$tool $version $((SECONDS - start))s")
