@@ -135,7 +135,7 @@ scrape_configs:
 }
 
 func TestAlertmanagerAcceptsAnAlert(t *testing.T) {
-	am := testenv.Alertmanager(t, "route: {receiver: null}\nreceivers: [{name: null}]\n")
+	am := testenv.Alertmanager(t, "route: {receiver: devnull}\nreceivers: [{name: devnull}]\n")
 	body := `[{"labels":{"alertname":"WattsonTest","pdu":"rack1"}}]`
 	resp, err := http.Post(am.URL+"/api/v2/alerts", "application/json", strings.NewReader(body))
 	if err != nil {
