@@ -378,7 +378,8 @@ func (s *Stack) syncOnce(ctx context.Context) (bool, error) {
 	}
 	promChanged := false
 	if b := scrape.Data[scrapeConfigsKey]; len(b) > 0 && changed("scrape", b) {
-		if err := writeFile(filepath.Join(s.Prometheus.Dir, "scrape", "wattson-pdus.yml"), s.localScrape(b)); err != nil {
+		// Used as is: the operator was given the exporter's loopback address (--exporter.address).
+		if err := writeFile(filepath.Join(s.Prometheus.Dir, "scrape", "wattson-pdus.yml"), b); err != nil {
 			return haveSNMP, err
 		}
 		promChanged = true
@@ -397,10 +398,6 @@ func (s *Stack) syncOnce(ctx context.Context) (bool, error) {
 	}
 	return haveSNMP, nil
 }
-
-// localScrape is the operator's scrape configuration as is: the operator was told the exporter's
-// loopback address with --exporter.address.
-func (s *Stack) localScrape(b []byte) []byte { return b }
 
 func (s *Stack) runSync(ctx context.Context) {
 	defer close(s.syncDone)
