@@ -59,8 +59,8 @@ func TestEndToEnd(t *testing.T) {
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("stack log:\n%s", log.String())
-			t.Logf("operator output:\n%s", tail(s.Operator.Output(), 60))
-			t.Logf("runtime output:\n%s", tail(s.Runtime.Output(), 80))
+			t.Logf("operator output:\n%s", s.Operator.Tail(60))
+			t.Logf("runtime output:\n%s", s.Runtime.Tail(80))
 		}
 		s.Stop()
 	})
@@ -228,12 +228,4 @@ func waitAlert(ctx context.Context, s *stack.Stack, match func(map[string]string
 		state = "resolve"
 	}
 	return nil, time.Since(start), fmt.Errorf("did not %s within %s", state, timeout)
-}
-
-func tail(s string, n int) string {
-	lines := strings.Split(s, "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

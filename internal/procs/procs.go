@@ -77,6 +77,9 @@ func (p *Proc) Done() <-chan struct{} { return p.done }
 // Output returns the last 256 KiB of the process's combined output.
 func (p *Proc) Output() string { return p.out.String() }
 
+// Tail returns the last n lines of the process's combined output, for error messages and logs.
+func (p *Proc) Tail(n int) string { return lastLines(p.out.String(), n) }
+
 // Stop sends SIGTERM to the process group, waits up to grace, then kills it. It returns nil when
 // the process ended on the signal, and is safe to call more than once.
 func (p *Proc) Stop(grace time.Duration) error {

@@ -172,7 +172,7 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 		if err := step.fn(ctx); err != nil {
 			err = fmt.Errorf("%s: %w", step.name, err)
 			if s.Operator != nil {
-				err = fmt.Errorf("%w\noperator output (last lines):\n%s", err, lastLines(s.Operator.Output(), 20))
+				err = fmt.Errorf("%w\noperator output (last lines):\n%s", err, s.Operator.Tail(20))
 			}
 			s.Stop()
 			return nil, err
@@ -422,12 +422,4 @@ func sortedKeys(m map[string][]byte) []string {
 	}
 	sort.Strings(keys)
 	return keys
-}
-
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

@@ -75,7 +75,7 @@ func start(t testing.TB, what string, fn func(ctx context.Context) (*procs.Serve
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("%s output (last lines):\n%s", what, tail(s.Output(), 40))
+			t.Logf("%s output (last lines):\n%s", what, s.Tail(40))
 		}
 		if err := s.Stop(); err != nil {
 			t.Errorf("stop %s: %v", what, err)
@@ -110,17 +110,4 @@ func SNMPExporter(t testing.TB, config string, args ...string) *procs.Server {
 	return start(t, "snmp_exporter", func(ctx context.Context) (*procs.Server, error) {
 		return procs.StartSNMPExporter(ctx, config, procs.Options{Args: args})
 	})
-}
-
-func tail(s string, n int) string {
-	count := 0
-	for i := len(s) - 1; i >= 0; i-- {
-		if s[i] == '\n' {
-			count++
-			if count > n {
-				return s[i+1:]
-			}
-		}
-	}
-	return s
 }
