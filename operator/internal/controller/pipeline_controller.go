@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"sort"
 	"strconv"
 
@@ -43,6 +44,9 @@ type PipelineReconciler struct {
 	ExporterAddr       string
 	ExporterImage      string
 	ExporterReplicas   int32
+	// ExporterHostNetwork runs the exporter in the node's network namespace, listening on
+	// ExporterAddr itself: for single-node clusters on loopback, with no Service routing.
+	ExporterHostNetwork bool
 }
 
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=create;update;patch;delete,namespace=wattson-system
@@ -220,16 +224,37 @@ func (r *PipelineReconciler) writeExporter(ctx context.Context, configHash strin
 		t.Spec.SecurityContext = &corev1.PodSecurityContext{RunAsNonRoot: ptr(true), SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}}
 		t.Spec.Volumes = []corev1.Volume{{Name: "config", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: ExporterConfigName}}}}
 		probe := &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/", Port: intstr.FromString("http")}}}
+		listen, port := ":"+strconv.Itoa(ExporterPort), int32(ExporterPort)
+		t.Spec.HostNetwork = r.ExporterHostNetwork
+		if r.ExporterHostNetwork {
+			// Each replica binds the same host port: the old pod must go before the new one starts.
+			dep.Spec.Strategy = appsv1.DeploymentStrategy{Type: appsv1.RecreateDeploymentStrategyType}
+			// snmp_exporter resolves no names here (PDU targets are addresses); never hand a pod
+			// the host's resolver.
+			t.Spec.DNSPolicy = corev1.DNSNone
+			t.Spec.DNSConfig = &corev1.PodDNSConfig{Nameservers: []string{"127.0.0.1"}}
+			listen = r.ExporterAddr
+			if _, p, err := net.SplitHostPort(r.ExporterAddr); err == nil {
+				if n, err := strconv.ParseInt(p, 10, 32); err == nil {
+					port = int32(n)
+				}
+			}
+		} else {
+			t.Spec.DNSPolicy, t.Spec.DNSConfig = corev1.DNSClusterFirst, nil
+			if dep.Spec.Strategy.Type == appsv1.RecreateDeploymentStrategyType {
+				dep.Spec.Strategy = appsv1.DeploymentStrategy{} // the apiserver's default: RollingUpdate
+			}
+		}
 		t.Spec.Containers = []corev1.Container{{
 			Name:  "snmp-exporter",
 			Image: r.ExporterImage,
 			Args: []string{
 				"--config.file=/etc/snmp_exporter/" + SNMPConfigKey,
 				"--config.expand-environment-variables",
-				"--web.listen-address=:" + strconv.Itoa(ExporterPort),
+				"--web.listen-address=" + listen,
 			},
 			EnvFrom:        []corev1.EnvFromSource{{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: ExporterEnvName}}}},
-			Ports:          []corev1.ContainerPort{{Name: "http", ContainerPort: ExporterPort, Protocol: corev1.ProtocolTCP}},
+			Ports:          []corev1.ContainerPort{{Name: "http", ContainerPort: port, Protocol: corev1.ProtocolTCP}},
 			VolumeMounts:   []corev1.VolumeMount{{Name: "config", MountPath: "/etc/snmp_exporter", ReadOnly: true}},
 			ReadinessProbe: probe,
 			LivenessProbe:  probe,

@@ -38,6 +38,8 @@ type Options struct {
 	ExporterAddr     string
 	ExporterImage    string
 	ExporterReplicas int32
+	// ExporterHostNetwork: see PipelineReconciler.
+	ExporterHostNetwork bool
 	// Readings and ReadingEvents come from a collect.Poller; both nil without Prometheus.
 	Readings      Readings
 	ReadingEvents <-chan event.GenericEvent
@@ -163,7 +165,8 @@ func Setup(mgr ctrl.Manager, o Options) error {
 
 	// The pipeline: one key for everything.
 	pipeline := &PipelineReconciler{Client: c, Recorder: mgr.GetEventRecorder("pipeline-controller"), Namespace: o.Namespace,
-		PrometheusOperator: o.PrometheusOperator, ExporterAddr: o.ExporterAddr, ExporterImage: o.ExporterImage, ExporterReplicas: o.ExporterReplicas}
+		PrometheusOperator: o.PrometheusOperator, ExporterAddr: o.ExporterAddr, ExporterImage: o.ExporterImage, ExporterReplicas: o.ExporterReplicas,
+		ExporterHostNetwork: o.ExporterHostNetwork}
 	one := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
 		return []reconcile.Request{PipelineRequest}
 	})
