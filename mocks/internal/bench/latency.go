@@ -1,0 +1,140 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"slices"
+	"strings"
+	"time"
+)
+
+type latencyResult struct {
+	sent, lost          int
+	p50, p99, p999, max time.Duration
+	// lateP99 is the 99th percentile of how late the client itself sent a
+	// request, and fromSendP99 that of the latency counted from the actual
+	// send: together they tell the client's share of the tail from the
+	// agent's.
+	lateP99, fromSendP99 time.Duration
+	load                 string
+}
+
+func (l latencyResult) String() string {
+	return fmt.Sprintf("p50 %6s  p99 %7s  p99.9 %7s  max %7s  (%d sent, %d unanswered; client late p99 %s, from send p99 %s; load %s)",
+		us(l.p50), us(l.p99), us(l.p999), us(l.max), l.sent, l.lost, us(l.lateP99), us(l.fromSendP99), l.load)
+}
+
+func us(d time.Duration) string { return d.Round(time.Microsecond).String() }
+
+// latency sends GETs for sysDescr and sysUpTime open loop at a fixed rate
+// from one socket. Request i is due at begin + i/rate, and its latency runs
+// from that moment to the kernel's receive timestamp of its answer: a slow
+// answer never holds back the requests after it (no coordinated omission),
+// a request the client sent late counts as late, and the client's own
+// scheduling after the answer arrives does not count at all.
+func latency(addr *net.UDPAddr, community string, rate int, dur time.Duration) (latencyResult, error) {
+	c, err := net.DialUDP("udp4", nil, addr)
+	if err != nil {
+		return latencyResult{}, err
+	}
+	defer c.Close()
+	_ = c.SetReadBuffer(4 << 20)
+	if err := enableRxTimestamps(c); err != nil {
+		return latencyResult{}, err
+	}
+	n := int(dur.Seconds() * float64(rate))
+	// Encode everything first: the client allocates nothing while it
+	// measures, so its own garbage collector stays out of the figures.
+	oids := [][]byte{{0x2b, 6, 1, 2, 1, 1, 1, 0}, {0x2b, 6, 1, 2, 1, 1, 3, 0}}
+	msgs := make([][]byte, n+1)
+	for i := 1; i <= n; i++ {
+		msgs[i] = encodeGet(community, uint32(i), oids)
+	}
+	sent := make([]int64, n+1)
+	got := make([]int64, n+1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 65536)
+		oob := make([]byte, 64)
+		for {
+			m, oobn, _, _, err := c.ReadMsgUDPAddrPort(buf, oob)
+			if err != nil {
+				return
+			}
+			at := rxTimestamp(oob[:oobn])
+			if id, ok := responseID(buf[:m]); ok && id >= 1 && int(id) <= n {
+				got[id] = at
+			}
+		}
+	}()
+	interval := time.Second / time.Duration(rate)
+	begin := time.Now()
+	err = pace(n, func(i int) time.Duration { return time.Duration(i) * interval }, begin, func(i int) error {
+		sent[i] = time.Now().UnixNano()
+		_, err := c.Write(msgs[i])
+		return err
+	})
+	// Answers later than a second count as lost.
+	_ = c.SetReadDeadline(time.Now().Add(time.Second))
+	<-done
+	if err != nil {
+		return latencyResult{}, err
+	}
+	lats := make([]time.Duration, 0, n)
+	late := make([]time.Duration, 0, n)
+	fromSend := make([]time.Duration, 0, n)
+	lost := 0
+	for i := 1; i <= n; i++ {
+		due := begin.UnixNano() + int64(time.Duration(i)*interval)
+		late = append(late, time.Duration(sent[i]-due))
+		if got[i] == 0 {
+			lost++
+			continue
+		}
+		lats = append(lats, time.Duration(got[i]-due))
+		fromSend = append(fromSend, time.Duration(got[i]-sent[i]))
+	}
+	if len(lats) == 0 {
+		return latencyResult{}, errors.New("no GET answered")
+	}
+	slices.Sort(lats)
+	slices.Sort(late)
+	slices.Sort(fromSend)
+	return latencyResult{
+		sent: n, lost: lost,
+		p50: pct(lats, 0.50), p99: pct(lats, 0.99), p999: pct(lats, 0.999), max: lats[len(lats)-1],
+		lateP99: pct(late, 0.99), fromSendP99: pct(fromSend, 0.99), load: loadAvg(),
+	}, nil
+}
+
+// pct returns the p-quantile of sorted durations.
+func pct(d []time.Duration, p float64) time.Duration {
+	return d[min(len(d)-1, int(p*float64(len(d))))]
+}
+
+// median returns the median of the runs' value f.
+func median(runs []latencyResult, f func(latencyResult) time.Duration) time.Duration {
+	v := make([]time.Duration, len(runs))
+	for i, r := range runs {
+		v[i] = f(r)
+	}
+	slices.Sort(v)
+	return v[len(v)/2]
+}
+
+// loadAvg returns the 1-minute load average, which the figures depend on:
+// the agents share two cores with this client and whatever else runs.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return "?"
+	}
+	return f[0]
+}
