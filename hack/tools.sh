@@ -8,6 +8,7 @@
 #
 # Usage: hack/tools.sh [TOOL...]   (no argument: every default tool)
 #        hack/tools.sh --list
+#        hack/tools.sh --version TOOL   (the pinned version)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -30,7 +31,9 @@ GINKGO_VERSION=$(cd "$ROOT" && go list -m -f '{{.Version}}' github.com/onsi/gink
 
 # Ordered: the tools `make test` needs first.
 DEFAULT_TOOLS="etcd kube-apiserver prometheus alertmanager snmp_exporter prometheus-operator controller-gen kustomize ginkgo sqlc skaffold"
-ALL_TOOLS="$DEFAULT_TOOLS kube-cluster"
+# The loopback cluster (hack/cluster, `make cluster-up`) needs these too.
+CLUSTER_TOOLS="kube-cluster prometheus-config-reloader"
+ALL_TOOLS="$DEFAULT_TOOLS $CLUSTER_TOOLS"
 
 export GOPROXY=${WATTSON_GOPROXY:-https://proxy.golang.org}
 export GOFLAGS=-mod=mod
@@ -153,6 +156,10 @@ build_prometheus-operator() {
   cp "$dir"/example/prometheus-operator-crd/*.yaml "$1/prometheus-operator-crds/"
   chmod -R u+w "$1/prometheus-operator-crds"
 }
+build_prometheus-config-reloader() {
+  mod_build "$1" "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION" \
+    github.com/prometheus-operator/prometheus-operator/cmd/prometheus-config-reloader
+}
 build_controller-gen() { GOBIN=$1 go install -trimpath "sigs.k8s.io/controller-tools/cmd/controller-gen@$CONTROLLER_GEN_VERSION"; }
 build_kustomize() { GOBIN=$1 go install -trimpath "sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION"; }
 build_sqlc() { CGO_ENABLED=1 GOBIN=$1 go install -trimpath "github.com/sqlc-dev/sqlc/cmd/sqlc@$SQLC_VERSION"; }
@@ -169,6 +176,7 @@ one() {
     alertmanager) build_tool alertmanager "$ALERTMANAGER_VERSION" alertmanager amtool ;;
     snmp_exporter) build_tool snmp_exporter "$SNMP_EXPORTER_VERSION" snmp_exporter ;;
     prometheus-operator) build_tool prometheus-operator "$PROMETHEUS_OPERATOR_VERSION" prometheus-operator prometheus-operator-crds ;;
+    prometheus-config-reloader) build_tool prometheus-config-reloader "$PROMETHEUS_OPERATOR_VERSION" prometheus-config-reloader ;;
     controller-gen) build_tool controller-gen "$CONTROLLER_GEN_VERSION" controller-gen ;;
     kustomize) build_tool kustomize "$KUSTOMIZE_VERSION" kustomize ;;
     sqlc) build_tool sqlc "$SQLC_VERSION" sqlc ;;
@@ -179,6 +187,18 @@ one() {
 }
 
 if [ "${1:-}" = --list ]; then echo "$ALL_TOOLS"; exit 0; fi
+if [ "${1:-}" = --version ]; then
+  case ${2:-} in
+    etcd) echo "$ETCD_VERSION" ;;
+    kube-apiserver | kube-cluster) echo "$K8S_VERSION" ;;
+    prometheus) echo "$PROMETHEUS_VERSION" ;;
+    alertmanager) echo "$ALERTMANAGER_VERSION" ;;
+    snmp_exporter) echo "$SNMP_EXPORTER_VERSION" ;;
+    prometheus-operator | prometheus-config-reloader) echo "$PROMETHEUS_OPERATOR_VERSION" ;;
+    *) echo "tools: no version for '${2:-}'" >&2; exit 2 ;;
+  esac
+  exit 0
+fi
 BUILT=()
 start=$SECONDS
 rm -f "$BIN/.versions.tmp"

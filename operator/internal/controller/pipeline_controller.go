@@ -223,8 +223,8 @@ func (r *PipelineReconciler) writeExporter(ctx context.Context, configHash strin
 		t.Spec.AutomountServiceAccountToken = ptr(false)
 		t.Spec.SecurityContext = &corev1.PodSecurityContext{RunAsNonRoot: ptr(true), SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}}
 		t.Spec.Volumes = []corev1.Volume{{Name: "config", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: ExporterConfigName}}}}
-		probe := &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/", Port: intstr.FromString("http")}}}
 		listen, port := ":"+strconv.Itoa(ExporterPort), int32(ExporterPort)
+		probe := &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/", Port: intstr.FromString("http")}}}
 		t.Spec.HostNetwork = r.ExporterHostNetwork
 		if r.ExporterHostNetwork {
 			// Each replica binds the same host port: the old pod must go before the new one starts.
@@ -234,7 +234,9 @@ func (r *PipelineReconciler) writeExporter(ctx context.Context, configHash strin
 			t.Spec.DNSPolicy = corev1.DNSNone
 			t.Spec.DNSConfig = &corev1.PodDNSConfig{Nameservers: []string{"127.0.0.1"}}
 			listen = r.ExporterAddr
-			if _, p, err := net.SplitHostPort(r.ExporterAddr); err == nil {
+			if h, p, err := net.SplitHostPort(r.ExporterAddr); err == nil {
+				// kubelet probes a hostNetwork pod at the node's address, not where it listens.
+				probe.HTTPGet.Host = h
 				if n, err := strconv.ParseInt(p, 10, 32); err == nil {
 					port = int32(n)
 				}

@@ -258,6 +258,7 @@ func TestExporterHostNetwork(t *testing.T) {
 	g.Expect(*dep.Spec.Replicas).To(Equal(int32(1)))
 	g.Expect(spec.Containers[0].Args).To(ContainElement("--web.listen-address=127.0.0.1:19116"))
 	g.Expect(spec.Containers[0].Ports[0].ContainerPort).To(Equal(int32(19116)))
+	g.Expect(spec.Containers[0].ReadinessProbe.HTTPGet.Host).To(Equal("127.0.0.1"))
 	g.Eventually(func(g Gomega) {
 		g.Expect(secretData(ctx, g, c, controller.ScrapeConfigsName, controller.ScrapeConfigsKey)).To(ContainSubstring("127.0.0.1:19116"))
 	}).WithTimeout(20 * time.Second).Should(Succeed())
