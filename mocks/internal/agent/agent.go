@@ -12,8 +12,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"runtime"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -100,26 +98,21 @@ func DefaultEngineID(seed uint64) []byte {
 // EngineID returns the agent's snmpEngineID.
 func (a *Agent) EngineID() []byte { return a.engineID }
 
-// Serve answers requests on conn until ctx ends, then closes conn. Several
-// goroutines read the socket, each with its own buffers and decoders.
+// Serve answers requests on conn until ctx ends, then closes conn. One
+// goroutine reads the socket and answers each request before reading the
+// next: a socket admits one reader at a time anyway, and more readers only
+// hand the socket's lock back and forth, waking a thread per packet.
 func (a *Agent) Serve(ctx context.Context, conn *net.UDPConn) error {
 	// A deep receive buffer rides out bursts (a scrape of 1,000 devices
 	// at once) instead of dropping them; the kernel caps it at rmem_max.
 	_ = conn.SetReadBuffer(8 << 20)
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
-	var wg sync.WaitGroup
-	n := max(2, runtime.GOMAXPROCS(0))
-	errs := make(chan error, n)
-	for range n {
-		wg.Go(func() { errs <- a.readLoop(ctx, conn) })
-	}
-	wg.Wait()
-	close(errs)
+	err := a.readLoop(ctx, conn)
 	if ctx.Err() != nil {
 		return nil
 	}
-	return <-errs
+	return err
 }
 
 func (a *Agent) readLoop(ctx context.Context, conn *net.UDPConn) error {
