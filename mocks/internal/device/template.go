@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
-	"slices"
 
 	"github.com/gosnmp/gosnmp"
 
@@ -129,7 +128,18 @@ func newVar(r snmprec.Record) (Var, error) {
 
 // find returns the index of oid, or false.
 func (t *Template) find(oid snmprec.OID) (int, bool) {
-	return slices.BinarySearchFunc(t.Vars, oid, func(v Var, o snmprec.OID) int { return snmprec.Compare(v.OID, o) })
+	// By hand rather than slices.BinarySearchFunc, whose generic call makes
+	// oid escape: the agent parses request OIDs into stack buffers.
+	lo, hi := 0, len(t.Vars)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if snmprec.Compare(t.Vars[m].OID, oid) < 0 {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo, lo < len(t.Vars) && snmprec.Compare(t.Vars[lo].OID, oid) == 0
 }
 
 // after returns the index of the first variable strictly after oid.

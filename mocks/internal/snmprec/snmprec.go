@@ -111,7 +111,20 @@ func (o OID) String() string {
 }
 
 // Compare orders OIDs lexicographically, as GETNEXT walks them.
-func Compare(a, b OID) int { return slices.Compare(a, b) }
+//
+// By hand rather than slices.Compare, whose generic call makes both
+// arguments escape: the agent parses request OIDs into stack buffers.
+func Compare(a, b OID) int {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			if a[i] < b[i] {
+				return -1
+			}
+			return 1
+		}
+	}
+	return len(a) - len(b)
+}
 
 // HasPrefix reports whether o lies in the subtree p.
 func (o OID) HasPrefix(p OID) bool {
