@@ -1,10 +1,13 @@
 // Package agent is the SNMP engine of the simulator: a UDP server that
 // decodes requests with gosnmp, answers GET, GETNEXT, GETBULK and SET from a
 // device.Store for SNMP v1, v2c and v3 (USM), and marshals the responses
-// with gosnmp. Malformed or hostile packets are dropped, never fatal.
+// with gosnmp. Common v1/v2c messages take a fast path (codec.go) that
+// decodes and encodes them as gosnmp does without its allocations.
+// Malformed or hostile packets are dropped, never fatal.
 package agent
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -131,6 +134,7 @@ func (a *Agent) readLoop(ctx context.Context, conn *net.UDPConn) error {
 			continue
 		}
 		if delay > 0 {
+			resp = bytes.Clone(resp) // the worker reuses its buffer
 			time.AfterFunc(delay, func() { a.send(conn, resp, addr) })
 			continue
 		}
@@ -144,12 +148,17 @@ func (a *Agent) send(conn *net.UDPConn, b []byte, addr netip.AddrPort) {
 	}
 }
 
-// worker holds one reader's decoders. gosnmp's decoder keeps state in its
-// GoSNMP value, so each reader has its own.
+// worker holds one reader's decoders and buffers. gosnmp's decoder keeps
+// state in its GoSNMP value, so each reader has its own; the request,
+// response and output buffers are reused from one message to the next, so
+// a v1/v2c request allocates little more than its OID names.
 type worker struct {
 	a     *Agent
 	plain *gosnmp.GoSNMP
 	v3    map[string]*gosnmp.GoSNMP
+
+	req, resp gosnmp.SnmpPacket
+	name, out []byte
 }
 
 func (a *Agent) newWorker() *worker {
@@ -199,17 +208,21 @@ func (w *worker) handle(msg []byte) ([]byte, time.Duration) {
 		w.a.cfg.Metrics.drop("unknown_community")
 		return nil, 0
 	}
-	req, err := w.plain.SnmpDecodePacket(msg)
-	if err != nil {
-		w.a.cfg.Metrics.drop("malformed")
-		return nil, 0
+	req := &w.req
+	var fast bool
+	if w.name, fast = decodeRequest(msg, dev.Name, req, w.name); !fast {
+		if req, err = w.plain.SnmpDecodePacket(msg); err != nil {
+			w.a.cfg.Metrics.drop("malformed")
+			return nil, 0
+		}
 	}
 	limit := w.a.cfg.MaxMsgSize
-	resp, delay := w.a.serve(req, dev, limit-envelopeSize(req.Community))
-	if resp == nil {
+	resp := &w.resp
+	delay, ok := w.a.serve(req, resp, dev, limit-envelopeSize(req.Community))
+	if !ok {
 		return nil, 0
 	}
-	out, err := marshalWithin(resp, limit)
+	out, err := w.marshal(resp, limit)
 	if err != nil {
 		w.a.cfg.Metrics.drop("marshal")
 		w.a.log.Error("marshal response", "device", dev.Name, "err", err)
@@ -218,11 +231,17 @@ func (w *worker) handle(msg []byte) ([]byte, time.Duration) {
 	return out, delay
 }
 
-// marshalWithin marshals resp, trimming GETBULK results should the size
-// estimate ever fall short of the limit.
-func marshalWithin(resp *gosnmp.SnmpPacket, limit int) ([]byte, error) {
+// marshal encodes resp, in the worker's buffer when the fast path covers
+// it, trimming GETBULK results should the size estimate ever fall short of
+// the limit.
+func (w *worker) marshal(resp *gosnmp.SnmpPacket, limit int) ([]byte, error) {
 	for {
-		out, err := resp.MarshalMsg()
+		out, ok := appendResponse(w.out, resp)
+		w.out = out[:0]
+		var err error
+		if !ok {
+			out, err = resp.MarshalMsg()
+		}
 		if err != nil || len(out) <= limit || len(resp.Variables) == 0 {
 			return out, err
 		}

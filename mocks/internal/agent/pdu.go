@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"slices"
 	"time"
 
 	"github.com/gosnmp/gosnmp"
@@ -13,33 +14,35 @@ import (
 // answer anyway, this bounds the work spent on endOfMibView-free walks.
 const maxRepetitionsCap = 10000
 
-// serve answers one decoded request for dev. budget is the number of bytes
-// the variable bindings may take (the message size limit less the envelope).
-// It returns nil when the request must go unanswered.
-func (a *Agent) serve(req *gosnmp.SnmpPacket, dev *device.Device, budget int) (*gosnmp.SnmpPacket, time.Duration) {
+// serve answers one decoded request for dev in resp, reusing the capacity
+// of resp.Variables. budget is the number of bytes the variable bindings may
+// take (the message size limit less the envelope). It returns how long to
+// hold the answer back, and false when the request must go unanswered.
+func (a *Agent) serve(req, resp *gosnmp.SnmpPacket, dev *device.Device, budget int) (time.Duration, bool) {
 	m := a.cfg.Metrics
 	switch req.PDUType {
 	case gosnmp.GetRequest, gosnmp.GetNextRequest, gosnmp.SetRequest:
 	case gosnmp.GetBulkRequest:
 		if req.Version == gosnmp.Version1 {
 			m.drop("unexpected_pdu")
-			return nil, 0
+			return 0, false
 		}
 	default:
 		m.drop("unexpected_pdu")
-		return nil, 0
+		return 0, false
 	}
 	f := dev.Faults()
 	m.request(req.Version, req.PDUType, dev.Name)
 	if f.Timeout {
 		m.drop("fault_timeout")
-		return nil, 0
+		return 0, false
 	}
-	resp := &gosnmp.SnmpPacket{
+	*resp = gosnmp.SnmpPacket{
 		Version:   req.Version,
 		Community: req.Community,
 		PDUType:   gosnmp.GetResponse,
 		RequestID: req.RequestID,
+		Variables: resp.Variables[:0],
 	}
 	v1 := req.Version == gosnmp.Version1
 	switch {
@@ -63,7 +66,7 @@ func (a *Agent) serve(req *gosnmp.SnmpPacket, dev *device.Device, budget int) (*
 		resp.Error = v1Status(resp.Error)
 	}
 	m.sent(req.PDUType, len(resp.Variables), resp.Error)
-	return resp, f.Delay
+	return f.Delay, true
 }
 
 // setError fills an error response. RFC 3416 echoes the request's variable
@@ -107,9 +110,10 @@ func v1Status(st gosnmp.SNMPError) gosnmp.SNMPError {
 func skipV1(v *device.Var) bool { return v.Type == gosnmp.Counter64 }
 
 func (a *Agent) get(resp, req *gosnmp.SnmpPacket, dev *device.Device, f *device.Faults, v1 bool) {
-	resp.Variables = make([]gosnmp.SnmpPDU, len(req.Variables))
+	resp.Variables = slices.Grow(resp.Variables[:0], len(req.Variables))[:len(req.Variables)]
+	var buf [oidBuf]uint32
 	for k, rv := range req.Variables {
-		oid := parseRequestOID(rv.Name)
+		oid := appendRequestOID(buf[:0], rv.Name)
 		i, ok := dev.Find(f, oid)
 		if ok && v1 && skipV1(dev.Var(i)) {
 			ok = false
@@ -143,9 +147,10 @@ func (a *Agent) getNext(resp, req *gosnmp.SnmpPacket, dev *device.Device, f *dev
 	if v1 {
 		skip = skipV1
 	}
-	resp.Variables = make([]gosnmp.SnmpPDU, len(req.Variables))
+	resp.Variables = slices.Grow(resp.Variables[:0], len(req.Variables))[:len(req.Variables)]
+	var buf [oidBuf]uint32
 	for k, rv := range req.Variables {
-		i, ok := dev.Next(f, parseRequestOID(rv.Name), skip)
+		i, ok := dev.Next(f, appendRequestOID(buf[:0], rv.Name), skip)
 		switch {
 		case ok:
 			resp.Variables[k] = pduOf(dev, f, i)
@@ -169,7 +174,7 @@ func (a *Agent) getBulk(resp, req *gosnmp.SnmpPacket, dev *device.Device, f *dev
 		maxRep = 0
 	}
 	est := n + len(reps)*min(maxRep, 64)
-	resp.Variables = make([]gosnmp.SnmpPDU, 0, est)
+	resp.Variables = slices.Grow(resp.Variables[:0], est)
 	size := 0
 	add := func(p gosnmp.SnmpPDU) bool {
 		s := varbindSize(p)
@@ -237,14 +242,20 @@ func pduOf(dev *device.Device, f *device.Faults, i int) gosnmp.SnmpPDU {
 	return gosnmp.SnmpPDU{Name: v.Name, Type: v.Type, Value: dev.Value(f, i)}
 }
 
+// oidBuf is the arc count of a request OID that is parsed on the stack.
+const oidBuf = 32
+
 // parseRequestOID parses a dotted OID from a decoded request. gosnmp always
 // produces numeric text; anything else yields the empty OID, which sorts
 // before every variable.
-func parseRequestOID(s string) snmprec.OID {
+func parseRequestOID(s string) snmprec.OID { return appendRequestOID(make(snmprec.OID, 0, 16), s) }
+
+// appendRequestOID is parseRequestOID appending to dst.
+func appendRequestOID(dst snmprec.OID, s string) snmprec.OID {
 	if len(s) > 0 && s[0] == '.' {
 		s = s[1:]
 	}
-	oid := make(snmprec.OID, 0, 16)
+	oid := dst
 	var v uint64
 	digits := 0
 	for i := 0; i <= len(s); i++ {
@@ -288,7 +299,8 @@ func lenSize(n int) int {
 func tlvSize(n int) int { return 1 + lenSize(n) + n }
 
 func oidSize(name string) int {
-	oid := parseRequestOID(name)
+	var buf [oidBuf]uint32
+	oid := appendRequestOID(buf[:0], name)
 	if len(oid) < 2 {
 		return 1
 	}

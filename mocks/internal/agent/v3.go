@@ -108,12 +108,13 @@ func (w *worker) handleV3(msg []byte, h *v3Header) ([]byte, time.Duration) {
 		return report(statUnknownContexts, u, level != gosnmp.NoAuthNoPriv)
 	}
 	limit := min(a.cfg.MaxMsgSize, int(h.maxSize))
-	resp, delay := a.serve(req, dev, limit-a.v3Envelope(u, req.ContextName))
-	if resp == nil {
+	resp := &w.resp
+	delay, ok := a.serve(req, resp, dev, limit-a.v3Envelope(u, req.ContextName))
+	if !ok {
 		return nil, 0
 	}
 	a.wrapV3(resp, h, u, level, req.ContextName)
-	out, err := marshalWithin(resp, limit)
+	out, err := w.marshal(resp, limit)
 	if err != nil {
 		m.drop("marshal")
 		a.log.Error("marshal v3 response", "device", dev.Name, "err", err)
