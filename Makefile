@@ -118,6 +118,28 @@ uninstall: manifests $(KUSTOMIZE) ## Remove the CRDs from the cluster.
 deploy: manifests $(KUSTOMIZE) ## Deploy the whole kit (kustomization.yaml) to the cluster.
 	$(KUSTOMIZE) build . | kubectl apply --server-side -f -
 
+##@ Single-node cluster on loopback (root; hack/cluster, monitoring/overlays/node)
+
+CLUSTER_DIR ?= /var/lib/wattson-cluster
+export WATTSON_CLUSTER_DIR := $(CLUSTER_DIR)
+
+.PHONY: cluster-tools
+cluster-tools: ## Build kubelet, kube-controller-manager, kube-scheduler and the config reloader too (cached).
+	hack/tools.sh etcd kube-apiserver kube-cluster prometheus prometheus-config-reloader alertmanager snmp_exporter prometheus-operator kustomize skaffold
+
+.PHONY: cluster-up
+cluster-up: cluster-tools ## Start the node (idempotent) and import the kit's images; prints KUBECONFIG and DOCKER_HOST.
+	hack/cluster/cluster.sh up
+	hack/cluster/images.sh
+
+.PHONY: cluster-down
+cluster-down: ## Stop the node and check that no process, mount, cgroup or netns is left.
+	hack/cluster/cluster.sh down
+
+.PHONY: cluster-e2e
+cluster-e2e: cluster-tools ## From nothing: node up, `skaffold run -p node` and verify, a fault paged, the dev loop, node down.
+	WATTSON_CLUSTER_E2E=1 $(GO) test -count=1 -v -timeout 45m ./e2e/cluster/
+
 ##@ Tools
 
 .PHONY: tools

@@ -37,8 +37,8 @@ need_bins() {
     [[ -x $BIN/$b ]] || missing+=("$b")
   done
   ((${#missing[@]} == 0)) || die "missing in $BIN: ${missing[*]}; run: hack/tools.sh etcd kube-apiserver kube-cluster"
-  for b in containerd containerd-shim-runc-v2 runc ctr buildah; do
-    command -v "$b" >/dev/null || die "$b not found; run: apt-get install -y containerd runc buildah containernetworking-plugins"
+  for b in containerd containerd-shim-runc-v2 runc ctr buildah podman; do
+    command -v "$b" >/dev/null || die "$b not found; run: apt-get install -y containerd runc buildah podman containernetworking-plugins busybox-static"
   done
   [[ -x /usr/lib/cni/loopback ]] || die "/usr/lib/cni/loopback not found; run: apt-get install -y containernetworking-plugins"
 }
@@ -115,9 +115,9 @@ users:
       client-certificate-data: $(base64 -w0 "$p/$2.crt")
       client-key-data: $(base64 -w0 "$p/$2.key")
 contexts:
-  - name: wattson
+  - name: wattson-loopback
     context: {cluster: wattson, user: $2}
-current-context: wattson
+current-context: wattson-loopback
 KC
   chmod 600 "$DIR/$1"
 }
@@ -141,6 +141,17 @@ CNI
     -e 's|bin_dir = .*|bin_dir = "/usr/lib/cni"|' \
     >"$c/config.toml"
   grep -q 'restrict_oom_score_adj = true' "$c/config.toml" || die "containerd config: restrict_oom_score_adj not set"
+}
+
+# storage_config: buildah's and podman's image storage, inside the cluster's folder so that
+# `down` removes it (vfs: works on any filesystem and mounts nothing).
+storage_config() {
+  cat >"$DIR/storage.conf" <<SC
+[storage]
+driver = "vfs"
+graphroot = "$DIR/storage"
+runroot = "$DIR/run/storage"
+SC
 }
 
 kubelet_config() {
@@ -178,6 +189,7 @@ KCFG
 up() {
   need_root; need_bins
   mkdir -p "$DIR/logs" "$DIR/run"
+  storage_config
   pki
   kubeconfig kubeconfig admin
   kubeconfig controller-manager.kubeconfig controller-manager
@@ -231,6 +243,11 @@ up() {
     "$ROOT/hack/cluster/images.sh" pause
   fi
 
+  # skaffold's local builds read image IDs through a Docker API; podman serves one over the same
+  # image storage buildah builds into (private to the cluster: hack/cluster/images.sh).
+  start podman env CONTAINERS_STORAGE_CONF="$DIR/storage.conf" podman system service --time=0 "unix://$DIR/run/podman.sock"
+  wait_for podman 30 test -S "$DIR/run/podman.sock"
+
   log "kubelet (node $NODE)"
   kubelet_config
   start kubelet "$BIN/kubelet" --config "$DIR/kubelet/config.yaml" \
@@ -239,8 +256,8 @@ up() {
     --node-labels "wattson.dev/node=loopback"
   wait_for "node registration" 60 "$BIN/kubectl" --kubeconfig "$KUBECONFIG_OUT" get node "$NODE"
   wait_for "node Ready" 120 "$BIN/kubectl" --kubeconfig "$KUBECONFIG_OUT" wait --for=condition=Ready "node/$NODE" --timeout=1s
-  log "node $NODE Ready; kubeconfig:"
-  echo "$KUBECONFIG_OUT"
+  log "node $NODE Ready; for kubectl and skaffold:"
+  echo "export KUBECONFIG=$KUBECONFIG_OUT DOCKER_HOST=unix://$DIR/run/podman.sock"
 }
 
 # pids of every process of the cluster: the components we started and containerd's shims and
@@ -289,7 +306,7 @@ down() {
     for t in $("${a[@]}" tasks ls -q 2>/dev/null); do "${a[@]}" tasks delete -f "$t" >/dev/null 2>&1 || true; done
     for t in $("${a[@]}" containers ls -q 2>/dev/null); do "${a[@]}" containers delete "$t" >/dev/null 2>&1 || true; done
   fi
-  for name in containerd kube-apiserver etcd; do stop "$name"; done
+  for name in podman containerd kube-apiserver etcd; do stop "$name"; done
   local pid
   for pid in $(cluster_pids); do kill -9 "$pid" 2>/dev/null || true; done
   sleep 0.5
@@ -335,7 +352,7 @@ check() {
 
 status() {
   local name
-  for name in etcd kube-apiserver kube-controller-manager kube-scheduler containerd kubelet; do
+  for name in etcd kube-apiserver kube-controller-manager kube-scheduler containerd podman kubelet; do
     if running "$name"; then echo "$name: running (pid $(cat "$DIR/run/$name.pid"))"; else echo "$name: stopped"; fi
   done
   [[ -f $KUBECONFIG_OUT ]] && echo "kubeconfig: $KUBECONFIG_OUT"

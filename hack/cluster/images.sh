@@ -4,7 +4,7 @@
 # use imagePullPolicy Never or IfNotPresent.
 #
 # Usage (as root):
-#   hack/cluster/images.sh [NAME...]          the named images (default: all), tagged wattson.local/NAME:TAG
+#   hack/cluster/images.sh [NAME...]          the named images (default: all but wattson-dev), tagged wattson.local/NAME:TAG
 #   hack/cluster/images.sh --tag REF NAME     one image tagged REF (skaffold's custom builder: REF=$IMAGE)
 #   hack/cluster/images.sh --list
 #
@@ -16,9 +16,12 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=${BIN:-$ROOT/bin}
 DIR=${WATTSON_CLUSTER_DIR:-/var/lib/wattson-cluster}
 SOCK=$DIR/containerd/containerd.sock
-# vfs: buildah's storage must work on any filesystem, overlay-on-overlay included.
-export STORAGE_DRIVER=vfs BUILDAH_ISOLATION=chroot
-ALL="pause wattson snmp-exporter prometheus alertmanager prometheus-operator prometheus-config-reloader"
+# The cluster's own image storage (hack/cluster/cluster.sh writes it: vfs, under the cluster's
+# folder, so that `cluster.sh down` removes every image).
+export CONTAINERS_STORAGE_CONF=$DIR/storage.conf BUILDAH_ISOLATION=chroot
+ALL="pause wattson wattson-dev snmp-exporter prometheus alertmanager prometheus-operator prometheus-config-reloader"
+# What `kubectl apply -k monitoring/overlays/node` needs; skaffold builds wattson-dev itself.
+DEFAULT="pause wattson snmp-exporter prometheus alertmanager prometheus-operator prometheus-config-reloader"
 
 log() { printf '%s images: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "$*"; exit 1; }
@@ -51,24 +54,37 @@ image() {
   local ref=$1 user=$2 entry=$3; shift 3
   local c tar
   c=$(buildah from scratch)
-  trap 'buildah rm "$c" >/dev/null 2>&1 || true' RETURN
   local pair
   for pair in "$@"; do buildah copy --quiet "$c" "${pair%%:*}" "${pair#*:}" >/dev/null; done
   buildah config --user "$user" --entrypoint "$entry" --cmd '' --env PATH=/:/bin \
     --label org.opencontainers.image.source=https://github.com/wattson-dev/wattson "$c"
-  buildah commit --quiet --rm "$c" "$ref" >/dev/null
-  trap - RETURN
+  # Docker's format: the image ID (the config's digest) is then the same in buildah's storage,
+  # the archive and containerd.
+  buildah commit --quiet --rm --format docker "$c" "$ref" >/dev/null
+  import "$ref"
+}
+
+# import REF: copies an image from buildah's storage into containerd. For skaffold (KEEP=1) it
+# stays in buildah's storage too, where skaffold reads its ID through podman's Docker API, and
+# containerd also gets the name skaffold deploys: the repository tagged with that ID.
+import() {
+  local ref=$1 tar id
+  [[ -S $SOCK ]] || die "containerd is not running at $SOCK; run: make cluster-up"
   tar=$(mktemp --suffix .tar)
   rm -f "$tar"
   buildah push --quiet "$ref" "docker-archive:$tar:$ref" >/dev/null
-  buildah rmi "$ref" >/dev/null 2>&1 || true
-  if [[ -S $SOCK ]]; then
-    ctr --address "$SOCK" -n k8s.io images import --no-unpack=false "$tar" >/dev/null
-    log "$ref imported ($(du -h "$tar" | cut -f1))"
-  else
-    die "containerd is not running at $SOCK; run: make cluster-up"
-  fi
+  ctr --address "$SOCK" -n k8s.io images import "$tar" >/dev/null
+  log "$ref imported ($(du -h "$tar" | cut -f1))"
   rm -f "$tar"
+  if [[ ${KEEP:-} == 1 ]]; then
+    id=$(buildah images --no-trunc --format '{{.ID}}' "$ref" | head -n1)
+    id=${id#sha256:}
+    local repo=${ref%:*}
+    [[ $ref == *@* || ${ref##*/} != *:* ]] && repo=${ref%@*}
+    ctr --address "$SOCK" -n k8s.io images tag --force "$ref" "$repo:$id" >/dev/null
+  else
+    buildah rmi "$ref" >/dev/null 2>&1 || true
+  fi
 }
 
 # static binaries of Wattson, built for the images.
@@ -81,6 +97,38 @@ wattson_bins() {
     go build -trimpath -o "$out/wattson-snmpsim" ./mocks &&
     go test -c -trimpath -o "$out/specs.test" ./specs)
   echo "$out"
+}
+
+# dev_image REF: the runtime in dev mode (skaffold dev -p node): the Go toolchain, the source
+# with its modules vendored, and busybox's tar for skaffold's file sync, FROM scratch. The suite is
+# built once inside the image, at the path the pod rebuilds it from, so the pod's first rebuild
+# after an edit reuses the build cache.
+dev_image() {
+  local ref=$1 src=$DIR/images/dev-src goroot busybox c out
+  goroot=$(go env GOROOT)
+  busybox=$(command -v busybox) || die "busybox not found; run: apt-get install -y busybox-static"
+  file -b "$busybox" | grep -q 'statically linked' || die "$busybox is not static; run: apt-get install -y busybox-static"
+  rm -rf "$src" && mkdir -p "$src"
+  # Tracked and new files, as in the work tree (skaffold dev syncs edits on top).
+  (cd "$ROOT" && git ls-files -co --exclude-standard -z | xargs -0 tar -cf - --ignore-failed-read 2>/dev/null) | tar -xf - -C "$src"
+  (cd "$src" && go mod vendor)
+  out=$(wattson_bins)
+  c=$(buildah from scratch)
+  buildah copy --quiet "$c" "$goroot" /usr/local/go >/dev/null
+  local b
+  for b in sh tar chown mkdir; do buildah copy --quiet "$c" "$busybox" "/bin/$b" >/dev/null; done
+  buildah copy --quiet "$c" "$out/wattson-runtime" /usr/local/bin/wattson-runtime >/dev/null
+  buildah copy --quiet "$c" "$src" /src >/dev/null
+  buildah config --env PATH=/usr/local/bin:/usr/local/go/bin:/bin --env HOME=/home/dev \
+    --env GOCACHE=/home/dev/.cache/go-build --env GOFLAGS=-mod=vendor --env CGO_ENABLED=0 \
+    --env GOTOOLCHAIN=local --workingdir /src "$c"
+  buildah run --isolation chroot "$c" -- /bin/mkdir -p /tmp /home/dev
+  buildah run --isolation chroot "$c" -- /usr/local/go/bin/go test -c -o /home/dev/specs.test ./specs
+  buildah run --isolation chroot "$c" -- /bin/chown -R 65532:65532 /src /home/dev /tmp
+  buildah config --user 65532:65532 --entrypoint '["wattson-runtime"]' \
+    --cmd '["--dev.watch-dir=/src", "--dev.package=./specs", "--specs.binary=/home/dev/specs.test"]' "$c"
+  buildah commit --quiet --rm --format docker "$c" "$ref" >/dev/null
+  import "$ref"
 }
 
 # probe_sh: /bin/sh for images whose listenLocal exec probes prometheus-operator writes
@@ -107,6 +155,7 @@ build() {
       image "$ref" 65532:65532 '["/wattson-runtime"]' \
         "$out/wattson-operator:/" "$out/wattson-runtime:/" "$out/wattson-snmpsim:/" "$out/specs.test:/" \
         "$ROOT/mocks/data:/data/snmpsim" ;;
+    wattson-dev) dev_image "$ref" ;;
     snmp-exporter)
       need "$BIN/snmp_exporter"
       image "$ref" 65534:65534 '["/bin/snmp_exporter"]' "$BIN/snmp_exporter:/bin/snmp_exporter" ;;
@@ -128,8 +177,9 @@ build() {
 }
 
 [[ $(id -u) == 0 ]] || die "must run as root (buildah and containerd)"
+[[ -f $CONTAINERS_STORAGE_CONF ]] || die "$CONTAINERS_STORAGE_CONF not found; run: make cluster-up"
 case ${1:-} in
   --list) echo "$ALL" ;;
-  --tag) [[ $# == 3 ]] || die "usage: images.sh --tag REF NAME"; build "$3" "$2" ;;
-  *) for n in ${@:-$ALL}; do build "$n"; done ;;
+  --tag) [[ $# == 3 ]] || die "usage: images.sh --tag REF NAME"; KEEP=1 build "$3" "$2" ;;
+  *) for n in ${@:-$DEFAULT}; do build "$n"; done ;;
 esac
