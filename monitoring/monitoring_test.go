@@ -55,6 +55,8 @@ var renders = []render{
 	{name: "full-stack", dir: "monitoring/overlays/full-stack", namespaces: []string{"wattson-system"}},
 	{name: "local", dir: "monitoring/overlays/local", complete: true},
 	{name: "dev", dir: "monitoring/overlays/dev", complete: true},
+	{name: "node", dir: "monitoring/overlays/node", complete: true},
+	{name: "node-dev", dir: "monitoring/overlays/node-dev", complete: true},
 	{name: "operator", dir: "monitoring/operator"},
 	{name: "runtime", dir: "monitoring/runtime", namespaces: []string{"wattson-system"}},
 	// README.md's "bring your own Prometheus" kustomization, with local paths.
@@ -464,6 +466,10 @@ func TestSkaffold(t *testing.T) {
 		{"kind", []string{"push: false", "- " + filepath.Join(repo, "monitoring/overlays/local") + "\n"}},
 		{"k3d", []string{"push: false", "- " + filepath.Join(repo, "monitoring/overlays/local") + "\n"}},
 		{"dev", []string{"image: ghcr.io/wattson-dev/wattson-dev", "target: dev", "src: specs/**/*.go", "dest: /src", "- " + filepath.Join(repo, "monitoring/overlays/dev") + "\n"}},
+		{"node", []string{"push: false", `buildCommand: hack/cluster/images.sh --tag "$IMAGE" wattson`, "- hack/cluster/prepare.sh",
+			"jobManifestPath: monitoring/overlays/node/verify-job.yaml", "- " + filepath.Join(repo, "monitoring/overlays/node") + "\n"}},
+		{"node,node-dev", []string{`buildCommand: hack/cluster/images.sh --tag "$IMAGE" wattson-dev`, "src: specs/**/*.go", "dest: /src",
+			"- " + filepath.Join(repo, "monitoring/overlays/node-dev") + "\n"}},
 	} {
 		args := []string{"diagnose", "--yaml-only"}
 		if tc.profile != "" {
@@ -496,6 +502,8 @@ func TestSkaffold(t *testing.T) {
 		{"kind", []string{"--profile=kind"}, kitImage},
 		{"k3d", []string{"--profile=k3d"}, kitImage},
 		{"dev", []string{"--profile=dev"}, kitImage + "-dev"},
+		{"node", []string{"--profile=node"}, "wattson.local/wattson"},
+		{"node-dev", []string{"--profile=node,node-dev"}, "wattson.local/wattson-dev"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rendered := filepath.Join(t.TempDir(), "rendered.yaml")

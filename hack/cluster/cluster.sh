@@ -256,8 +256,10 @@ up() {
     --node-labels "wattson.dev/node=loopback"
   wait_for "node registration" 60 "$BIN/kubectl" --kubeconfig "$KUBECONFIG_OUT" get node "$NODE"
   wait_for "node Ready" 120 "$BIN/kubectl" --kubeconfig "$KUBECONFIG_OUT" wait --for=condition=Ready "node/$NODE" --timeout=1s
+  # skaffold's global settings for this node: no telemetry or update checks (no internet here).
+  printf 'global:\n  collect-metrics: false\n  update-check: false\n  survey:\n    disable-prompt: true\n' >"$DIR/skaffold-config.yaml"
   log "node $NODE Ready; for kubectl and skaffold:"
-  echo "export KUBECONFIG=$KUBECONFIG_OUT DOCKER_HOST=unix://$DIR/run/podman.sock"
+  echo "export KUBECONFIG=$KUBECONFIG_OUT DOCKER_HOST=unix://$DIR/run/podman.sock SKAFFOLD_CONFIG=$DIR/skaffold-config.yaml"
 }
 
 # pids of every process of the cluster: the components we started and containerd's shims and

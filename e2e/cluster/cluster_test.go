@@ -1,0 +1,468 @@
+// Package cluster proves the kit on a real single-node Kubernetes on loopback (hack/cluster): from
+// nothing, the node comes up, `skaffold run -p node` builds and deploys the kit and its verify
+// stage goes green, a simulator fault pages the in-cluster Alertmanager and resolves, an edited
+// spec reruns under `skaffold dev`, and the node goes down leaving nothing behind.
+//
+// It needs root, containerd, runc, buildah and podman, and takes about ten minutes: it runs only
+// under `make cluster-e2e` (WATTSON_CLUSTER_E2E=1).
+package cluster
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"text/tabwriter"
+	"time"
+
+	"github.com/wattson-dev/wattson/internal/procs"
+)
+
+// Where the node overlay (monitoring/overlays/node) puts things.
+const (
+	prometheusURL   = "http://127.0.0.1:9090"
+	alertmanagerURL = "http://127.0.0.1:9093"
+	simulatorURL    = "http://127.0.0.1:18161"
+	runtimeURL      = "http://127.0.0.1:19464"
+	kubeContext     = "wattson-loopback"
+)
+
+type env struct {
+	root, bin, dir string
+	environ        []string
+	timings        [][2]string
+	mu             sync.Mutex
+}
+
+func (e *env) took(step string, d time.Duration) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.timings = append(e.timings, [2]string{step, fmt.Sprintf("%.1fs", d.Seconds())})
+}
+
+func TestCluster(t *testing.T) {
+	if os.Getenv("WATTSON_CLUSTER_E2E") == "" {
+		t.Skip("the loopback cluster needs root and ten minutes: run `make cluster-e2e`")
+	}
+	if os.Getuid() != 0 {
+		t.Fatal("make cluster-e2e must run as root (containerd, kubelet, mounts and cgroups)")
+	}
+	root, err := procs.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin, err := procs.BinDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{root: root, bin: bin, dir: os.Getenv("WATTSON_CLUSTER_DIR")}
+	if e.dir == "" {
+		e.dir = "/var/lib/wattson-cluster"
+	}
+	e.environ = append(os.Environ(),
+		"WATTSON_CLUSTER_DIR="+e.dir,
+		"KUBECONFIG="+filepath.Join(e.dir, "kubeconfig"),
+		"DOCKER_HOST=unix://"+filepath.Join(e.dir, "run", "podman.sock"),
+		"SKAFFOLD_CONFIG="+filepath.Join(e.dir, "skaffold-config.yaml"),
+		"BIN="+e.bin)
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
+	defer cancel()
+
+	// From nothing: a node left by an earlier run goes first.
+	e.run(t, ctx, "down (leftovers)", "hack/cluster/cluster.sh", "down")
+	down := sync.OnceFunc(func() { e.run(t, ctx, "cluster down", "hack/cluster/cluster.sh", "down") })
+	t.Cleanup(func() {
+		if t.Failed() {
+			e.dump(t)
+		}
+		down()
+		e.printTimings(t)
+	})
+
+	steps := []struct {
+		name string
+		fn   func(*testing.T, context.Context)
+	}{
+		{"up", e.up},
+		{"skaffold run", e.skaffoldRun},
+		{"pods ready and specs green", e.green},
+		{"fault pages Alertmanager", e.fault},
+		{"skaffold dev reruns an edited spec", e.devLoop},
+		{"down leaves nothing", func(t *testing.T, ctx context.Context) { down() }},
+	}
+	for _, s := range steps {
+		if !t.Run(s.name, func(t *testing.T) { s.fn(t, ctx) }) {
+			return
+		}
+	}
+}
+
+func (e *env) up(t *testing.T, ctx context.Context) {
+	e.run(t, ctx, "cluster up", "hack/cluster/cluster.sh", "up")
+	// The kit's third-party images; skaffold builds Wattson's own.
+	e.run(t, ctx, "images (third-party)", "hack/cluster/images.sh",
+		"snmp-exporter", "prometheus", "alertmanager", "prometheus-operator", "prometheus-config-reloader")
+}
+
+func (e *env) skaffoldRun(t *testing.T, ctx context.Context) {
+	artifacts := filepath.Join(t.TempDir(), "build.json")
+	e.run(t, ctx, "skaffold build", filepath.Join(e.bin, "skaffold"), "build", "-p", "node", "--kube-context", kubeContext, "--file-output", artifacts)
+	e.run(t, ctx, "skaffold deploy", filepath.Join(e.bin, "skaffold"), "deploy", "-p", "node", "--kube-context", kubeContext, "--build-artifacts", artifacts)
+	out := e.run(t, ctx, "skaffold verify", filepath.Join(e.bin, "skaffold"), "verify", "-p", "node", "--build-artifacts", artifacts)
+	if !strings.Contains(out, "GREEN: 3 consecutive passed runs") {
+		t.Fatalf("skaffold verify did not report three green runs:\n%s", out)
+	}
+}
+
+func (e *env) green(t *testing.T, ctx context.Context) {
+	e.run(t, ctx, "every pod Ready", filepath.Join(e.bin, "kubectl"), "wait", "--for=condition=Ready", "pods", "--all", "--all-namespaces", "--timeout=5m")
+	start := time.Now()
+	// The in-cluster Prometheus scrapes the runtime (PodMonitor): its last complete run
+	// passed, with the energy specs among those that ran, and nothing failed.
+	q := `assertions_failed{job="wattson-system/wattson-runtime"} == 0 and on() wattson_runtime_ready == 1` +
+		` and on() count(wattson_spec_passing{job="wattson-system/wattson-runtime", labels=~".*energy.*"} == 1) > 0` +
+		` and on() count(wattson_pdu_power_watts) == 3`
+	if err := poll(ctx, 5*time.Minute, func() error { return expectSeries(ctx, q) }); err != nil {
+		t.Fatalf("the energy specs are not green in the in-cluster Prometheus: %v", err)
+	}
+	e.took("specs green in Prometheus (after pods Ready)", time.Since(start))
+}
+
+// fault: a wrong scale on one PDU (what a bad MIB scale looks like), which only the specs can
+// see: the runtime's metrics change, WattsonSpecFailing reaches the in-cluster Alertmanager, and
+// resolves when the fault is cleared.
+func (e *env) fault(t *testing.T, ctx context.Context) {
+	const spec = "Power readings equal what the simulator serves, in SI units"
+	if err := httpDo(ctx, http.MethodPut, simulatorURL+"/api/v1/devices/apc-rpdu2/faults/scale",
+		`{"factor":10,"prefixes":["1.3.6.1.4.1.318.1.1.26.4.3.1.5"]}`); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := poll(ctx, 5*time.Minute, func() error {
+		return expectSeries(ctx, `assertions_failed{job="wattson-system/wattson-runtime"} > 0`)
+	}); err != nil {
+		t.Fatalf("the runtime's metrics never showed the failure: %v", err)
+	}
+	e.took("fault → assertions_failed > 0 in Prometheus", time.Since(start))
+	firing := func(want bool) func() error {
+		return func() error {
+			alerts, err := activeAlerts(ctx)
+			if err != nil {
+				return err
+			}
+			for _, a := range alerts {
+				if a["alertname"] == "WattsonSpecFailing" && a["spec"] == spec {
+					if want {
+						return nil
+					}
+					return fmt.Errorf("still firing: %v", a)
+				}
+			}
+			if want {
+				return fmt.Errorf("not firing; active: %v", alerts)
+			}
+			return nil
+		}
+	}
+	if err := poll(ctx, 5*time.Minute, firing(true)); err != nil {
+		t.Fatalf("WattsonSpecFailing never reached Alertmanager: %v", err)
+	}
+	e.took("fault → WattsonSpecFailing in Alertmanager", time.Since(start))
+	if err := httpDo(ctx, http.MethodDelete, simulatorURL+"/api/v1/devices/apc-rpdu2/faults", ""); err != nil {
+		t.Fatal(err)
+	}
+	cleared := time.Now()
+	if err := poll(ctx, 5*time.Minute, firing(false)); err != nil {
+		t.Fatalf("WattsonSpecFailing did not resolve: %v", err)
+	}
+	e.took("fault cleared → alert resolved", time.Since(cleared))
+}
+
+// devLoop runs `skaffold dev -p node` in a copy of the work tree, adds a spec file once the
+// runtime has run the suite, and waits for the rerun's result in the runtime's log (streamed by
+// skaffold) and in its metrics.
+func (e *env) devLoop(t *testing.T, ctx context.Context) {
+	work := t.TempDir()
+	e.copyTree(t, work)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	cmd := exec.Command(filepath.Join(e.bin, "skaffold"), "dev", "-p", "node", "--kube-context", kubeContext, "--port-forward=off", "--cleanup=false")
+	cmd.Dir, cmd.Env = work, append(e.environ, "WATTSON_MIB_DIRS="+e.mibDirs())
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	lines := newLineLog()
+	go lines.read(pr)
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		// skaffold dev stops on SIGINT; the kit stays (--cleanup=false) for cluster down.
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+		pw.Close()
+		if t.Failed() {
+			t.Logf("skaffold dev output:\n%s", lines.tail(80))
+		}
+	}()
+	devRun := regexp.MustCompile(`"msg":"run passed".*"trigger":"(start|interval|change)"|msg="run passed".*trigger=(start|interval|change)`)
+	if _, err := lines.wait(ctx, 15*time.Minute, 0, devRun); err != nil {
+		t.Fatalf("the runtime in dev mode never reported a run: %v", err)
+	}
+	e.took("skaffold dev: dev image built, deployed, first run", time.Since(start))
+
+	nonce := fmt.Sprintf("%d", time.Now().UnixNano())
+	name := "Dev loop " + nonce
+	spec := fmt.Sprintf(`package specs_test
+
+import . "github.com/onsi/ginkgo/v2"
+
+var _ = Describe(%q, Label("devloop"), func() {
+	It("reruns on save", func() {})
+})
+`, name)
+	mark := lines.len()
+	saved := time.Now()
+	if err := os.WriteFile(filepath.Join(work, "specs", "devloop_"+nonce+"_test.go"), []byte(spec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	changeRun := regexp.MustCompile(`run passed.*trigger"?[:=]"?change`)
+	if _, err := lines.wait(ctx, 5*time.Minute, mark, changeRun); err != nil {
+		t.Fatalf("no rerun after the edit in the runtime's log: %v", err)
+	}
+	e.took("skaffold dev: save → rerun result in the log", time.Since(saved))
+	if err := poll(ctx, time.Minute, func() error {
+		b, err := httpGet(ctx, runtimeURL+"/metrics")
+		if err != nil {
+			return err
+		}
+		if !regexp.MustCompile(`wattson_spec_passing\{[^}]*spec="` + regexp.QuoteMeta(name+" reruns on save") + `"[^}]*\} 1`).Match(b) {
+			return fmt.Errorf("no passing series for the new spec %q", name)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	e.took("skaffold dev: save → new spec in the runtime's metrics", time.Since(saved))
+}
+
+// run runs a repository script or tool with the cluster's environment, recording its time.
+func (e *env) run(t *testing.T, ctx context.Context, step, name string, args ...string) string {
+	t.Helper()
+	if !filepath.IsAbs(name) {
+		name = filepath.Join(e.root, name)
+	}
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir, cmd.Env = e.root, e.environ
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	start := time.Now()
+	err := cmd.Run()
+	e.took(step, time.Since(start))
+	if err != nil {
+		t.Fatalf("%s: %s %s: %v\n%s", step, filepath.Base(name), strings.Join(args, " "), err, tail(out.String(), 60))
+	}
+	return out.String()
+}
+
+// copyTree copies the work tree's files (tracked and new, as git sees them) into dir, with bin/
+// linked, for a skaffold dev that edits files of its own.
+func (e *env) copyTree(t *testing.T, dir string) {
+	t.Helper()
+	sh := `git ls-files -co --exclude-standard -z | xargs -0 tar -cf - --ignore-failed-read 2>/dev/null | tar -xf - -C "$1" && ` +
+		`ln -s "$2" "$1/bin" && cd "$1" && git init -q && git add -A`
+	cmd := exec.Command("bash", "-c", sh, "copy", dir, e.bin)
+	cmd.Dir = e.root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("copy the work tree: %v\n%s", err, out)
+	}
+}
+
+func (e *env) mibDirs() string {
+	base := filepath.Join(e.root, "..", "shared", "fixtures", "mibs")
+	var dirs []string
+	for _, d := range []string{"ietf", "vendor/apc", "vendor/raritan", "vendor/cyberpower"} {
+		dirs = append(dirs, filepath.Join(base, d))
+	}
+	return strings.Join(dirs, " ")
+}
+
+// dump logs what explains a failure: pods, events and the kit's logs.
+func (e *env) dump(t *testing.T) {
+	kubectl := filepath.Join(e.bin, "kubectl")
+	for _, args := range [][]string{
+		{"get", "pods", "-A", "-o", "wide"},
+		{"get", "events", "-A", "--sort-by=.lastTimestamp"},
+		{"get", "pdus", "-A"},
+		{"-n", "wattson-system", "logs", "deploy/wattson-runtime", "--tail=30"},
+		{"-n", "wattson-system", "logs", "deploy/wattson-operator", "--tail=30"},
+	} {
+		cmd := exec.Command(kubectl, args...)
+		cmd.Env = e.environ
+		out, _ := cmd.CombinedOutput()
+		t.Logf("kubectl %s:\n%s", strings.Join(args, " "), tail(string(out), 40))
+	}
+}
+
+func (e *env) printTimings(t *testing.T) {
+	var b bytes.Buffer
+	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "step\ttime")
+	for _, s := range e.timings {
+		fmt.Fprintf(w, "%s\t%s\n", s[0], s[1])
+	}
+	w.Flush()
+	t.Logf("loopback cluster end to end:\n%s", b.String())
+	fmt.Print(b.String())
+}
+
+func expectSeries(ctx context.Context, query string) error {
+	b, err := httpGet(ctx, prometheusURL+"/api/v1/query?query="+url.QueryEscape(query))
+	if err != nil {
+		return err
+	}
+	var r struct {
+		Data struct {
+			Result []json.RawMessage `json:"result"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(b, &r); err != nil {
+		return fmt.Errorf("%s: %w", b, err)
+	}
+	if len(r.Data.Result) == 0 {
+		return fmt.Errorf("no series for %s", query)
+	}
+	return nil
+}
+
+func activeAlerts(ctx context.Context) ([]map[string]string, error) {
+	b, err := httpGet(ctx, alertmanagerURL+"/api/v2/alerts?active=true&silenced=false&inhibited=false")
+	if err != nil {
+		return nil, err
+	}
+	var alerts []struct {
+		Labels map[string]string `json:"labels"`
+	}
+	if err := json.Unmarshal(b, &alerts); err != nil {
+		return nil, err
+	}
+	out := make([]map[string]string, len(alerts))
+	for i, a := range alerts {
+		out[i] = a.Labels
+	}
+	return out, nil
+}
+
+func httpGet(ctx context.Context, u string) ([]byte, error) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s: %s", u, resp.Status, b)
+	}
+	return b, err
+}
+
+func httpDo(ctx context.Context, method, u, body string) error {
+	req, _ := http.NewRequestWithContext(ctx, method, u, strings.NewReader(body))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("%s %s: %s", method, u, resp.Status)
+	}
+	return nil
+}
+
+// poll retries f every second until it succeeds or timeout passes, returning its last error.
+func poll(ctx context.Context, timeout time.Duration, f func() error) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		err := f()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return err
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+// lineLog keeps a process's output lines for matching.
+type lineLog struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func newLineLog() *lineLog { return &lineLog{} }
+
+func (l *lineLog) read(r io.Reader) {
+	s := bufio.NewScanner(r)
+	s.Buffer(make([]byte, 1<<20), 1<<20)
+	for s.Scan() {
+		l.mu.Lock()
+		l.lines = append(l.lines, s.Text())
+		l.mu.Unlock()
+	}
+}
+
+func (l *lineLog) len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.lines)
+}
+
+func (l *lineLog) tail(n int) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Join(l.lines[max(0, len(l.lines)-n):], "\n")
+}
+
+// wait returns the first line from index from on that matches re.
+func (l *lineLog) wait(ctx context.Context, timeout time.Duration, from int, re *regexp.Regexp) (string, error) {
+	var found string
+	err := poll(ctx, timeout, func() error {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		for _, s := range l.lines[min(from, len(l.lines)):] {
+			if re.MatchString(s) {
+				found = s
+				return nil
+			}
+		}
+		return fmt.Errorf("no line matching %s in %d lines", re, len(l.lines)-from)
+	})
+	return found, err
+}
