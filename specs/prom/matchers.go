@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/onsi/gomega"
 	"github.com/onsi/gomega/format"
 	"github.com/onsi/gomega/types"
 )
@@ -315,4 +316,77 @@ func Rules() func(context.Context) ([]RuleGroup, error) {
 		}
 		return c.Rules(ctx)
 	}
+}
+
+// HaveAlertingRule succeeds on a []RuleGroup holding an alerting rule named name that does not
+// fail to evaluate. A fault spec checks it before breaking anything: without the rule, its alert
+// cannot fire, and saying so at once beats waiting out the alert timeout.
+func HaveAlertingRule(name string) types.GomegaMatcher { return &haveAlertingRule{name: name} }
+
+type haveAlertingRule struct{ name, why string }
+
+func (m *haveAlertingRule) Match(actual any) (bool, error) {
+	groups, ok := actual.([]RuleGroup)
+	if !ok {
+		return false, fmt.Errorf("HaveAlertingRule expects []prom.RuleGroup (from prom.Rules), got %T", actual)
+	}
+	var names []string
+	for _, g := range groups {
+		for _, r := range g.Rules {
+			if r.Type != "alerting" {
+				continue
+			}
+			names = append(names, r.Name)
+			if r.Name != m.name {
+				continue
+			}
+			if r.Health == "err" {
+				m.why = fmt.Sprintf("it fails to evaluate (group %s, file %s): %s", g.Name, g.File, r.LastError)
+				return false, nil
+			}
+			return true, nil
+		}
+	}
+	m.why = fmt.Sprintf("no such rule is loaded; loaded alerting rules: [%s]", strings.Join(names, ", "))
+	return false, nil
+}
+
+func (m *haveAlertingRule) FailureMessage(any) string {
+	return fmt.Sprintf("Expected Prometheus to have alerting rule %s: %s", m.name, m.why)
+}
+
+func (m *haveAlertingRule) NegatedFailureMessage(any) string {
+	return fmt.Sprintf("Expected Prometheus not to have alerting rule %s", m.name)
+}
+
+// Lookback wraps a matcher for a query over a look-back window (max_over_time(x[10m]), a
+// counter's history), for Eventually(...).Should: Eventually retries while the query returns no
+// series, but once it does, the first verdict is final. A failure lies in the window's past,
+// which retrying for seconds cannot change; retrying would only add the Eventually timeout to
+// every run for as long as the failure stays in the window, and delay the verdicts of every
+// later spec, and their alerts.
+func Lookback(m types.GomegaMatcher) types.GomegaMatcher { return &lookback{GomegaMatcher: m} }
+
+type lookback struct{ types.GomegaMatcher }
+
+func (m *lookback) Match(actual any) (bool, error) {
+	ok, err := m.GomegaMatcher.Match(actual)
+	if err != nil || ok {
+		return ok, err
+	}
+	switch a := actual.(type) {
+	case Vector:
+		if len(a.Samples) == 0 {
+			return false, nil
+		}
+	case Matrix:
+		if len(a.Series) == 0 {
+			return false, nil
+		}
+	default:
+		return false, fmt.Errorf("Lookback expects a prom.Vector or prom.Matrix, got %T", actual)
+	}
+	// Gomega's way for a matcher to end Eventually at once (an oracle matcher is not asked when
+	// Eventually polls a function).
+	return false, gomega.StopTrying(m.GomegaMatcher.FailureMessage(actual))
 }

@@ -204,6 +204,44 @@ func TestMatchersAgainstRealPrometheus(t *testing.T) {
 		}
 	})
 
+	t.Run("HaveAlertingRule names the missing rule and the loaded ones", func(t *testing.T) {
+		g := NewWithT(t)
+		g.Eventually(ctx, prom.Rules()).WithTimeout(10 * time.Second).Should(prom.HaveAlertingRule("TestAlwaysFiring"))
+		rules, err := c.Rules(ctx)
+		g.Expect(err).NotTo(HaveOccurred())
+		m := prom.HaveAlertingRule("TestMissing")
+		ok, err := m.Match(rules)
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(ok).To(BeFalse(), "HaveAlertingRule found a rule that is not loaded")
+		g.Expect(m.FailureMessage(rules)).To(And(ContainSubstring("alerting rule TestMissing"), ContainSubstring("[TestAlwaysFiring]")))
+		// A recording rule of that name is no alerting rule.
+		ok, _ = prom.HaveAlertingRule("test:up:sum").Match(rules)
+		g.Expect(ok).To(BeFalse(), "HaveAlertingRule took a recording rule")
+	})
+
+	t.Run("Lookback waits for series, then its first verdict is final", func(t *testing.T) {
+		start := time.Now()
+		msg := failure(func(g Gomega) {
+			g.Eventually(ctx, prom.Query(`max_over_time(up{job="self"}[1m])`)).WithTimeout(time.Minute).WithPolling(200 * time.Millisecond).
+				Should(prom.Lookback(prom.EverySeries(BeNumerically(">", 1))))
+		})
+		if took := time.Since(start); took > 10*time.Second {
+			t.Errorf("Eventually kept retrying a look-back verdict for %s", took)
+		}
+		if !strings.Contains(msg, "max_over_time(up") || !strings.Contains(msg, "to be >") {
+			t.Errorf("message:\n%s", msg)
+		}
+		// No series yet: keep waiting, up to the timeout.
+		start = time.Now()
+		msg = failure(func(g Gomega) {
+			g.Eventually(ctx, prom.Query(`max_over_time(up{job="none"}[1m])`)).WithTimeout(2 * time.Second).WithPolling(200 * time.Millisecond).
+				Should(prom.Lookback(prom.EverySeries(BeNumerically(">", 0))))
+		})
+		if took := time.Since(start); took < 2*time.Second || !strings.Contains(msg, "the query returned no series") {
+			t.Errorf("with no series, Lookback gave up after %s: %s", took, msg)
+		}
+	})
+
 	t.Run("a range query through QueryVector is a permanent error", func(t *testing.T) {
 		_, err := c.QueryVector(ctx, `up[1m]`)
 		if err == nil || !strings.Contains(err.Error(), "use QueryMatrix") {
