@@ -47,7 +47,7 @@ var _ = Describe("PDUs", Label("pdu"), func() {
 			// snmp_exporter timed its SNMP walk.
 			for _, metric := range []string{"scrape_duration_seconds", "snmp_scrape_duration_seconds"} {
 				q := fmt.Sprintf("max_over_time(%s[10m])", prom.Selector(metric, sel))
-				Eventually(ctx, prom.Query(q)).Should(prom.EverySeries(BeNumerically("<", limit)),
+				Eventually(ctx, prom.Query(q)).Should(prom.Lookback(prom.EverySeries(BeNumerically("<", limit))),
 					"PDU %s/%s: %s reached its timeout of %s", p.Namespace, p.Name, metric, timeout(p))
 			}
 		}
