@@ -39,8 +39,10 @@ type Config struct {
 	EventuallyTimeout time.Duration
 	// PollInterval is the default polling interval of Eventually.
 	PollInterval time.Duration
-	// AlertTimeout bounds how long a fault spec waits for an alert to fire or resolve: longer
-	// than the alert's `for` plus evaluation and Alertmanager's group_wait.
+	// AlertTimeout bounds how long a fault spec waits for an alert to fire or resolve (and for
+	// a spec-detected fault to show): the scrape interval, the rule evaluation interval and the
+	// alert's `for`, with room. The default suits production's `for` of 5 to 15 minutes; a test
+	// stack with shorter intervals should shorten it too, so that a missing page fails quickly.
 	AlertTimeout time.Duration
 	// PowerTolerance is the relative difference allowed between Prometheus and the simulator's
 	// truth. Live values move between a scrape and the comparison, so it cannot be tiny; it is
@@ -51,9 +53,6 @@ type Config struct {
 	// EnergyTolerance is the relative difference allowed between an energy counter's increase
 	// and the integral of power over the same samples (plus one counter step).
 	EnergyTolerance float64
-	// FaultDelay is the per-request delay injected by the delay fault spec: enough to push a
-	// scrape near its timeout without making it fail.
-	FaultDelay time.Duration
 }
 
 // setting describes one flag and its environment variable.
@@ -119,8 +118,6 @@ func (c *Config) settings() []setting {
 	add("energy-window", "history the energy specs look at", b, s)
 	b, s = flt(&c.EnergyTolerance, 0.1)
 	add("energy-tolerance", "relative difference allowed between energy increase and power x time", b, s)
-	b, s = dur(&c.FaultDelay, 1500*time.Millisecond)
-	add("fault-delay", "per-request SNMP delay injected by the delay fault spec", b, s)
 	return out
 }
 
@@ -199,7 +196,6 @@ func (c *Config) Validate(need Need) error {
 	positive(c.PollInterval, "poll-interval")
 	positive(c.AlertTimeout, "alert-timeout")
 	positive(c.EnergyWindow, "energy-window")
-	positive(c.FaultDelay, "fault-delay")
 	if c.PollInterval > 0 && c.EventuallyTimeout > 0 && c.PollInterval >= c.EventuallyTimeout {
 		errs = append(errs, fmt.Errorf("--wattson.poll-interval (%s) must be shorter than --wattson.eventually-timeout (%s)", c.PollInterval, c.EventuallyTimeout))
 	}
