@@ -100,6 +100,10 @@ func (s *Stack) startOperator(ctx context.Context) error {
 	return s.addScrapeJob(ctx, "wattson-operator", metrics)
 }
 
+// PDUTimeout is the scrape timeout the stack gives its PDUs for a scrape interval: most of the
+// interval, at most 4s.
+func PDUTimeout(interval time.Duration) time.Duration { return min(4*time.Second, interval*8/10) }
+
 // applySamples creates the MIB ConfigMaps, the sample PDUModels from operator/config/samples,
 // a community Secret per PDU and the PDUs, all pointing at the simulator.
 func (s *Stack) applySamples(ctx context.Context) error {
@@ -126,7 +130,7 @@ func (s *Stack) applySamples(ctx context.Context) error {
 	if err := s.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: PDUNamespace}}); err != nil {
 		return err
 	}
-	timeout := min(4*time.Second, s.opts.ScrapeInterval*8/10)
+	timeout := PDUTimeout(s.opts.ScrapeInterval)
 	for i, d := range DemoPDUs {
 		host, port, _ := net.SplitHostPort(s.SimAddrs[i])
 		var portNum int32
@@ -296,7 +300,7 @@ func (s *Stack) startRuntime(ctx context.Context) error {
 
 // SpecEnv is the environment that points the energy suite at this stack.
 func (s *Stack) SpecEnv() []string {
-	return []string{
+	env := []string{
 		"KUBECONFIG=" + s.KubeconfigPath,
 		"WATTSON_PROMETHEUS_URL=" + s.Prometheus.URL,
 		"WATTSON_ALERTMANAGER_URL=" + s.AlertMgr.URL,
@@ -304,6 +308,10 @@ func (s *Stack) SpecEnv() []string {
 		"WATTSON_EVENTUALLY_TIMEOUT=" + s.opts.SpecsEventually.String(),
 		"WATTSON_POLL_INTERVAL=1s",
 	}
+	if s.opts.AlertTimeout > 0 {
+		env = append(env, "WATTSON_ALERT_TIMEOUT="+s.opts.AlertTimeout.String())
+	}
+	return env
 }
 
 // addScrapeJob adds a static scrape job for one of Wattson's own processes and reloads.

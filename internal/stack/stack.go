@@ -61,6 +61,9 @@ type Options struct {
 	// SpecsEventually is the specs' default Eventually timeout: how long a failing spec keeps
 	// retrying before it fails. Default: four scrapes and two rule evaluations, at least 15s.
 	SpecsEventually time.Duration
+	// AlertTimeout is the suite's --wattson.alert-timeout, for the fault specs: how long one
+	// waits for its alert. Default: the suite's own, suited to production's `for` durations.
+	AlertTimeout time.Duration
 	// SpecsLabelFilter selects the specs the runtime runs.
 	SpecsLabelFilter string
 	// ExtraRuleFiles are added to Prometheus (name -> contents), e.g. Wattson's alert rules.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"time"
 
@@ -133,4 +134,50 @@ func getJSON(ctx context.Context, u string, v any) error {
 		return fmt.Errorf("GET %s: %s", u, resp.Status)
 	}
 	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+// Run is one of the runtime's runs, as its /api/runs lists them.
+type Run struct {
+	StartedAt  time.Time `json:"started_at"`
+	FinishedAt time.Time `json:"finished_at"`
+	// Result is passed, failed or error.
+	Result         string `json:"result"`
+	Passed, Failed int
+}
+
+// Complete reports whether the run passed or failed (an error checked nothing).
+func (r Run) Complete() bool { return r.Result == "passed" || r.Result == "failed" }
+
+// Runs returns the runtime's last runs, oldest first.
+func (s *Stack) Runs(ctx context.Context) ([]Run, error) {
+	var runs []Run
+	if err := getJSON(ctx, s.Runtime.URL+"/api/runs?limit=1000", &runs); err != nil {
+		return nil, err
+	}
+	slices.SortFunc(runs, func(a, b Run) int { return a.StartedAt.Compare(b.StartedAt) })
+	return runs, nil
+}
+
+// AlertingRules returns the names of the alerting rules Prometheus has loaded.
+func (s *Stack) AlertingRules(ctx context.Context) ([]string, error) {
+	var r struct {
+		Data struct {
+			Groups []struct {
+				Rules []struct {
+					Name string `json:"name"`
+					Type string `json:"type"`
+				} `json:"rules"`
+			} `json:"groups"`
+		} `json:"data"`
+	}
+	if err := getJSON(ctx, s.Prometheus.URL+"/api/v1/rules?type=alert", &r); err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, g := range r.Data.Groups {
+		for _, rule := range g.Rules {
+			names = append(names, rule.Name)
+		}
+	}
+	return names, nil
 }
