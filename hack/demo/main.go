@@ -41,7 +41,7 @@ func run() int {
 	s, err := stack.Start(ctx, stack.Options{
 		MIBDirs: mibDirs, Log: os.Stdout, Verbose: *verbose,
 		ScrapeInterval: *interval, EvalInterval: *interval, SpecsInterval: *specs,
-		ExtraRuleFiles: rules,
+		ExtraRuleFiles: rules, AlertTimeout: alertTimeout(*interval, *alertFor),
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
@@ -66,8 +66,11 @@ Inject a fault and watch the specs and alerts react, e.g.:
   curl -X PUT %s/api/v1/devices/apc-rpdu2/faults/timeout
   curl -X DELETE %s/api/v1/devices/apc-rpdu2/faults
 
+Or run the suite's opt-in fault specs against it (each breaks a PDU and waits for its alert):
+  env %s bin/specs.test --ginkgo.label-filter=faults
+
 `, s.Prometheus.URL, s.AlertMgr.URL, s.Runtime.URL, s.Runtime.URL, s.UploadURL, s.UploadToken, s.Sim.URL,
-		s.KubeconfigPath, s.Sim.URL, s.Sim.URL)
+		s.KubeconfigPath, s.Sim.URL, s.Sim.URL, strings.Join(s.SpecEnv(), " "))
 
 	tick := time.NewTicker(2 * time.Second)
 	defer tick.Stop()
@@ -88,6 +91,16 @@ Inject a fault and watch the specs and alerts react, e.g.:
 		}
 		last = line
 	}
+}
+
+// alertTimeout is how long a fault spec waits for its alert on the demo: the slowest rule path
+// (a scrape that times out, two rule groups, the alert's `for`), with room. Without a `for`
+// override the rules' own minutes apply, and so does the suite's default.
+func alertTimeout(interval, alertFor time.Duration) time.Duration {
+	if alertFor == 0 {
+		return 0
+	}
+	return interval + stack.PDUTimeout(interval) + 2*interval + alertFor + 10*time.Second
 }
 
 func isTerminal() bool {
