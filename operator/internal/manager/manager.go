@@ -104,6 +104,8 @@ func Scheme() *runtime.Scheme {
 }
 
 // +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete,namespace=wattson-system
+// Leader election records its transitions as core/v1 Events.
+// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch,namespace=wattson-system
 
 // New builds the manager with every reconciler and runnable added.
 func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
