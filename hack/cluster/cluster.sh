@@ -336,7 +336,7 @@ down() {
     done
   else
     log "no record of the host paths that existed before up: leaving them for check to report"
-    before=$HOST_PATHS
+    before=$(tr " " "\n" <<<"$HOST_PATHS")
   fi
   HOST_BEFORE=$before
   if [[ ${WATTSON_CLUSTER_KEEP:-} == "" ]]; then rm -rf "$DIR"; fi
@@ -368,7 +368,7 @@ check() {
   [[ -z ${netns// } ]] || left+=("network namespaces: $netns")
   # Host paths: those that did not exist before `up` (recorded in the state dir, or by `down`).
   local h before paths=""
-  before=${HOST_BEFORE-$(cat "$DIR/host-paths" 2>/dev/null || echo "$HOST_PATHS")}
+  before=${HOST_BEFORE-$(cat "$DIR/host-paths" 2>/dev/null || tr " " "\n" <<<"$HOST_PATHS")}
   for h in $HOST_PATHS; do [[ -e $h ]] && ! grep -qx "$h" <<<"$before" && paths+="$h "; done
   if [[ -d /var/log/containers ]] && find /var/log/containers -maxdepth 1 -type l -lname "$DIR/*" | grep -q .; then
     paths+="/var/log/containers/(links into $DIR) "
