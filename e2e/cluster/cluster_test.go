@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -100,6 +101,7 @@ func TestCluster(t *testing.T) {
 		{"pods ready and specs green", e.green},
 		{"fault pages Alertmanager", e.fault},
 		{"skaffold dev reruns an edited spec", e.devLoop},
+		{"all traffic on loopback", e.loopbackOnly},
 		{"down leaves nothing", func(t *testing.T, ctx context.Context) { down() }},
 	}
 	for _, s := range steps {
@@ -188,6 +190,23 @@ func (e *env) fault(t *testing.T, ctx context.Context) {
 		t.Fatalf("WattsonSpecFailing did not resolve: %v", err)
 	}
 	e.took("fault cleared → alert resolved", time.Since(cleared))
+}
+
+// loopbackOnly: every socket of every cluster process, container or component, is bound and
+// connected on loopback (sampled after the run, the fault and the dev loop, with the kit live).
+func (e *env) loopbackOnly(t *testing.T, ctx context.Context) {
+	off, checked, err := sockets(e.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if checked < 20 {
+		t.Fatalf("only %d sockets found for the cluster's processes: the check looks in the wrong place", checked)
+	}
+	if len(off) > 0 {
+		t.Fatalf("sockets off loopback:\n%s", strings.Join(off, "\n"))
+	}
+	t.Logf("%d sockets of the cluster's processes, all on loopback", checked)
+	e.took(fmt.Sprintf("sockets checked, all on loopback: %d", checked), 0)
 }
 
 // devLoop runs `skaffold dev -p node` in a copy of the work tree, adds a spec file once the
@@ -467,4 +486,77 @@ func (l *lineLog) wait(ctx context.Context, timeout time.Duration, from int, re 
 		return fmt.Errorf("no line matching %s in %d lines", re, len(l.lines)-from)
 	})
 	return found, err
+}
+
+// sockets lists the TCP and UDP sockets of the cluster's processes (its components, found by the
+// state dir on their command line, and every container, found by its kubepods cgroup) that are
+// bound or connected to an address outside loopback.
+func sockets(dir string) (offLoopback []string, checked int, err error) {
+	inodes := map[string]string{} // socket inode -> process
+	procs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, p := range procs {
+		cmdline, _ := os.ReadFile(filepath.Join(p, "cmdline"))
+		cgroup, _ := os.ReadFile(filepath.Join(p, "cgroup"))
+		if !bytes.Contains(cmdline, []byte(dirOf(dir))) && !bytes.Contains(cgroup, []byte("kubepods")) {
+			continue
+		}
+		name := string(bytes.ReplaceAll(bytes.TrimRight(cmdline, "\x00"), []byte{0}, []byte{' '}))
+		name = filepath.Base(strings.Fields(name + " ?")[0])
+		fds, _ := filepath.Glob(filepath.Join(p, "fd", "*"))
+		for _, fd := range fds {
+			if l, err := os.Readlink(fd); err == nil && strings.HasPrefix(l, "socket:[") {
+				inodes[strings.Trim(l[len("socket:"):], "[]")] = name
+			}
+		}
+	}
+	for _, table := range []string{"tcp", "tcp6", "udp", "udp6"} {
+		b, err := os.ReadFile("/proc/net/" + table)
+		if err != nil {
+			return nil, 0, err
+		}
+		for _, line := range strings.Split(string(b), "\n")[1:] {
+			f := strings.Fields(line)
+			if len(f) < 10 {
+				continue
+			}
+			proc, ok := inodes[f[9]]
+			if !ok {
+				continue
+			}
+			checked++
+			local, remote := hexAddr(f[1]), hexAddr(f[2])
+			for _, a := range []string{local, remote} {
+				if !isLoopbackOrUnset(a) {
+					offLoopback = append(offLoopback, fmt.Sprintf("%s %s %s -> %s", proc, table, local, remote))
+					break
+				}
+			}
+		}
+	}
+	return offLoopback, checked, nil
+}
+
+// dirOf is dir as it appears at the start of a path below it.
+func dirOf(dir string) string { return strings.TrimSuffix(dir, "/") + "/" }
+
+// hexAddr decodes /proc/net's ADDR:PORT (the address in host byte order per 32-bit word).
+func hexAddr(s string) string {
+	addr, port, _ := strings.Cut(s, ":")
+	var ip []byte
+	for i := 0; i+8 <= len(addr); i += 8 {
+		var w uint32
+		fmt.Sscanf(addr[i:i+8], "%08X", &w)
+		ip = append(ip, byte(w), byte(w>>8), byte(w>>16), byte(w>>24))
+	}
+	var p int
+	fmt.Sscanf(port, "%X", &p)
+	return net.JoinHostPort(net.IP(ip).String(), fmt.Sprint(p))
+}
+
+// isLoopbackOrUnset: a loopback address, or the unset remote (0.0.0.0:0) of a listening or
+// unconnected socket. A wildcard local address (0.0.0.0:port) is neither: it listens everywhere.
+func isLoopbackOrUnset(hostport string) bool {
+	host, port, _ := net.SplitHostPort(hostport)
+	ip := net.ParseIP(host)
+	return ip.IsLoopback() || (ip.IsUnspecified() && port == "0")
 }
