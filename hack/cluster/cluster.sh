@@ -270,8 +270,8 @@ up() {
   echo "export KUBECONFIG=$KUBECONFIG_OUT DOCKER_HOST=unix://$DIR/run/podman.sock SKAFFOLD_CONFIG=$DIR/skaffold-config.yaml"
 }
 
-# pids of every process of the cluster: the components we started and containerd's shims and
-# their containers (found by the state dir on their command line or in their environment).
+# pids of every process of the cluster: the components we started, anything naming the state
+# dir on its command line (containerd's shims do, by their -address), and the shims' children.
 cluster_pids() {
   local f pid
   for f in "$DIR"/run/*.pid; do
@@ -281,7 +281,7 @@ cluster_pids() {
   pgrep -f -- "$DIR/" || true
   # Container processes: children of our shims.
   local shim
-  for shim in $(pgrep -f "containerd-shim-runc-v2.*$DIR" 2>/dev/null; pgrep -f "containerd-shim-runc-v2 -namespace k8s.io" 2>/dev/null); do
+  for shim in $(pgrep -f "containerd-shim-runc-v2.*$DIR" 2>/dev/null); do
     pgrep -P "$shim" || true
   done
 }
