@@ -358,7 +358,7 @@ stop() {
 check() {
   local left=()
   local pids mounts cgroups netns
-  pids=$( { pgrep -f -- "$DIR/" || true; pgrep -f containerd-shim-runc-v2 || true; } | sort -u | tr '\n' ' ')
+  pids=$( { pgrep -f -- "$DIR/" || true; pgrep -f "containerd-shim-runc-v2.*$DIR" || true; } | sort -u | tr '\n' ' ')
   mounts=$(cluster_mounts | tr '\n' ' ')
   cgroups=$(cluster_cgroups | tr '\n' ' ')
   netns=$(cluster_netns | tr '\n' ' ')
