@@ -102,7 +102,9 @@ run: manifests generate ## Run the operator against the cluster in your current 
 
 .PHONY: demo
 demo: tools build ## Run the whole chain on loopback (PDUs, operator, simulator, exporter, Prometheus, alerts).
-	$(GO) run ./hack/demo
+	@$(GO) build -o $(BIN)/wattson-demo ./hack/demo
+	@# exec: Ctrl-C reaches the demo itself, which stops everything and exits 0.
+	@exec $(BIN)/wattson-demo
 
 ##@ Deployment
 
