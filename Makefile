@@ -130,7 +130,7 @@ cluster-tools: ## Build kubelet, kube-controller-manager, kube-scheduler and the
 	hack/tools.sh etcd kube-apiserver kube-cluster prometheus prometheus-config-reloader alertmanager snmp_exporter prometheus-operator kustomize skaffold
 
 .PHONY: cluster-up
-cluster-up: cluster-tools ## Start the node (idempotent) and import the kit's images; prints KUBECONFIG and DOCKER_HOST.
+cluster-up: cluster-tools ## Start the node (idempotent) and import the kit's images; prints the KUBECONFIG, DOCKER_HOST and SKAFFOLD_CONFIG to export.
 	hack/cluster/cluster.sh up
 	hack/cluster/images.sh
 
@@ -139,7 +139,7 @@ cluster-down: ## Stop the node and check that no process, mount, cgroup or netns
 	hack/cluster/cluster.sh down
 
 .PHONY: cluster-e2e
-cluster-e2e: cluster-tools ## From nothing: node up, `skaffold run -p node` and verify, a fault paged, the dev loop, node down.
+cluster-e2e: cluster-tools ## From nothing: node up, skaffold build/deploy/verify -p node, a fault paged, the dev loop, node down.
 	WATTSON_CLUSTER_E2E=1 $(GO) test -count=1 -v -timeout 45m ./e2e/cluster/
 
 ##@ Tools

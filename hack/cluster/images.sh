@@ -112,7 +112,10 @@ dev_image() {
   # Tracked and new files, as in the work tree (skaffold dev syncs edits on top).
   (cd "$ROOT" && git ls-files -co --exclude-standard -z | xargs -0 tar -cf - --ignore-failed-read 2>/dev/null) | tar -xf - -C "$src"
   (cd "$src" && go mod vendor)
-  out=$(wattson_bins)
+  # Its own folder: skaffold may build the wattson image at the same time.
+  out=$DIR/images/dev-bin
+  mkdir -p "$out"
+  (cd "$ROOT" && CGO_ENABLED=0 go build -trimpath -o "$out/wattson-runtime" ./runtime)
   c=$(buildah from scratch)
   buildah copy --quiet "$c" "$goroot" /usr/local/go >/dev/null
   local b
