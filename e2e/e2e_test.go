@@ -9,16 +9,15 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"slices"
-	"strings"
 	"testing"
 	"text/tabwriter"
 	"time"
 
 	"github.com/wattson-dev/wattson/internal/stack"
 	"github.com/wattson-dev/wattson/internal/testenv"
+	"github.com/wattson-dev/wattson/specs/sim"
 )
 
 const (
@@ -108,7 +107,9 @@ func TestEndToEnd(t *testing.T) {
 
 // fault is a simulator fault and the alert that must page for it.
 type fault struct {
-	device, kind, body, alert string
+	device, alert string
+	// set is the fault injected into the device.
+	set sim.Fault
 	// pdu: the alert must carry this PDU's label (spec alerts name the spec instead).
 	pdu bool
 	// spec: the spec whose WattsonSpecFailing alert must fire.
@@ -156,28 +157,29 @@ func faultLatencies(ctx context.Context, t *testing.T, s *stack.Stack, logf func
 			return viaRecording + stall + evalInterval
 		}
 	}
+	simulator := sim.New(s.Sim.URL)
 	faults := []fault{
-		{device: "apc-rpdu2", kind: "timeout", alert: "WattsonPDUScrapeDown", pdu: true, bound: scrapeFails},
+		{device: "apc-rpdu2", set: sim.Fault{Type: sim.FaultTimeout}, alert: "WattsonPDUScrapeDown", pdu: true, bound: scrapeFails},
 		// snmp_exporter keeps up at 1 on an SNMP error-status: the power vanishes instead.
-		{device: "cyberpower-epdu", kind: "error", body: `{"status":"genErr"}`, alert: "WattsonPDUPowerAbsent", pdu: true,
+		{device: "cyberpower-epdu", set: sim.Fault{Type: sim.FaultError, Status: "genErr"}, alert: "WattsonPDUPowerAbsent", pdu: true,
 			bound: viaRecording + alertFor},
 		// Every answer held back for the whole scrape timeout: a slow PDU whose scrapes fail, what
 		// a user sees first. (Slowness under the timeout pages WattsonPDUScrapeNearTimeout, over a
 		// 10-minute average.)
-		{device: "cyberpower-epdu", kind: "delay", body: fmt.Sprintf(`{"delay":%q}`, timeout), alert: "WattsonPDUScrapeDown", pdu: true,
+		{device: "cyberpower-epdu", set: sim.Fault{Type: sim.FaultDelay, Delay: timeout}, alert: "WattsonPDUScrapeDown", pdu: true,
 			bound: scrapeFails},
-		{device: "raritan-px3", kind: "drop", body: `{"prefixes":["1.3.6.1.4.1.13742.6.5"]}`, alert: "WattsonPDUPowerAbsent", pdu: true,
+		{device: "raritan-px3", set: sim.Fault{Type: sim.FaultDrop, Prefixes: []string{"1.3.6.1.4.1.13742.6.5"}}, alert: "WattsonPDUPowerAbsent", pdu: true,
 			bound: viaRecording + alertFor},
 		// A frozen PDU serves its last values for ever: only the energy specs can tell (before
 		// the scale fault, which upsets the same spec for its whole energy window).
-		{device: "raritan-px3", kind: "freeze", alert: "WattsonSpecFailing", spec: "Energy counters agree with power x time",
+		{device: "raritan-px3", set: sim.Fault{Type: sim.FaultFreeze}, alert: "WattsonSpecFailing", spec: "Energy counters agree with power x time",
 			visible: frozenVisible("raritan-px3", 3600)},
 		// No rule knows a PDU's true power: the comparison with the simulator's truth pages.
-		{device: "apc-rpdu2", kind: "scale", body: `{"factor":10,"prefixes":["1.3.6.1.4.1.318.1.1.26.4.3.1.5"]}`, alert: "WattsonSpecFailing",
+		{device: "apc-rpdu2", set: sim.Fault{Type: sim.FaultScale, Factor: 10, Prefixes: []string{"1.3.6.1.4.1.318.1.1.26.4.3.1.5"}}, alert: "WattsonSpecFailing",
 			spec: "Power readings equal what the simulator serves, in SI units", visible: func() time.Duration { return viaRecording }},
 		// A reset shows in the recorded counter; the alert has no `for`. On APC, so that the
 		// fault specs' target (the finest counter, Raritan's) has no reset alert (an hour long).
-		{device: "apc-rpdu2", kind: "reset", alert: "WattsonPDUEnergyCounterReset", pdu: true, bound: viaRecording, event: true},
+		{device: "apc-rpdu2", set: sim.Fault{Type: sim.FaultReset}, alert: "WattsonPDUEnergyCounterReset", pdu: true, bound: viaRecording, event: true},
 	}
 	type result struct {
 		fault
@@ -190,17 +192,17 @@ func faultLatencies(ctx context.Context, t *testing.T, s *stack.Stack, logf func
 		r := result{fault: f, bound: f.bound, runs: "-"}
 		// An alert still active from before would make the latency meaningless.
 		if _, _, err := waitAlert(ctx, s, f.match, false, time.Minute); err != nil {
-			t.Fatalf("%s on %s: %s was still firing before the fault: %v", f.kind, f.device, f.alert, err)
+			t.Fatalf("%s on %s: %s was still firing before the fault: %v", f.set.Type, f.device, f.alert, err)
 		}
 		t0 := time.Now()
 		var visible time.Duration
 		if f.visible != nil {
 			visible = f.visible()
 		}
-		if err := simFault(ctx, s.Sim.URL, http.MethodPut, f.device, f.kind, f.body); err != nil {
+		if _, err := simulator.SetFault(ctx, f.device, f.set); err != nil {
 			t.Fatal(err)
 		}
-		logf("fault %s on %s", f.kind, f.device)
+		logf("fault %s on %s", f.set.Type, f.device)
 		var fired map[string]string
 		fired, r.latency, r.err = waitAlert(ctx, s, f.match, true, 3*time.Minute)
 		logf("%s fired after %s", f.alert, r.latency.Round(100*time.Millisecond))
@@ -214,7 +216,7 @@ func faultLatencies(ctx context.Context, t *testing.T, s *stack.Stack, logf func
 				return l["alertname"] == fired["alertname"] && l["pdu"] == fired["pdu"] && l["spec"] == fired["spec"]
 			}
 		}
-		if err := simFault(ctx, s.Sim.URL, http.MethodDelete, f.device, "", ""); err != nil {
+		if _, err := simulator.ClearFaults(ctx, f.device); err != nil {
 			t.Fatal(err)
 		}
 		cleared := time.Now()
@@ -242,10 +244,10 @@ func faultLatencies(ctx context.Context, t *testing.T, s *stack.Stack, logf func
 		if r.event {
 			resolved = "(event)"
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%.1fs\t%.1fs\t%.1fs\t%s\t%s\t%s\n", r.kind, r.device, r.alert,
+		fmt.Fprintf(w, "%s\t%s\t%s\t%.1fs\t%.1fs\t%.1fs\t%s\t%s\t%s\n", r.set.Type, r.device, r.alert,
 			r.latency.Seconds(), r.bound.Seconds(), (r.bound + slack).Seconds(), r.runs, resolved, verdict)
 		if verdict != "ok" {
-			t.Errorf("%s on %s: %s", r.kind, r.device, verdict)
+			t.Errorf("%s on %s: %s", r.set.Type, r.device, verdict)
 		}
 	}
 	w.Flush()
@@ -300,23 +302,6 @@ func pduFor(device string) string {
 		}
 	}
 	return ""
-}
-
-func simFault(ctx context.Context, base, method, device, kind, body string) error {
-	u := base + "/api/v1/devices/" + device + "/faults"
-	if kind != "" {
-		u += "/" + kind
-	}
-	req, _ := http.NewRequestWithContext(ctx, method, u, strings.NewReader(body))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("%s %s: %s", method, u, resp.Status)
-	}
-	return nil
 }
 
 // waitAlert waits until an alert matching match is active in Alertmanager (or, with firing

@@ -11,12 +11,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,6 +28,9 @@ import (
 	"time"
 
 	"github.com/wattson-dev/wattson/internal/procs"
+	"github.com/wattson-dev/wattson/specs/alerts"
+	"github.com/wattson-dev/wattson/specs/prom"
+	"github.com/wattson-dev/wattson/specs/sim"
 )
 
 // Where the node overlay (monitoring/overlays/node) puts things.
@@ -147,8 +149,9 @@ func (e *env) green(t *testing.T, ctx context.Context) {
 // resolves when the fault is cleared.
 func (e *env) fault(t *testing.T, ctx context.Context) {
 	const spec = "Power readings equal what the simulator serves, in SI units"
-	if err := httpDo(ctx, http.MethodPut, simulatorURL+"/api/v1/devices/apc-rpdu2/faults/scale",
-		`{"factor":10,"prefixes":["1.3.6.1.4.1.318.1.1.26.4.3.1.5"]}`); err != nil {
+	simulator, am := sim.New(simulatorURL), alerts.New(alertmanagerURL)
+	if _, err := simulator.SetFault(ctx, "apc-rpdu2", sim.Fault{Type: sim.FaultScale, Factor: 10,
+		Prefixes: []string{"1.3.6.1.4.1.318.1.1.26.4.3.1.5"}}); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
@@ -158,22 +161,15 @@ func (e *env) fault(t *testing.T, ctx context.Context) {
 		t.Fatalf("the runtime's metrics never showed the failure: %v", err)
 	}
 	e.took("fault → assertions_failed > 0 in Prometheus", time.Since(start))
+	failing := alerts.Query{Name: "WattsonSpecFailing", Labels: alerts.Labels{"spec": spec}}
 	firing := func(want bool) func() error {
 		return func() error {
-			alerts, err := activeAlerts(ctx)
+			l, err := am.Alerts(ctx, failing)
 			if err != nil {
 				return err
 			}
-			for _, a := range alerts {
-				if a["alertname"] == "WattsonSpecFailing" && a["spec"] == spec {
-					if want {
-						return nil
-					}
-					return fmt.Errorf("still firing: %v", a)
-				}
-			}
-			if want {
-				return fmt.Errorf("not firing; active: %v", alerts)
+			if (len(l.Alerts) > 0) != want {
+				return errors.New(l.GomegaString())
 			}
 			return nil
 		}
@@ -182,7 +178,7 @@ func (e *env) fault(t *testing.T, ctx context.Context) {
 		t.Fatalf("WattsonSpecFailing never reached Alertmanager: %v", err)
 	}
 	e.took("fault → WattsonSpecFailing in Alertmanager", time.Since(start))
-	if err := httpDo(ctx, http.MethodDelete, simulatorURL+"/api/v1/devices/apc-rpdu2/faults", ""); err != nil {
+	if _, err := simulator.ClearFaults(ctx, "apc-rpdu2"); err != nil {
 		t.Fatal(err)
 	}
 	cleared := time.Now()
@@ -357,41 +353,16 @@ func (e *env) printTimings(t *testing.T) {
 	fmt.Print(b.String())
 }
 
+// expectSeries fails unless the in-cluster Prometheus answers query with at least one series.
 func expectSeries(ctx context.Context, query string) error {
-	b, err := httpGet(ctx, prometheusURL+"/api/v1/query?query="+url.QueryEscape(query))
+	v, err := prom.New(prometheusURL).QueryVector(ctx, query)
 	if err != nil {
 		return err
 	}
-	var r struct {
-		Data struct {
-			Result []json.RawMessage `json:"result"`
-		} `json:"data"`
-	}
-	if err := json.Unmarshal(b, &r); err != nil {
-		return fmt.Errorf("%s: %w", b, err)
-	}
-	if len(r.Data.Result) == 0 {
+	if len(v.Samples) == 0 {
 		return fmt.Errorf("no series for %s", query)
 	}
 	return nil
-}
-
-func activeAlerts(ctx context.Context) ([]map[string]string, error) {
-	b, err := httpGet(ctx, alertmanagerURL+"/api/v2/alerts?active=true&silenced=false&inhibited=false")
-	if err != nil {
-		return nil, err
-	}
-	var alerts []struct {
-		Labels map[string]string `json:"labels"`
-	}
-	if err := json.Unmarshal(b, &alerts); err != nil {
-		return nil, err
-	}
-	out := make([]map[string]string, len(alerts))
-	for i, a := range alerts {
-		out[i] = a.Labels
-	}
-	return out, nil
 }
 
 func httpGet(ctx context.Context, u string) ([]byte, error) {
@@ -406,19 +377,6 @@ func httpGet(ctx context.Context, u string) ([]byte, error) {
 		return nil, fmt.Errorf("GET %s: %s: %s", u, resp.Status, b)
 	}
 	return b, err
-}
-
-func httpDo(ctx context.Context, method, u, body string) error {
-	req, _ := http.NewRequestWithContext(ctx, method, u, strings.NewReader(body))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("%s %s: %s", method, u, resp.Status)
-	}
-	return nil
 }
 
 // poll retries f every second until it succeeds or timeout passes, returning its last error.
