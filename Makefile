@@ -94,7 +94,7 @@ build: ## Build Wattson's binaries and the compiled spec suite into bin/.
 	  src=$${d%%:*}; out=$${d##*:}; \
 	  if [ -f $$src/main.go ]; then CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/$$out ./$$src; echo "built bin/$$out"; fi; \
 	done
-	@if ls specs/*_test.go >/dev/null 2>&1; then $(GO) test -c -o $(BIN)/specs.test ./specs && echo "built bin/specs.test"; fi
+	@if ls specs/*_test.go >/dev/null 2>&1; then CGO_ENABLED=0 $(GO) test -c -trimpath -o $(BIN)/specs.test ./specs && echo "built bin/specs.test"; fi
 
 .PHONY: run
 run: manifests generate ## Run the operator against the cluster in your current kubeconfig.

@@ -87,15 +87,10 @@ import() {
   fi
 }
 
-# static binaries of Wattson, built for the images.
+# wattson_bins: Wattson's static binaries (`make build`, into a folder of the images' own).
 wattson_bins() {
   local out=$DIR/images/wattson
-  mkdir -p "$out"
-  (cd "$ROOT" && export CGO_ENABLED=0 &&
-    go build -trimpath -o "$out/wattson-operator" ./operator &&
-    go build -trimpath -o "$out/wattson-runtime" ./runtime &&
-    go build -trimpath -o "$out/wattson-snmpsim" ./mocks &&
-    go test -c -trimpath -o "$out/specs.test" ./specs)
+  make -C "$ROOT" -s build BIN="$out" >&2
   echo "$out"
 }
 
