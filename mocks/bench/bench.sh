@@ -2,7 +2,7 @@
 # Benchmarks the SNMP simulator against net-snmp's snmpd on this machine and
 # prints the figures side by side (see mocks/README.md, "Performance").
 # Run from anywhere; `make bench` calls it. Extra arguments go to the
-# benchmark program (e.g. --duration=10s --concurrency=8).
+# benchmark program (e.g. --duration=10s --concurrency=8 --phases=latency).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
@@ -19,8 +19,9 @@ fi
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 go build -o "$tmp/wattson-snmpsim" ./mocks
+go build -o "$tmp/bench" ./mocks/internal/bench
 echo "== go test -bench (in-process, no network)"
 go test -run '^$' -bench . -benchmem ./mocks/internal/agent/
 echo
 echo "== over UDP on 127.0.0.1"
-go run ./mocks/internal/bench --sim "$tmp/wattson-snmpsim" --fixture "$fixture" --snmpd "$snmpd" "$@"
+"$tmp/bench" --sim "$tmp/wattson-snmpsim" --fixture "$fixture" --snmpd "$snmpd" "$@"

@@ -151,7 +151,8 @@ func (a *Agent) send(conn *net.UDPConn, b []byte, addr netip.AddrPort) {
 // worker holds one reader's decoders and buffers. gosnmp's decoder keeps
 // state in its GoSNMP value, so each reader has its own; the request,
 // response and output buffers are reused from one message to the next, so
-// a v1/v2c request allocates little more than its OID names.
+// a v1/v2c GET allocates nothing and a walk step little more than its OID
+// name.
 type worker struct {
 	a     *Agent
 	plain *gosnmp.GoSNMP
@@ -159,10 +160,11 @@ type worker struct {
 
 	req, resp gosnmp.SnmpPacket
 	name, out []byte
+	names     map[string]string // interned OID names of GET requests
 }
 
 func (a *Agent) newWorker() *worker {
-	w := &worker{a: a, plain: &gosnmp.GoSNMP{Version: gosnmp.Version2c}, v3: map[string]*gosnmp.GoSNMP{}}
+	w := &worker{a: a, plain: &gosnmp.GoSNMP{Version: gosnmp.Version2c}, v3: map[string]*gosnmp.GoSNMP{}, names: map[string]string{}}
 	for name, u := range a.users {
 		// Version2c on the decoder object skips gosnmp's client-side v3
 		// checks; the message's own version still selects v3 decoding, with
@@ -210,7 +212,7 @@ func (w *worker) handle(msg []byte) ([]byte, time.Duration) {
 	}
 	req := &w.req
 	var fast bool
-	if w.name, fast = decodeRequest(msg, dev.Name, req, w.name); !fast {
+	if w.name, fast = decodeRequest(msg, dev.Name, req, w.name, w.names); !fast {
 		if req, err = w.plain.SnmpDecodePacket(msg); err != nil {
 			w.a.cfg.Metrics.drop("malformed")
 			return nil, 0

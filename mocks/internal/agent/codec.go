@@ -21,7 +21,7 @@ import (
 // req.Variables and naming the OIDs in scratch. community is the device's
 // name, which the message's community equals. It returns false when the
 // message is anything else, for gosnmp to decode.
-func decodeRequest(msg []byte, community string, req *gosnmp.SnmpPacket, scratch []byte) ([]byte, bool) {
+func decodeRequest(msg []byte, community string, req *gosnmp.SnmpPacket, scratch []byte, names map[string]string) ([]byte, bool) {
 	tag, s, e, err := tlv(msg, 0)
 	if err != nil || tag != 0x30 || e != len(msg) {
 		return scratch, false
@@ -82,10 +82,31 @@ func decodeRequest(msg []byte, community string, req *gosnmp.SnmpPacket, scratch
 		if scratch, ok = appendOIDName(scratch[:0], msg[ob:oe]); !ok {
 			return scratch, false
 		}
-		req.Variables = append(req.Variables, gosnmp.SnmpPDU{Name: string(scratch), Type: gosnmp.Null})
+		req.Variables = append(req.Variables, gosnmp.SnmpPDU{Name: internName(names, scratch, req.PDUType == gosnmp.GetRequest), Type: gosnmp.Null})
 		s = ve
 	}
 	return scratch, true
+}
+
+// maxInterned bounds a reader's interned OID names.
+const maxInterned = 4096
+
+// internName returns name as a string. GET requests name the same OIDs
+// poll after poll, so their names are kept in names (when not nil) and
+// reused, and a GET allocates nothing; a walk names a new OID each step,
+// so its names are not kept.
+func internName(names map[string]string, name []byte, keep bool) string {
+	if s, ok := names[string(name)]; ok {
+		return s
+	}
+	s := string(name)
+	if keep && names != nil {
+		if len(names) >= maxInterned {
+			clear(names)
+		}
+		names[s] = s
+	}
+	return s
 }
 
 // appendOIDName appends the dotted name (".1.3.6...") of BER OID content,

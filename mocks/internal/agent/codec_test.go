@@ -146,7 +146,7 @@ func TestDecodeRequestTakesClientRequests(t *testing.T) {
 	}
 	for name, msg := range msgs {
 		var req gosnmp.SnmpPacket
-		if _, ok := decodeRequest(msg, "small", &req, nil); !ok {
+		if _, ok := decodeRequest(msg, "small", &req, nil, nil); !ok {
 			t.Errorf("%s: fast decoder declined %x", name, msg)
 		}
 	}
@@ -163,9 +163,10 @@ func FuzzDecodeRequest(f *testing.F) {
 		b, _ := hex.DecodeString(h)
 		f.Add(b)
 	}
+	names := map[string]string{} // interned across inputs, as in a reader
 	f.Fuzz(func(t *testing.T, msg []byte) {
 		var req gosnmp.SnmpPacket
-		if _, ok := decodeRequest(msg, "small", &req, nil); !ok {
+		if _, ok := decodeRequest(msg, "small", &req, nil, names); !ok {
 			return
 		}
 		want, err := (&gosnmp.GoSNMP{Version: gosnmp.Version2c}).SnmpDecodePacket(bytes.Clone(msg))

@@ -29,21 +29,19 @@ func (l latencyResult) String() string {
 func us(d time.Duration) string { return d.Round(time.Microsecond).String() }
 
 // latency sends GETs for sysDescr and sysUpTime open loop at a fixed rate
-// from one socket. Request i is due at begin + i/rate, and its latency runs
-// from that moment to the kernel's receive timestamp of its answer: a slow
-// answer never holds back the requests after it (no coordinated omission),
-// a request the client sent late counts as late, and the client's own
-// scheduling after the answer arrives does not count at all.
-func latency(addr *net.UDPAddr, community string, rate int, dur time.Duration) (latencyResult, error) {
+// from one socket, on the same CPU as the agent (see openLoop). Request i is
+// due at begin + i/rate, and its latency runs from that moment to the
+// kernel's receive timestamp of its answer: a slow answer never holds back
+// the requests after it (no coordinated omission), a request the client
+// sent late counts as late, and the client's own scheduling after the
+// answer arrives does not count at all.
+func latency(addr *net.UDPAddr, community string, cpu, rate int, dur time.Duration) (latencyResult, error) {
 	c, err := net.DialUDP("udp4", nil, addr)
 	if err != nil {
 		return latencyResult{}, err
 	}
 	defer c.Close()
 	_ = c.SetReadBuffer(4 << 20)
-	if err := enableRxTimestamps(c); err != nil {
-		return latencyResult{}, err
-	}
 	n := int(dur.Seconds() * float64(rate))
 	// Encode everything first: the client allocates nothing while it
 	// measures, so its own garbage collector stays out of the figures.
@@ -52,34 +50,9 @@ func latency(addr *net.UDPAddr, community string, rate int, dur time.Duration) (
 	for i := 1; i <= n; i++ {
 		msgs[i] = encodeGet(community, uint32(i), oids)
 	}
-	sent := make([]int64, n+1)
-	got := make([]int64, n+1)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		buf := make([]byte, 65536)
-		oob := make([]byte, 64)
-		for {
-			m, oobn, _, _, err := c.ReadMsgUDPAddrPort(buf, oob)
-			if err != nil {
-				return
-			}
-			at := rxTimestamp(oob[:oobn])
-			if id, ok := responseID(buf[:m]); ok && id >= 1 && int(id) <= n {
-				got[id] = at
-			}
-		}
-	}()
 	interval := time.Second / time.Duration(rate)
-	begin := time.Now()
-	err = pace(n, func(i int) time.Duration { return time.Duration(i) * interval }, begin, func(i int) error {
-		sent[i] = time.Now().UnixNano()
-		_, err := c.Write(msgs[i])
-		return err
-	})
 	// Answers later than a second count as lost.
-	_ = c.SetReadDeadline(time.Now().Add(time.Second))
-	<-done
+	begin, sent, got, err := openLoop(c, cpu, msgs, interval, time.Second)
 	if err != nil {
 		return latencyResult{}, err
 	}

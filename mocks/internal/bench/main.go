@@ -3,6 +3,10 @@
 // GET latency at a fixed request rate, and resident memory with 10,000
 // devices. mocks/bench/bench.sh builds the simulator and runs this.
 //
+// The latency runs put the client and each agent on one CPU and add a
+// bare UDP echo server as the floor: what any agent on this machine and Go
+// runtime can reach at best.
+//
 // The client encodes requests and reads responses with a few lines of BER
 // of its own, so that it costs far less than either agent and the numbers
 // measure the agents rather than the client.
@@ -17,6 +21,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,15 +32,43 @@ import (
 func main() { os.Exit(run()) }
 
 func run() int {
+	// Helper modes, for this program's own child processes.
+	if len(os.Args) > 2 && os.Args[1] == "exec-on-cpu" {
+		cpu, err := strconv.Atoi(os.Args[2])
+		if err == nil {
+			err = execOnCPU(cpu, os.Args[3:])
+		}
+		fmt.Fprintln(os.Stderr, "bench exec-on-cpu:", err)
+		return 2
+	}
+	if len(os.Args) == 3 && os.Args[1] == "echo" {
+		if err := echo(os.Args[2]); err != nil {
+			fmt.Fprintln(os.Stderr, "bench echo:", err)
+			return 1
+		}
+		return 0
+	}
 	sim := flag.String("sim", "", "path of the built wattson-snmpsim binary (required)")
 	fixture := flag.String("fixture", "../shared/fixtures/snmprec/raritan-pdu_px3.snmprec", "recording the simulator serves for the walk")
 	snmpd := flag.String("snmpd", "/usr/sbin/snmpd", "net-snmp snmpd to compare with; empty skips it")
 	conc := flag.Int("concurrency", 4, "concurrent walkers, the same for both agents")
 	dur := flag.Duration("duration", 5*time.Second, "how long each throughput and latency run lasts")
 	rate := flag.Int("rate", 10000, "GET requests per second for the latency run")
-	runs := flag.Int("latency-runs", 3, "latency runs per agent; the load on a shared machine varies")
+	runs := flag.Int("latency-runs", 5, "latency runs per agent; the load on a shared machine varies")
 	devices := flag.Int("devices", 10000, "devices for the memory run")
+	cpu := flag.Int("cpu", runtime.NumCPU()-1, "CPU the latency client and agents share")
+	phases := flag.String("phases", "walk,latency,memory", "which measurements to run, comma-separated")
 	flag.Parse()
+	run := map[string]bool{}
+	for p := range strings.SplitSeq(*phases, ",") {
+		switch p {
+		case "walk", "latency", "memory":
+			run[p] = true
+		default:
+			fmt.Fprintf(os.Stderr, "bench: flag --phases: unknown phase %q (want walk, latency or memory)\n", p)
+			return 2
+		}
+	}
 	if *sim == "" {
 		fmt.Fprintln(os.Stderr, "bench: flag --sim is required")
 		return 2
@@ -44,14 +77,14 @@ func run() int {
 		fmt.Fprintf(os.Stderr, "bench: fixture: %v\n", err)
 		return 2
 	}
-	if err := bench(*sim, *fixture, *snmpd, *conc, *dur, *rate, max(1, *runs), *devices); err != nil {
+	if err := bench(*sim, *fixture, *snmpd, *conc, *dur, *rate, max(1, *runs), *devices, *cpu, run); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		return 1
 	}
 	return 0
 }
 
-func bench(sim, fixture, snmpd string, conc int, dur time.Duration, rate, runs, devices int) error {
+func bench(sim, fixture, snmpd string, conc int, dur time.Duration, rate, runs, devices, cpu int, run map[string]bool) error {
 	tmp, err := os.MkdirTemp("", "wattson-bench-")
 	if err != nil {
 		return err
@@ -69,95 +102,52 @@ func bench(sim, fixture, snmpd string, conc int, dur time.Duration, rate, runs, 
 		return err
 	}
 
-	port := freePort()
-	simProc, err := start(sim, nil, "--data-dir="+dataDir, fmt.Sprintf("--agent-udpv4-endpoint=127.0.0.1:%d", port), "--web.listen-address=", "--log-level=warn")
-	if err != nil {
-		return err
-	}
-	defer simProc.stop()
-	simAddr := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port}
-	if err := waitReady(simAddr, "px3"); err != nil {
-		return fmt.Errorf("simulator: %w", err)
-	}
-
-	fmt.Printf("bulk walk, GETBULK max-repetitions 50, %d concurrent walkers, %s each\n", conc, dur)
-	simRes, err := walkLoad(simAddr, "px3", conc, dur)
-	if err != nil {
-		return fmt.Errorf("simulator walk: %w", err)
-	}
-	fmt.Printf("  %-28s %10.0f varbinds/s  (%d varbinds per walk, %d walks)\n", "wattson-snmpsim (PX3 7,996)", simRes.rate(), simRes.perWalk, simRes.walks)
-
-	var snmpdAddr *net.UDPAddr
-	var snmpdProc *proc
+	agents := []agentSpec{{"wattson-snmpsim", "px3", "PX3 7,996", func(cpu int) (*proc, *net.UDPAddr, error) {
+		return startAgent(cpu, "px3", sim, nil, "--data-dir="+dataDir, "--agent-udpv4-endpoint=127.0.0.1:%d", "--web.listen-address=", "--log-level=warn")
+	}}}
 	if snmpd != "" {
-		sport := freePort()
-		conf := filepath.Join(tmp, "snmpd.conf")
+		// Not named snmpd.conf, nor in its persistent directory: snmpd
+		// rewrites that file there when it stops.
+		conf := filepath.Join(tmp, "bench-snmpd.conf")
+		state := filepath.Join(tmp, "snmpd")
+		agents = append(agents, agentSpec{"net-snmp snmpd", "public", "own tree", func(cpu int) (*proc, *net.UDPAddr, error) {
+			return startAgent(cpu, "public", snmpd, []string{"SNMP_PERSISTENT_DIR=" + state, "MIBS="}, "-f", "-Lo", "-I", "-smux", "-C", "-c", conf, "udp:127.0.0.1:%d")
+		}})
 		// Connection logging off: it would make snmpd write a line per
 		// request and measure the log pipe rather than the agent.
-		body := fmt.Sprintf("agentAddress udp:127.0.0.1:%d\nrocommunity public 127.0.0.1\ndontLogTCPWrappersConnects yes\n", sport)
+		body := "rocommunity public 127.0.0.1\ndontLogTCPWrappersConnects yes\n"
 		if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
 			return err
 		}
-		sp, err := start(snmpd, []string{"SNMP_PERSISTENT_DIR=" + tmp, "MIBS="}, "-f", "-Lo", "-I", "-smux", "-C", "-c", conf)
-		if err != nil {
-			return err
-		}
-		defer sp.stop()
-		snmpdProc = sp
-		snmpdAddr = &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: sport}
-		if err := waitReady(snmpdAddr, "public"); err != nil {
-			return fmt.Errorf("snmpd: %w", err)
-		}
-		dRes, err := walkLoad(snmpdAddr, "public", conc, dur)
-		if err != nil {
-			return fmt.Errorf("snmpd walk: %w", err)
-		}
-		fmt.Printf("  %-28s %10.0f varbinds/s  (%d varbinds per walk, %d walks)\n", "net-snmp snmpd (own tree)", dRes.rate(), dRes.perWalk, dRes.walks)
-		fmt.Printf("  ratio simulator / snmpd: %.1fx (target >= 3x)\n", simRes.rate()/dRes.rate())
 	}
-
-	fmt.Printf("\nGET latency, open loop at %d requests/s, %d runs of %s each, agents taking turns\n", rate, runs, dur)
-	fmt.Println("  (from each request's due time to the kernel's receive timestamp of its answer)")
-	var simRuns, snmpdRuns []latencyResult
-	for r := range runs {
-		lat, err := latency(simAddr, "px3", rate, dur)
-		if err != nil {
-			return fmt.Errorf("simulator latency: %w", err)
-		}
-		simRuns = append(simRuns, lat)
-		fmt.Printf("  %-20s run %d  %s\n", "wattson-snmpsim", r+1, lat)
-		if snmpdAddr != nil {
-			lat, err := latency(snmpdAddr, "public", rate, dur)
-			if err != nil {
-				return fmt.Errorf("snmpd latency: %w", err)
-			}
-			snmpdRuns = append(snmpdRuns, lat)
-			fmt.Printf("  %-20s run %d  %s\n", "net-snmp snmpd", r+1, lat)
-		}
-	}
-	summary := func(name string, rs []latencyResult) {
-		fmt.Printf("  %-20s median  p50 %s  p99 %s (target p99 < 1ms)\n", name, us(median(rs, func(l latencyResult) time.Duration { return l.p50 })),
-			us(median(rs, func(l latencyResult) time.Duration { return l.p99 })))
-	}
-	summary("wattson-snmpsim", simRuns)
-	if snmpdProc != nil {
-		summary("net-snmp snmpd", snmpdRuns)
-		snmpdProc.stop()
-	}
-	simProc.stop()
-
-	fmt.Printf("\nmemory with %d devices (template: the PX3 recording)\n", devices)
-	mport := freePort()
-	mp, err := start(sim, nil, "--data-dir="+dataDir, fmt.Sprintf("--agent-udpv4-endpoint=127.0.0.1:%d", mport),
-		"--web.listen-address=", "--log-level=warn", fmt.Sprintf("--device-template=px3:%d", devices))
+	self, err := os.Executable()
 	if err != nil {
 		return err
 	}
-	defer mp.stop()
-	maddr := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: mport}
-	if err := waitReady(maddr, "px3-1"); err != nil {
+	agents = append(agents, agentSpec{"udp echo (floor)", "px3", "", func(cpu int) (*proc, *net.UDPAddr, error) {
+		return startAgent(cpu, "px3", self, nil, "echo", "127.0.0.1:%d")
+	}})
+
+	if run["walk"] {
+		if err := walkPhase(agents[:len(agents)-1], conc, dur); err != nil { // echo does not walk
+			return err
+		}
+	}
+	if run["latency"] {
+		if err := latencyPhase(agents, cpu, rate, runs, dur); err != nil {
+			return err
+		}
+	}
+	if !run["memory"] {
+		return nil
+	}
+	fmt.Printf("\nmemory with %d devices (template: the PX3 recording)\n", devices)
+	mp, maddr, err := startAgent(-1, "px3-1", sim, nil, "--data-dir="+dataDir, "--agent-udpv4-endpoint=127.0.0.1:%d",
+		"--web.listen-address=", "--log-level=warn", fmt.Sprintf("--device-template=px3:%d", devices))
+	if err != nil {
 		return fmt.Errorf("simulator with %d devices: %w", devices, err)
 	}
+	defer mp.stop()
 	// Touch every device once so per-device state exists.
 	if err := touchAll(maddr, devices); err != nil {
 		return err
@@ -170,9 +160,79 @@ func bench(sim, fixture, snmpd string, conc int, dur time.Duration, rate, runs, 
 	return nil
 }
 
+// agentSpec names an agent and starts it: one process on a port of its
+// own, on any CPU (cpu < 0) or pinned to one.
+type agentSpec struct {
+	name, community, tree string
+	start                 func(cpu int) (*proc, *net.UDPAddr, error)
+}
+
+// walkPhase bulk-walks each agent in turn and prints the ratio of the
+// first two.
+func walkPhase(agents []agentSpec, conc int, dur time.Duration) error {
+	fmt.Printf("bulk walk, GETBULK max-repetitions 50, %d concurrent walkers, %s each\n", conc, dur)
+	var walks []walkResult
+	for _, ag := range agents {
+		p, addr, err := ag.start(-1)
+		if err != nil {
+			return fmt.Errorf("%s: %w", ag.name, err)
+		}
+		res, err := walkLoad(addr, ag.community, conc, dur)
+		p.stop()
+		if err != nil {
+			return fmt.Errorf("%s walk: %w", ag.name, err)
+		}
+		walks = append(walks, res)
+		fmt.Printf("  %-28s %10.0f varbinds/s  (%d varbinds per walk, %d walks)\n", ag.name+" ("+ag.tree+")", res.rate(), res.perWalk, res.walks)
+	}
+	if len(walks) == 2 {
+		fmt.Printf("  ratio simulator / snmpd: %.1fx (target >= 3x)\n", walks[0].rate()/walks[1].rate())
+	}
+	return nil
+}
+
+// latencyPhase measures the GET latency of each agent, pinned with the
+// client to one CPU, the agents taking turns.
+func latencyPhase(agents []agentSpec, cpu, rate, runs int, dur time.Duration) error {
+	fmt.Printf("\nGET latency, open loop at %d requests/s, %d runs of %s each, agents taking turns\n", rate, runs, dur)
+	fmt.Printf("  (from each request's due time to the kernel's receive timestamp of its answer;\n")
+	fmt.Printf("  client and agent share CPU %d, the client polling and yielding instead of sleeping)\n", cpu)
+	addrs := make([]*net.UDPAddr, len(agents))
+	for i, ag := range agents {
+		p, addr, err := ag.start(cpu)
+		if err != nil {
+			return fmt.Errorf("%s: %w", ag.name, err)
+		}
+		defer p.stop()
+		addrs[i] = addr
+	}
+	results := make([][]latencyResult, len(agents))
+	for r := range runs {
+		for i, ag := range agents {
+			lat, err := latency(addrs[i], ag.community, cpu, rate, dur)
+			if err != nil {
+				return fmt.Errorf("%s latency: %w", ag.name, err)
+			}
+			results[i] = append(results[i], lat)
+			fmt.Printf("  %-17s run %d  %s\n", ag.name, r+1, lat)
+		}
+	}
+	for i, ag := range agents {
+		rs := results[i]
+		target := " (target p99 < 1ms)"
+		if i > 0 {
+			target = ""
+		}
+		fmt.Printf("  %-17s median  p50 %s  p99 %s%s\n", ag.name, us(median(rs, func(l latencyResult) time.Duration { return l.p50 })),
+			us(median(rs, func(l latencyResult) time.Duration { return l.p99 })), target)
+	}
+	return nil
+}
+
 type proc struct {
 	cmd  *exec.Cmd
 	once sync.Once
+	done chan struct{}
 }
 
 func start(path string, env []string, args ...string) (*proc, error) {
@@ -183,50 +243,104 @@ func start(path string, env []string, args ...string) (*proc, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", path, err)
 	}
-	return &proc{cmd: cmd}, nil
+	p := &proc{cmd: cmd, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(p.done) }()
+	return p, nil
+}
+
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
 }
 
 func (p *proc) stop() {
 	p.once.Do(func() {
 		_ = p.cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { _ = p.cmd.Wait(); close(done) }()
 		select {
-		case <-done:
+		case <-p.done:
 		case <-time.After(5 * time.Second):
 			_ = p.cmd.Process.Kill()
-			<-done
+			<-p.done
 		}
 	})
 }
 
-func freePort() int {
-	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+// startAgent starts an SNMP agent on a free UDP port of 127.0.0.1, on any
+// CPU (cpu < 0) or pinned to one, and waits until it answers community.
+// The one argument with a %d gets the port.
+func startAgent(cpu int, community, path string, env []string, args ...string) (*proc, *net.UDPAddr, error) {
+	port, err := freePort()
 	if err != nil {
-		panic(err)
+		return nil, nil, err
 	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
+	for i, a := range args {
+		if strings.Contains(a, "%d") {
+			args[i] = fmt.Sprintf(a, port)
+		}
+	}
+	if cpu >= 0 {
+		self, err := os.Executable()
+		if err != nil {
+			return nil, nil, err
+		}
+		args = append([]string{"exec-on-cpu", strconv.Itoa(cpu), path}, args...)
+		path = self
+	}
+	p, err := start(path, env, args...)
+	if err != nil {
+		return nil, nil, err
+	}
+	addr := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port}
+	if err := waitReady(p, addr, community); err != nil {
+		p.stop()
+		return nil, nil, err
+	}
+	return p, addr, nil
 }
 
-// waitReady polls with a GETNEXT until the agent answers.
-func waitReady(addr *net.UDPAddr, community string) error {
+// freePort returns a UDP port of 127.0.0.1 that was free a moment ago.
+func freePort() (int, error) {
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).Port, nil
+}
+
+// waitReady polls with a GETNEXT until the agent answers with a response
+// PDU. Until the agent binds its port the kernel may hand that very port to
+// the polling socket as its own, which then talks to itself; so a poll from
+// the agent's port is discarded, and only a response PDU counts.
+func waitReady(p *proc, addr *net.UDPAddr, community string) error {
 	deadline := time.Now().Add(60 * time.Second)
+	buf := make([]byte, 65536)
 	for time.Now().Before(deadline) {
+		if p.exited() {
+			return fmt.Errorf("%s exited before it answered on %s", p.cmd.Path, addr)
+		}
 		c, err := net.DialUDP("udp4", nil, addr)
 		if err != nil {
 			return err
 		}
+		if c.LocalAddr().(*net.UDPAddr).Port == addr.Port {
+			c.Close()
+			continue
+		}
 		_ = c.SetDeadline(time.Now().Add(300 * time.Millisecond))
 		_, _ = c.Write(encodeRequest(0xa1, community, 1, []byte{0x2b}, 0))
-		buf := make([]byte, 65536)
-		_, err = c.Read(buf)
+		n, err := c.Read(buf)
 		c.Close()
-		if err == nil {
+		if err == nil && isResponse(buf[:n]) {
 			return nil
 		}
+		time.Sleep(20 * time.Millisecond)
 	}
-	return errors.New("no answer within 60s")
+	return fmt.Errorf("no answer on %s within 60s", addr)
 }
 
 type walkResult struct {
@@ -461,6 +575,21 @@ func pduBody(msg []byte) (reqID uint32, vbl []byte, err error) {
 	}
 	_, vbl, _, err = read(p)
 	return reqID, vbl, err
+}
+
+// isResponse reports whether msg is a well-formed v1/v2c response PDU.
+func isResponse(msg []byte) bool {
+	_, m, _, err := read(msg)
+	if err != nil {
+		return false
+	}
+	for range 2 { // version, community
+		if _, _, m, err = read(m); err != nil {
+			return false
+		}
+	}
+	tag, _, _, err := read(m)
+	return err == nil && tag == 0xa2
 }
 
 func responseID(msg []byte) (uint32, bool) {
