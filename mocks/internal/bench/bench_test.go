@@ -88,3 +88,19 @@ func TestStartAgentReportsEarlyExit(t *testing.T) {
 		t.Errorf("took %s to notice", d)
 	}
 }
+
+// TestSummarize: the quiet medians take only the runs with known steal
+// under quietSteal, and say so when there is none.
+func TestSummarize(t *testing.T) {
+	run := func(p99 time.Duration, steal float64) latencyResult {
+		return latencyResult{p50: p99 / 10, p99: p99, steal: steal}
+	}
+	got := summarize([]latencyResult{run(3*time.Millisecond, 0.04), run(200*time.Microsecond, 0.002), run(time.Millisecond, 0.02), run(100*time.Microsecond, -1)})
+	want := "all 4 runs: p50 100µs, p99 1ms; 1 quiet: p50 20µs, p99 200µs"
+	if got != want {
+		t.Errorf("summarize = %q, want %q", got, want)
+	}
+	if got := summarize([]latencyResult{run(time.Millisecond, 0.05)}); !strings.HasSuffix(got, "no quiet run") {
+		t.Errorf("summarize = %q, want it to end in no quiet run", got)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -19,11 +20,18 @@ type latencyResult struct {
 	// agent's.
 	lateP99, fromSendP99 time.Duration
 	load                 string
+	// steal is the share of the run the hypervisor gave the CPU to
+	// others (/proc/stat), -1 when unknown.
+	steal float64
 }
 
 func (l latencyResult) String() string {
-	return fmt.Sprintf("p50 %6s  p99 %7s  p99.9 %7s  max %7s  (%d sent, %d unanswered; client late p99 %s, from send p99 %s; load %s)",
-		us(l.p50), us(l.p99), us(l.p999), us(l.max), l.sent, l.lost, us(l.lateP99), us(l.fromSendP99), l.load)
+	steal := "?"
+	if l.steal >= 0 {
+		steal = fmt.Sprintf("%.1f%%", 100*l.steal)
+	}
+	return fmt.Sprintf("p50 %6s  p99 %7s  p99.9 %7s  max %7s  (%d sent, %d unanswered; client late p99 %s, from send p99 %s; steal %s, load %s)",
+		us(l.p50), us(l.p99), us(l.p999), us(l.max), l.sent, l.lost, us(l.lateP99), us(l.fromSendP99), steal, l.load)
 }
 
 func us(d time.Duration) string { return d.Round(time.Microsecond).String() }
@@ -51,10 +59,15 @@ func latency(addr *net.UDPAddr, community string, cpu, rate int, dur time.Durati
 		msgs[i] = encodeGet(community, uint32(i), oids)
 	}
 	interval := time.Second / time.Duration(rate)
+	stolen, total := cpuSteal(cpu)
 	// Answers later than a second count as lost.
 	begin, sent, got, err := openLoop(c, cpu, msgs, interval, time.Second)
 	if err != nil {
 		return latencyResult{}, err
+	}
+	steal := -1.0
+	if s2, t2 := cpuSteal(cpu); t2 > total {
+		steal = float64(s2-stolen) / float64(t2-total)
 	}
 	lats := make([]time.Duration, 0, n)
 	late := make([]time.Duration, 0, n)
@@ -79,7 +92,7 @@ func latency(addr *net.UDPAddr, community string, cpu, rate int, dur time.Durati
 	return latencyResult{
 		sent: n, lost: lost,
 		p50: pct(lats, 0.50), p99: pct(lats, 0.99), p999: pct(lats, 0.999), max: lats[len(lats)-1],
-		lateP99: pct(late, 0.99), fromSendP99: pct(fromSend, 0.99), load: loadAvg(),
+		lateP99: pct(late, 0.99), fromSendP99: pct(fromSend, 0.99), load: loadAvg(), steal: steal,
 	}, nil
 }
 
@@ -110,4 +123,34 @@ func loadAvg() string {
 		return "?"
 	}
 	return f[0]
+}
+
+// cpuSteal returns the steal and total ticks of one CPU from /proc/stat,
+// zeros when unknown.
+func cpuSteal(cpu int) (steal, total uint64) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0
+	}
+	name := fmt.Sprintf("cpu%d", cpu)
+	for line := range strings.SplitSeq(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 9 || f[0] != name {
+			continue
+		}
+		for i, v := range f[1:] {
+			n, err := strconv.ParseUint(v, 10, 64)
+			if err != nil {
+				return 0, 0
+			}
+			if i == 7 {
+				steal = n
+			}
+			if i < 8 { // guest time is already in user
+				total += n
+			}
+		}
+		return steal, total
+	}
+	return 0, 0
 }
