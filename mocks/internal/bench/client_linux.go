@@ -12,16 +12,24 @@ import (
 // pinThread binds the calling OS thread to one CPU. Call it with the
 // goroutine locked to its thread.
 func pinThread(cpu int) error {
-	var mask [16]uint64 // 1,024 CPUs
+	var mask cpuMask
 	if cpu < 0 || cpu >= len(mask)*64 {
 		return fmt.Errorf("cpu %d out of range", cpu)
 	}
 	mask[cpu/64] = 1 << (cpu % 64)
-	_, _, e := syscall.RawSyscall(syscall.SYS_SCHED_SETAFFINITY, 0, unsafe.Sizeof(mask), uintptr(unsafe.Pointer(&mask)))
-	if e != 0 {
+	if e := setAffinity(&mask); e != 0 {
 		return fmt.Errorf("sched_setaffinity cpu %d: %w", cpu, e)
 	}
 	return nil
+}
+
+// cpuMask is an affinity mask of 1,024 CPUs.
+type cpuMask [16]uint64
+
+// setAffinity sets the calling thread's CPUs.
+func setAffinity(mask *cpuMask) syscall.Errno {
+	_, _, e := syscall.RawSyscall(syscall.SYS_SCHED_SETAFFINITY, 0, unsafe.Sizeof(*mask), uintptr(unsafe.Pointer(mask)))
+	return e
 }
 
 // execOnCPU replaces this process with argv[0] running on one CPU: the new
@@ -108,11 +116,11 @@ func openLoop(c *net.UDPConn, cpu int, msgs [][]byte, interval, grace time.Durat
 // unpinThread lets the thread run anywhere again before the runtime
 // reuses it.
 func unpinThread() {
-	var mask [16]uint64
+	var mask cpuMask
 	for i := range mask {
 		mask[i] = ^uint64(0)
 	}
-	_, _, _ = syscall.RawSyscall(syscall.SYS_SCHED_SETAFFINITY, 0, unsafe.Sizeof(mask), uintptr(unsafe.Pointer(&mask)))
+	_ = setAffinity(&mask)
 }
 
 func yield() { _, _, _ = syscall.RawSyscall(syscall.SYS_SCHED_YIELD, 0, 0, 0) }

@@ -601,17 +601,12 @@ func pduBody(msg []byte) (reqID uint32, vbl []byte, err error) {
 
 // isResponse reports whether msg is a well-formed v1/v2c response PDU.
 func isResponse(msg []byte) bool {
-	_, m, _, err := read(msg)
-	if err != nil {
+	at := pduOffset(msg)
+	if at == 0 || msg[at] != 0xa2 {
 		return false
 	}
-	for range 2 { // version, community
-		if _, _, m, err = read(m); err != nil {
-			return false
-		}
-	}
-	tag, _, _, err := read(m)
-	return err == nil && tag == 0xa2
+	_, _, _, err := read(msg[at:])
+	return err == nil
 }
 
 func responseID(msg []byte) (uint32, bool) {
