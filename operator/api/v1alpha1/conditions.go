@@ -27,6 +27,10 @@ const (
 	// CompileFailedReason: the MIB compiler rejected the model (an unknown object in spec.walk,
 	// a lookup that does not share indexes, ...). The exporter keeps the last good module.
 	CompileFailedReason = "CompileFailed"
+	// AmbiguousNameReason: a bare name in the spec is defined by more than one MIB module, and
+	// spec.mibs (with what they import) does not decide; the message lists every candidate as
+	// MODULE::name, the form to write instead.
+	AmbiguousNameReason = "AmbiguousName"
 	// ModelNotFoundReason: spec.model names no PDUModel.
 	ModelNotFoundReason = "ModelNotFound"
 	// ModelNotReadyReason: the PDUModel exists but its module has not compiled.

@@ -183,10 +183,25 @@ type EnergyAnnotation struct {
 	// +optional
 	// +kubebuilder:default=device
 	Scope Scope `json:"scope,omitempty"`
-	// locationLabel is the index label that numbers the inlet, phase or outlet; by default the
-	// metric's last index label other than quantityByIndex.label.
+	// locationLabel numbers the inlet, phase or outlet: an index label of the metric, or a column
+	// of the same row (APC's rPDU2PhaseStatusNumber), which the operator then walks and looks
+	// up. Default: the metric's last index label other than quantityByIndex.label.
 	// +optional
 	LocationLabel string `json:"locationLabel,omitempty"`
+	// unitLabel tells daisy-chained units behind one address apart (a master and its link
+	// units): an index label or a column of the same row, looked up like locationLabel; its value
+	// becomes the unit label of every series, so each physical sensor keeps its own series.
+	// Default: an integer index or column of the row whose name ends in Module, Unit, UnitId,
+	// UnitNumber, Strapping, StrappingIndex or pduId (APC's rPDU2PhaseStatusModule, Eaton's
+	// strappingIndex, Raritan's pduId). "none" turns it off.
+	// +optional
+	// +kubebuilder:validation:MaxLength=128
+	UnitLabel string `json:"unitLabel,omitempty"`
+	// missingValues are raw values that mean the device does not measure this (APC answers -1
+	// for "not supported"); rows with them get no normalised series instead of a wrong one.
+	// +optional
+	// +kubebuilder:validation:MaxItems=8
+	MissingValues []Decimal `json:"missingValues,omitempty"`
 }
 
 // QuantityByIndex chooses the quantity of each row from the value of one of its index labels.
@@ -210,7 +225,8 @@ type PDUModelStatus struct {
 	// observedGeneration is the generation the status describes.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
-	// conditions: Ready (reasons Compiled, MIBNotFound, CompileFailed, InvalidSpec).
+	// conditions: Ready (reasons Compiled, MIBNotFound, CompileFailed, AmbiguousName,
+	// InvalidSpec).
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -237,7 +253,7 @@ type PDUModelStatus struct {
 type EnergyMetric struct {
 	// metric is the exported metric name.
 	Metric string `json:"metric"`
-	// labels are the metric's index labels.
+	// labels are the metric's index labels (decimal digits are joined on them).
 	// +optional
 	Labels []string `json:"labels,omitempty"`
 	// quantity is set when every row measures the same thing.
@@ -262,9 +278,19 @@ type EnergyMetric struct {
 	DecimalDigitsLabels []string `json:"decimalDigitsLabels,omitempty"`
 	// scope is where the reading is taken.
 	Scope Scope `json:"scope"`
-	// locationLabel is the index label copied to the inlet/phase/outlet label.
+	// locationLabel is the label copied to the inlet/phase/outlet label.
 	// +optional
 	LocationLabel string `json:"locationLabel,omitempty"`
+	// unitLabel is the label copied to the unit label (daisy-chained units).
+	// +optional
+	UnitLabel string `json:"unitLabel,omitempty"`
+	// drop are the vendor labels the normalised series do not keep: index labels and the
+	// lookups added for locationLabel and unitLabel.
+	// +optional
+	Drop []string `json:"drop,omitempty"`
+	// missingValues are raw values that mean "not measured"; such rows get no series.
+	// +optional
+	MissingValues []Decimal `json:"missingValues,omitempty"`
 }
 
 // PDUModel says how to read one kind of PDU over SNMP: the MIBs it needs, what snmp_exporter

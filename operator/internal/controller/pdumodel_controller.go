@@ -116,6 +116,10 @@ func (r *PDUModelReconciler) missingMIBs(model *v1alpha1.PDUModel, mibs *store.M
 // compileReason tells MIB problems (an import or object that is not there) from spec mistakes.
 func compileReason(err error) string {
 	var bd *generator.BrokenDependencyError
+	var an *generator.AmbiguousNameError
+	if errors.As(err, &an) {
+		return v1alpha1.AmbiguousNameReason
+	}
 	if errors.As(err, &bd) || strings.Contains(err.Error(), "import") {
 		return v1alpha1.MIBNotFoundReason
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sort"
 	"sync"
 
@@ -75,11 +76,23 @@ func (c *Compiler) Module(name string, gm *GeneratorModule) (*config.Module, []E
 		return nil, nil, nil, fmt.Errorf("module %s: %w", name, err)
 	}
 	b := &moduleBuilder{tree: c.tree, name: name, cfg: gm, logger: c.logger, broken: c.broken, extra: energyWalks(gm)}
+	if len(gm.MIBs) > 0 {
+		b.scope = c.tree.Imports(gm.MIBs)
+	}
+	plans, lookups, err := b.planEnergy()
+	if err != nil {
+		return nil, nil, nil, withModule(name, err)
+	}
+	if len(lookups) > 0 {
+		cfg := *gm
+		cfg.Lookups = append(slices.Clone(gm.Lookups), lookups...)
+		b.cfg = &cfg
+	}
 	out, err := b.build()
 	if err != nil {
 		return nil, nil, b.diags, withModule(name, err)
 	}
-	energy, err := b.resolveEnergy(out)
+	energy, err := b.resolveEnergy(out, plans)
 	if err != nil {
 		return nil, nil, b.diags, err
 	}
@@ -89,7 +102,8 @@ func (c *Compiler) Module(name string, gm *GeneratorModule) (*config.Module, []E
 func withModule(name string, err error) error {
 	var nf *NotFoundError
 	var bd *BrokenDependencyError
-	if errors.As(err, &nf) || errors.As(err, &bd) {
+	var an *AmbiguousNameError
+	if errors.As(err, &nf) || errors.As(err, &bd) || errors.As(err, &an) {
 		return err
 	}
 	return fmt.Errorf("module %s: %w", name, err)

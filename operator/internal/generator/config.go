@@ -52,6 +52,9 @@ type GeneratorModule struct {
 	Overrides map[string]MetricOverrides `yaml:"overrides" json:"overrides,omitempty"`
 	// filters restrict walked indexes.
 	Filters Filters `yaml:"filters,omitempty" json:"filters,omitempty"`
+	// mibs are the MIB modules the module is written against (a Wattson extension, a PDUModel's
+	// spec.mibs): bare names resolve in them and what they import first. Empty: every loaded MIB.
+	MIBs []string `yaml:"x-wattson-mibs,omitempty" json:"mibs,omitempty"`
 	// energy annotates metrics with what they measure and how to reach SI
 	// units. It is a Wattson extension, written separately from snmp.yml.
 	Energy []EnergyAnnotation `yaml:"x-wattson-energy,omitempty" json:"energy,omitempty"`

@@ -3,11 +3,15 @@ package generator
 import (
 	"fmt"
 	"math"
+	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/prometheus/snmp_exporter/config"
+
+	"github.com/wattson-dev/wattson/operator/internal/mib"
 )
 
 // Quantity is what an energy metric measures.
@@ -92,6 +96,42 @@ type EnergyAnnotation struct {
 	// divides each row by 10^d (Raritan's *SensorDecimalDigits). The column
 	// is added to the module's walk if it is not already there.
 	DecimalDigitsFrom string `yaml:"decimal_digits_from,omitempty" json:"decimalDigitsFrom,omitempty"`
+	// scope is where the reading is taken: device (default), inlet, phase or outlet.
+	Scope string `yaml:"scope,omitempty" json:"scope,omitempty"`
+	// location_label numbers the inlet, phase or outlet below device scope: an index label of
+	// the metric, or a column of the same row (APC's rPDU2PhaseStatusNumber), which is then
+	// looked up. Default: the last index label other than quantity_by_index.label.
+	LocationLabel string `yaml:"location_label,omitempty" json:"locationLabel,omitempty"`
+	// unit_label tells daisy-chained units behind one address apart (a master and its link
+	// units): an index label or a column of the same row, looked up like location_label; its
+	// value becomes the unit label of every series. Default: an integer index or column whose
+	// name ends in Module, Unit, UnitId, UnitNumber, Strapping, StrappingIndex or pduId
+	// (APC's rPDU2*Module, Eaton's strappingIndex, Raritan's pduId); "none" for no unit label.
+	UnitLabel string `yaml:"unit_label,omitempty" json:"unitLabel,omitempty"`
+	// missing_values are exported values that mean "not measured" (APC answers -1): rows with
+	// them get no normalised series.
+	MissingValues []float64 `yaml:"missing_values,omitempty" json:"missingValues,omitempty"`
+}
+
+// Scopes of an energy reading, from the broadest.
+const (
+	ScopeDevice = "device"
+	ScopeInlet  = "inlet"
+	ScopePhase  = "phase"
+	ScopeOutlet = "outlet"
+)
+
+// NoUnit as unit_label turns the default unit label off.
+const NoUnit = "none"
+
+// Additive reports whether readings of q may be added up across sensors into a broader total:
+// power, energy, current and apparent power are; voltage, power factor and temperature never are.
+func (q Quantity) Additive() bool {
+	switch q {
+	case QuantityPower, QuantityEnergy, QuantityCurrent, QuantityApparentPower:
+		return true
+	}
+	return false
 }
 
 // QuantityByIndex selects the quantity of a row by the value of one of its
@@ -140,6 +180,14 @@ func (a *EnergyAnnotation) validate() error {
 	default:
 		return fmt.Errorf("quantity or quantity_by_index: required")
 	}
+	switch a.Scope {
+	case "", ScopeDevice, ScopeInlet, ScopePhase, ScopeOutlet:
+	default:
+		return fmt.Errorf("scope: unknown scope %q, want device, inlet, phase or outlet", a.Scope)
+	}
+	if a.Scope == ScopeDevice && a.LocationLabel != "" {
+		return fmt.Errorf("location_label: only below device scope (scope: inlet, phase or outlet)")
+	}
 	if a.Scale < 0 || math.IsNaN(a.Scale) || math.IsInf(a.Scale, 0) {
 		return fmt.Errorf("scale: must be a positive number, got %v", a.Scale)
 	}
@@ -166,6 +214,17 @@ type EnergyMetric struct {
 	// DecimalDigits, when set, names the metric whose value d divides the
 	// row by 10^d; join on its Labels.
 	DecimalDigits *DecimalDigits `json:"decimalDigits,omitempty" yaml:"decimal_digits,omitempty"`
+	// Scope is where the reading is taken (device, inlet, phase, outlet).
+	Scope string `json:"scope" yaml:"scope"`
+	// LocationLabel is the exported label numbering the inlet, phase or outlet.
+	LocationLabel string `json:"locationLabel,omitempty" yaml:"location_label,omitempty"`
+	// UnitLabel is the exported label telling daisy-chained units apart.
+	UnitLabel string `json:"unitLabel,omitempty" yaml:"unit_label,omitempty"`
+	// Drop are the vendor labels the normalised series do not keep: the index labels (Labels)
+	// and the lookups added for LocationLabel and UnitLabel.
+	Drop []string `json:"drop,omitempty" yaml:"drop,omitempty"`
+	// MissingValues are exported values that mean "not measured".
+	MissingValues []float64 `json:"missingValues,omitempty" yaml:"missing_values,omitempty"`
 }
 
 // QuantityByLabel maps the exported value of Label to a quantity.
@@ -211,8 +270,129 @@ func (e EnergyMetric) SI(value float64, labels map[string]string, digits float64
 	return q, q.Unit(), v, true
 }
 
+// energyPlan is what an annotation needs before the module is built: its location and unit
+// labels, and the lookups that bring columns of the metric's row in as labels.
+type energyPlan struct {
+	location, unit string // MIB labels; "" if none
+	lookups        []Lookup
+}
+
+// unitColumnRE matches the names vendors give the column or index that numbers daisy-chained
+// units behind one address.
+var unitColumnRE = regexp.MustCompile(`(?i)(module|unit|unitid|unitindex|unitnumber|strapping|strappingindex|pduid)$`)
+
+// planEnergy resolves each annotation's location and unit label against the MIB: an index label
+// of the metric, or a column of its row, which becomes a lookup (added to the module's own).
+func (b *moduleBuilder) planEnergy() ([]energyPlan, []Lookup, error) {
+	plans := make([]energyPlan, len(b.cfg.Energy))
+	var extra []Lookup
+	have := map[string]bool{}
+	for _, l := range b.cfg.Lookups {
+		have[l.Lookup+"|"+strings.Join(l.SourceIndexes, ",")] = true
+	}
+	for i, a := range b.cfg.Energy {
+		field := fmt.Sprintf("x-wattson-energy[%d]", i)
+		n, err := b.lookupName(a.Metric)
+		if err != nil {
+			return nil, nil, err
+		}
+		if n == nil {
+			continue // resolveEnergy reports it
+		}
+		qlabel := ""
+		if a.QuantityByIndex != nil {
+			qlabel = a.QuantityByIndex.Label
+		}
+		var columns []*mib.Node
+		if n.Parent != nil && len(n.Indexes) > 0 {
+			columns = n.Parent.Children
+		}
+		// pick finds name among the metric's indexes, else among its row's columns.
+		pick := func(what, name string) (string, error) {
+			if slices.Contains(n.Indexes, name) {
+				return name, nil
+			}
+			for _, c := range columns {
+				if c.Label == name {
+					return name, b.addLookup(&plans[i], &extra, have, n, name)
+				}
+			}
+			var cols []string
+			for _, c := range columns {
+				cols = append(cols, c.Label)
+			}
+			return "", fmt.Errorf("module %s: %s.%s: %q is neither an index label of %s (indexes: %s) nor a column of its row (columns: %s)",
+				b.name, field, what, name, a.Metric, strings.Join(n.Indexes, ", "), strings.Join(cols, ", "))
+		}
+		scope := a.Scope
+		if scope == "" {
+			scope = ScopeDevice
+		}
+		p := &plans[i]
+		if scope != ScopeDevice {
+			if a.LocationLabel != "" {
+				if p.location, err = pick("location_label", a.LocationLabel); err != nil {
+					return nil, nil, err
+				}
+			} else {
+				for j := len(n.Indexes) - 1; j >= 0; j-- {
+					if n.Indexes[j] != qlabel {
+						p.location = n.Indexes[j]
+						break
+					}
+				}
+				if p.location == "" {
+					return nil, nil, fmt.Errorf("module %s: %s.location_label: %s has no index label to number the %s; use scope device", b.name, field, a.Metric, scope)
+				}
+			}
+		}
+		switch {
+		case a.UnitLabel == NoUnit:
+		case a.UnitLabel != "":
+			if p.unit, err = pick("unit_label", a.UnitLabel); err != nil {
+				return nil, nil, err
+			}
+		default:
+			for _, ix := range n.Indexes {
+				if ix != qlabel && ix != p.location && unitColumnRE.MatchString(ix) {
+					p.unit = ix
+					break
+				}
+			}
+			if p.unit != "" {
+				break
+			}
+			for _, c := range columns {
+				if c == n || c.Label == p.location || slices.Contains(n.Indexes, c.Label) || !unitColumnRE.MatchString(c.Label) {
+					continue
+				}
+				if t, ok := metricType(b.typeOf(c)); !ok || t != "gauge" || !metricAccess(c.Access) {
+					continue
+				}
+				p.unit = c.Label
+				if err := b.addLookup(p, &extra, have, n, c.Label); err != nil {
+					return nil, nil, err
+				}
+				break
+			}
+		}
+	}
+	return plans, extra, nil
+}
+
+func (b *moduleBuilder) addLookup(p *energyPlan, extra *[]Lookup, have map[string]bool, n *mib.Node, column string) error {
+	l := Lookup{SourceIndexes: slices.Clone(n.Indexes), Lookup: column}
+	p.lookups = append(p.lookups, l)
+	key := l.Lookup + "|" + strings.Join(l.SourceIndexes, ",")
+	if !have[key] {
+		have[key] = true
+		*extra = append(*extra, l)
+	}
+	return nil
+}
+
 // resolveEnergy checks the module's annotations against its metrics.
-func (b *moduleBuilder) resolveEnergy(out *config.Module) ([]EnergyMetric, error) {
+func (b *moduleBuilder) resolveEnergy(out *config.Module, plans []energyPlan) ([]EnergyMetric, error) {
 	var res []EnergyMetric
 	for i, a := range b.cfg.Energy {
 		field := fmt.Sprintf("x-wattson-energy[%d]", i)
@@ -225,6 +405,21 @@ func (b *moduleBuilder) resolveEnergy(out *config.Module) ([]EnergyMetric, error
 			em.Scale = 1
 		}
 		em.Labels = metricLabels(metric)
+		em.Scope = a.Scope
+		if em.Scope == "" {
+			em.Scope = ScopeDevice
+		}
+		em.MissingValues = a.MissingValues
+		em.Drop = slices.Clone(em.Labels)
+		if i < len(plans) {
+			p := plans[i]
+			em.LocationLabel, em.UnitLabel = sanitizeLabelName(p.location), sanitizeLabelName(p.unit)
+			for _, l := range p.lookups {
+				if name := sanitizeLabelName(l.Lookup); !slices.Contains(em.Drop, name) {
+					em.Drop = append(em.Drop, name)
+				}
+			}
+		}
 		if qb := a.QuantityByIndex; qb != nil {
 			var index *config.Index
 			for _, ix := range metric.Indexes {
@@ -272,7 +467,10 @@ func (b *moduleBuilder) resolveEnergy(out *config.Module) ([]EnergyMetric, error
 }
 
 func (b *moduleBuilder) energyMetric(out *config.Module, field, name string) (*config.Metric, error) {
-	n := b.resolve(name)
+	n, err := b.lookupName(name)
+	if err != nil {
+		return nil, err
+	}
 	if n == nil {
 		e := b.notFound(field, name).(*NotFoundError)
 		return nil, e

@@ -152,6 +152,11 @@ type moduleBuilder struct {
 	walked  map[*mib.Node]bool   // metric roots, for energy checks
 	extra   []string             // OIDs added to the walk by energy annotations
 	metrics map[string]*mib.Node // metric OID -> node
+	// scope are the module's own MIBs and their imports (nil: none given); bare names resolve
+	// there first.
+	scope map[string]bool
+	// resolveErr is the first ambiguous name met.
+	resolveErr error
 }
 
 func (b *moduleBuilder) warn(msg string, args ...any) {
@@ -166,9 +171,6 @@ func (b *moduleBuilder) warn(msg string, args ...any) {
 	})
 }
 
-// resolve finds a node by label, MODULE::label or OID, as the generator's
-// name map does.
-func (b *moduleBuilder) resolve(name string) *mib.Node { return b.tree.Resolve(name) }
 
 func (b *moduleBuilder) typeOf(n *mib.Node) string {
 	if t, ok := b.types[n]; ok {
@@ -219,9 +221,11 @@ func (b *moduleBuilder) indexNode(n *mib.Node, i int) *mib.Node {
 // the metric, then falls back to the name map.
 func (b *moduleBuilder) lookupNode(lookup, metricOid string) *mib.Node {
 	prefix := metricOid[:strings.LastIndex(metricOid, ".")]
-	for _, n := range b.tree.AllByLabel(lookup) {
-		if strings.HasPrefix(n.OID, prefix) {
-			return n
+	if !strings.Contains(lookup, "::") {
+		for _, n := range b.tree.AllByLabel(lookup) {
+			if strings.HasPrefix(n.OID, prefix) {
+				return n
+			}
 		}
 	}
 	return b.resolve(lookup)
@@ -271,6 +275,8 @@ func (b *moduleBuilder) build() (*config.Module, error) {
 		oid := r.name
 		if n := b.resolve(r.name); n != nil {
 			oid = n.OID
+		} else if b.resolveErr != nil {
+			return nil, b.resolveErr
 		} else if !isNumericOID(r.name) {
 			return nil, b.notFound(r.field, r.name)
 		}
@@ -401,10 +407,15 @@ func (b *moduleBuilder) build() (*config.Module, error) {
 			if found != len(lookup.SourceIndexes) {
 				continue
 			}
-			if b.resolve(lookup.Lookup) == nil {
+			// A lookup in the metric's own row is never ambiguous (the reference generator's
+			// rule, which generator.yml files rely on with PDU-MIB and PDU2-MIB loaded).
+			indexNode := b.lookupNode(lookup.Lookup, metric.Oid)
+			if indexNode == nil {
+				if b.resolveErr != nil {
+					return nil, b.resolveErr
+				}
 				return nil, b.notFound("lookup", lookup.Lookup)
 			}
-			indexNode := b.lookupNode(lookup.Lookup, metric.Oid)
 			typ, ok := metricType(b.typeOf(indexNode))
 			if !ok {
 				return nil, fmt.Errorf("lookup %s: unknown index type %s", lookup.Lookup, b.typeOf(indexNode))
@@ -524,6 +535,9 @@ func (b *moduleBuilder) build() (*config.Module, error) {
 		}
 	}
 	out.WalkParams = cfg.WalkParams.toConfig()
+	if b.resolveErr != nil {
+		return nil, b.resolveErr
+	}
 	return out, nil
 }
 

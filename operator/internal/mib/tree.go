@@ -158,3 +158,42 @@ func (t *Tree) LongestPrefix(oid string) *Node {
 		n = next
 	}
 }
+
+// Imports returns the modules given and every module they import, directly or not.
+func (t *Tree) Imports(modules []string) map[string]bool {
+	out := map[string]bool{}
+	var visit func(string)
+	visit = func(name string) {
+		if out[name] {
+			return
+		}
+		out[name] = true
+		if t.m == nil {
+			return
+		}
+		if mod := t.m.Module(name); mod != nil {
+			for _, imp := range mod.Imports() {
+				visit(imp.Module)
+			}
+		}
+	}
+	for _, m := range modules {
+		visit(m)
+	}
+	return out
+}
+
+// Candidates returns one node per distinct OID labelled label, in OID order, keeping only nodes
+// defined by a module in scope when scope is not nil.
+func (t *Tree) Candidates(label string, scope map[string]bool) []*Node {
+	var out []*Node
+	seen := map[string]bool{}
+	for _, n := range t.all[label] {
+		if seen[n.OID] || scope != nil && !scope[n.Module] {
+			continue
+		}
+		seen[n.OID] = true
+		out = append(out, n)
+	}
+	return out
+}

@@ -5,6 +5,7 @@ import (
 	"math"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/wattson-dev/wattson/operator/api/v1alpha1"
@@ -45,6 +46,9 @@ func GeneratorModule(spec *v1alpha1.PDUModelSpec) (*generator.GeneratorModule, e
 	gm := &generator.GeneratorModule{
 		Walk: objectNames(spec.Walk),
 		Get:  objectNames(spec.Get),
+	}
+	for _, m := range spec.MIBs {
+		gm.MIBs = append(gm.MIBs, string(m))
 	}
 	for _, l := range spec.Lookups {
 		gm.Lookups = append(gm.Lookups, generator.Lookup{
@@ -107,7 +111,15 @@ func GeneratorModule(spec *v1alpha1.PDUModelSpec) (*generator.GeneratorModule, e
 		}
 		ga := generator.EnergyAnnotation{
 			Metric: string(a.Metric), Quantity: generator.Quantity(a.Quantity), Scale: scale,
-			DecimalDigitsFrom: string(a.DecimalDigitsFrom),
+			DecimalDigitsFrom: string(a.DecimalDigitsFrom), Scope: string(a.Scope),
+			LocationLabel: a.LocationLabel, UnitLabel: a.UnitLabel,
+		}
+		for j, mv := range a.MissingValues {
+			v, err := ParseDecimal(fmt.Sprintf("%s.missingValues[%d]", field, j), mv, 0)
+			if err != nil {
+				return nil, err
+			}
+			ga.MissingValues = append(ga.MissingValues, v)
 		}
 		if q := a.QuantityByIndex; q != nil {
 			gq := &generator.QuantityByIndex{Label: q.Label, Values: map[string]generator.Quantity{}}
@@ -171,26 +183,43 @@ func EnergyStatus(spec *v1alpha1.PDUModelSpec, resolved []generator.EnergyMetric
 			em.DecimalDigitsMetric = d.Metric
 			em.DecimalDigitsLabels = d.Labels
 		}
-		if em.Scope != v1alpha1.ScopeDevice {
-			em.LocationLabel = a.LocationLabel
-			if em.LocationLabel == "" {
-				for j := len(r.Labels) - 1; j >= 0; j-- {
-					if r.Labels[j] != em.QuantityLabel {
-						em.LocationLabel = r.Labels[j]
-						break
-					}
-				}
-			}
-			if em.LocationLabel == "" {
-				return nil, fieldErr(field+".locationLabel", "metric %s has no index label to number the %s; use scope device", r.Metric, em.Scope)
-			}
-			if !contains(r.Labels, em.LocationLabel) {
-				return nil, fieldErr(field+".locationLabel", "%q is not an index label of %s (labels: %v)", em.LocationLabel, r.Metric, r.Labels)
+		em.Scope = v1alpha1.Scope(r.Scope)
+		em.LocationLabel, em.UnitLabel, em.Drop = r.LocationLabel, r.UnitLabel, r.Drop
+		for _, mv := range r.MissingValues {
+			em.MissingValues = append(em.MissingValues, formatFloat(mv))
+		}
+		// Voltage, power factor and temperature are never added up: rows the series would
+		// not tell apart must be told apart by a location or a unit label.
+		for _, q := range quantitiesOf(em) {
+			if !generator.Quantity(q).Additive() && em.LocationLabel == "" && em.UnitLabel == "" && len(nonQuantityLabels(em)) > 0 {
+				return nil, fieldErr(field+".scope", "%s of %s is never summed, but scope %s keeps none of its index labels (%s): "+
+					"set scope and locationLabel, or unitLabel, to what tells its rows apart", q, r.Metric, em.Scope, strings.Join(nonQuantityLabels(em), ", "))
 			}
 		}
 		out = append(out, em)
 	}
 	return out, nil
+}
+
+func quantitiesOf(em v1alpha1.EnergyMetric) []v1alpha1.Quantity {
+	if em.Quantity != "" {
+		return []v1alpha1.Quantity{em.Quantity}
+	}
+	var out []v1alpha1.Quantity
+	for _, k := range sortedKeys(em.Quantities) {
+		out = append(out, em.Quantities[k])
+	}
+	return out
+}
+
+func nonQuantityLabels(em v1alpha1.EnergyMetric) []string {
+	var out []string
+	for _, l := range em.Labels {
+		if l != em.QuantityLabel {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 func formatFloat(f float64) v1alpha1.Decimal {

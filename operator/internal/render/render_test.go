@@ -166,7 +166,9 @@ func TestRecordingRules(t *testing.T) {
 	for _, want := range []string{
 		// APC: hundredths of kW to W, with the scope label.
 		`record: wattson_pdu_power_watts`,
-		`sum without(rPDU2DeviceStatusIndex) (rPDU2DeviceStatusPower{model="apc-rpdu2"} * 10)`,
+		// APC: each daisy-chained unit (rPDU2DeviceStatusModule) keeps its own series; -1 is
+		// "not supported", not -10 W.
+		`sum without(rPDU2DeviceStatusIndex, rPDU2DeviceStatusModule) (label_replace((rPDU2DeviceStatusPower{model="apc-rpdu2"} != -1) * 10, "unit", "$1", "rPDU2DeviceStatusModule", "(.*)"))`,
 		// Raritan: per-row decimal digits joined on the row's labels, Wh to J.
 		`measurementsInletSensorValue{model="raritan-px", sensorType="activeEnergy"} * 3600 / on(namespace, pdu, pduId, inletId, sensorType) (10 ^ inletSensorDecimalDigits{model="raritan-px", sensorType="activeEnergy"})`,
 		`record: wattson_pdu_energy_joules_total`,
@@ -174,6 +176,12 @@ func TestRecordingRules(t *testing.T) {
 	} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("rules lack %q", want)
+		}
+	}
+	// Voltage is never summed.
+	for _, line := range strings.Split(string(out), "\n") {
+		if strings.Contains(line, "Voltage") && strings.Contains(line, "sum without") {
+			t.Errorf("a voltage rule sums: %s", line)
 		}
 	}
 	promtool := testenv.Binary(t, "promtool")

@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/wattson-dev/wattson/operator/api/v1alpha1"
+	"github.com/wattson-dev/wattson/operator/internal/generator"
 )
 
 // Normalised metric names, one per quantity, in SI units. Energy is a counter in joules (the
@@ -108,9 +109,16 @@ func energyRules(model string, em v1alpha1.EnergyMetric) ([]monitoringv1.Rule, e
 	return rules, nil
 }
 
-// rule builds, from inside out: select the model's series (and the row's quantity), scale,
-// divide by 10^digits joined on the row's labels, copy the location index to inlet/phase/outlet,
-// then drop the vendor's index labels.
+// UnitLabel is the label telling daisy-chained units behind one address apart.
+const UnitLabel = "unit"
+
+// rule builds, from inside out: select the model's series (and the row's quantity), drop rows
+// holding a missing value, scale, divide by 10^digits joined on the row's labels, copy the
+// location to inlet/phase/outlet and the daisy-chained unit to unit, then drop the vendor's
+// labels. Additive quantities (power, energy, current, apparent power) drop them with sum, so
+// rows that share a location add up into its total; the others (voltage, power factor,
+// temperature) are never summed: their labels are blanked one by one, so two rows that would
+// collide make Prometheus fail the rule loudly instead of adding two 208 V phases into 416 V.
 func rule(model string, em v1alpha1.EnergyMetric, q v1alpha1.Quantity, value string, scale float64) (monitoringv1.Rule, error) {
 	record := MetricName(q)
 	if record == "" {
@@ -122,6 +130,16 @@ func rule(model string, em v1alpha1.EnergyMetric, q v1alpha1.Quantity, value str
 	}
 	selector := "{" + strings.Join(sel, ", ") + "}"
 	expr := em.Metric + selector
+	if len(em.MissingValues) > 0 {
+		for _, mv := range em.MissingValues {
+			f, err := ParseDecimal("missingValues", mv, 0)
+			if err != nil {
+				return monitoringv1.Rule{}, err
+			}
+			expr += " != " + strconv.FormatFloat(f, 'g', -1, 64)
+		}
+		expr = "(" + expr + ")"
+	}
 	if scale != 1 {
 		expr += " * " + strconv.FormatFloat(scale, 'g', -1, 64)
 	}
@@ -132,11 +150,20 @@ func rule(model string, em v1alpha1.EnergyMetric, q v1alpha1.Quantity, value str
 	if em.Scope != v1alpha1.ScopeDevice && em.Scope != "" {
 		expr = fmt.Sprintf(`label_replace(%s, %q, "$1", %q, "(.*)")`, expr, string(em.Scope), em.LocationLabel)
 	}
-	if len(em.Labels) > 0 {
-		expr = fmt.Sprintf("sum without(%s) (%s)", strings.Join(em.Labels, ", "), expr)
+	if em.UnitLabel != "" {
+		expr = fmt.Sprintf(`label_replace(%s, %q, "$1", %q, "(.*)")`, expr, UnitLabel, em.UnitLabel)
+	}
+	drop := em.Drop
+	if drop == nil {
+		drop = em.Labels // status written before issue 16
+	}
+	if generator.Quantity(q).Additive() || len(drop) == 0 {
+		// One form for every additive rule: sum without() only drops the metric name.
+		expr = fmt.Sprintf("sum without(%s) (%s)", strings.Join(drop, ", "), expr)
 	} else {
-		// Keep one form for every rule: sum without() only drops the metric name.
-		expr = fmt.Sprintf("sum without() (%s)", expr)
+		for _, l := range drop {
+			expr = fmt.Sprintf(`label_replace(%s, %q, "", %q, ".*")`, expr, l, l)
+		}
 	}
 	scope := em.Scope
 	if scope == "" {
