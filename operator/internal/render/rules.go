@@ -157,7 +157,7 @@ func rule(model string, em v1alpha1.EnergyMetric, q v1alpha1.Quantity, value str
 	if drop == nil {
 		drop = em.Labels // status written before issue 16
 	}
-	if generator.Quantity(q).Additive() || len(drop) == 0 {
+	if generator.Quantity(q).Additive() {
 		// One form for every additive rule: sum without() only drops the metric name.
 		expr = fmt.Sprintf("sum without(%s) (%s)", strings.Join(drop, ", "), expr)
 	} else {
