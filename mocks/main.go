@@ -45,6 +45,9 @@ type options struct {
 func main() { os.Exit(run()) }
 
 func run() int {
+	if len(os.Args) > 1 && os.Args[1] == "record" {
+		return runRecord(os.Args[2:], os.Stdout, os.Stderr)
+	}
 	var o options
 	fs := flag.NewFlagSet("wattson-snmpsim", flag.ContinueOnError)
 	fs.Usage = func() { usage(fs) }
@@ -104,6 +107,7 @@ func usage(fs *flag.FlagSet) {
 
 Usage:
   wattson-snmpsim --data-dir=DIR [--agent-udpv4-endpoint=127.0.0.1:1161] [flags]
+  wattson-snmpsim record --agent-udpv4-endpoint=HOST:PORT [flags]   (walk a live agent into a .snmprec; record -h)
 
 Examples:
   wattson-snmpsim --data-dir=mocks/data
