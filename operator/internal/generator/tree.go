@@ -171,7 +171,6 @@ func (b *moduleBuilder) warn(msg string, args ...any) {
 	})
 }
 
-
 func (b *moduleBuilder) typeOf(n *mib.Node) string {
 	if t, ok := b.types[n]; ok {
 		return t
