@@ -64,6 +64,10 @@ const (
 	// ScopeLabel, on the normalised metrics, holds a series' scope: device, inlet, phase or
 	// outlet.
 	ScopeLabel = "scope"
+	// UnitLabel, on the normalised metrics of a model whose tables number daisy-chained units
+	// (a master and its link units behind one address), says which unit a sensor is on; its
+	// value is the vendor's unit number (spec.energy[].unitLabel).
+	UnitLabel = "unit"
 	// StaleAfterIntervals is when a PDU stops counting as scraped and fresh: its newest sample is
 	// older than this many of its scrape intervals (spec.interval). The Collecting condition
 	// (SamplesStale) and the specs both use it.

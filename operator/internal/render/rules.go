@@ -88,9 +88,6 @@ func energyRules(model string, em v1alpha1.EnergyMetric) ([]monitoringv1.Rule, e
 	return rules, nil
 }
 
-// UnitLabel is the label telling daisy-chained units behind one address apart.
-const UnitLabel = "unit"
-
 // rule builds, from inside out: select the model's series (and the row's quantity), drop rows
 // holding a missing value, scale, divide by 10^digits joined on the row's labels, copy the
 // location to inlet/phase/outlet and the daisy-chained unit to unit, then drop the vendor's
@@ -130,7 +127,7 @@ func rule(model string, em v1alpha1.EnergyMetric, q v1alpha1.Quantity, value str
 		expr = fmt.Sprintf(`label_replace(%s, %q, "$1", %q, "(.*)")`, expr, string(em.Scope), em.LocationLabel)
 	}
 	if em.UnitLabel != "" {
-		expr = fmt.Sprintf(`label_replace(%s, %q, "$1", %q, "(.*)")`, expr, UnitLabel, em.UnitLabel)
+		expr = fmt.Sprintf(`label_replace(%s, %q, "$1", %q, "(.*)")`, expr, v1alpha1.UnitLabel, em.UnitLabel)
 	}
 	drop := em.Drop
 	if drop == nil {
