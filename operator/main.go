@@ -1,6 +1,6 @@
 // Command wattson-operator runs Wattson's controller manager (no subcommand, or "manager"), or
 // the MIB compiler's command line ("generate", "parse-errors"), which takes the flags of
-// snmp_exporter's generator.
+// snmp_exporter's generator, or "suggest-model", which proposes a PDUModel for a new vendor.
 package main
 
 import (
@@ -15,6 +15,7 @@ import (
 
 	"github.com/wattson-dev/wattson/operator/internal/generator"
 	"github.com/wattson-dev/wattson/operator/internal/manager"
+	"github.com/wattson-dev/wattson/operator/internal/suggest"
 )
 
 func main() {
@@ -22,6 +23,8 @@ func main() {
 		switch os.Args[1] {
 		case "generate", "parse-errors", "parse_errors":
 			os.Exit(generator.Main(os.Args[1:], os.Stdout, os.Stderr))
+		case "suggest-model":
+			os.Exit(suggest.Main(os.Args[2:], os.Stdout, os.Stderr))
 		case "manager":
 			os.Args = append(os.Args[:1], os.Args[2:]...)
 		}
