@@ -77,6 +77,11 @@ func (r *PDUModelReconciler) Reconcile(ctx context.Context, req ctrl.Request) (r
 	name := render.ModuleName(model)
 	mod, energy, diags, err := r.Compiler.CompileModule(ctx, mibs.Files, mibs.Hash, name, gm)
 	model.Status.Warnings = relevantDiagnostics(diags, model, mibs)
+	var fieldErr *generator.EnergyFieldError
+	if errors.As(err, &fieldErr) {
+		ready(metav1.ConditionFalse, v1alpha1.InvalidSpecReason, fieldErr.SpecField()+": "+fieldErr.Msg)
+		return ctrl.Result{}, nil
+	}
 	if err != nil {
 		// The module ConfigMap is left alone: the exporter keeps the last good module.
 		ready(metav1.ConditionFalse, compileReason(err), "compiling spec: "+err.Error())

@@ -103,7 +103,8 @@ func withModule(name string, err error) error {
 	var nf *NotFoundError
 	var bd *BrokenDependencyError
 	var an *AmbiguousNameError
-	if errors.As(err, &nf) || errors.As(err, &bd) || errors.As(err, &an) {
+	var ef *EnergyFieldError
+	if errors.As(err, &nf) || errors.As(err, &bd) || errors.As(err, &an) || errors.As(err, &ef) {
 		return err
 	}
 	return fmt.Errorf("module %s: %w", name, err)

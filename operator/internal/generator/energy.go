@@ -270,6 +270,29 @@ func (e EnergyMetric) SI(value float64, labels map[string]string, digits float64
 	return q, q.Unit(), v, true
 }
 
+// EnergyFieldError is an x-wattson-energy entry (a PDUModel's spec.energy entry) whose field
+// does not fit the MIB, such as a location_label that is neither an index nor a column.
+type EnergyFieldError struct {
+	Module string
+	// Index is the entry's position; Field its YAML field name (location_label, unit_label).
+	Index int
+	Field string
+	Msg   string
+}
+
+func (e *EnergyFieldError) Error() string {
+	return fmt.Sprintf("module %s: x-wattson-energy[%d].%s: %s", e.Module, e.Index, e.Field, e.Msg)
+}
+
+// SpecField is the field's path in a PDUModel, e.g. spec.energy[0].locationLabel.
+func (e *EnergyFieldError) SpecField() string {
+	name := map[string]string{"location_label": "locationLabel", "unit_label": "unitLabel"}[e.Field]
+	if name == "" {
+		name = e.Field
+	}
+	return fmt.Sprintf("spec.energy[%d].%s", e.Index, name)
+}
+
 // energyPlan is what an annotation needs before the module is built: its location and unit
 // labels, and the lookups that bring columns of the metric's row in as labels.
 type energyPlan struct {
@@ -291,7 +314,6 @@ func (b *moduleBuilder) planEnergy() ([]energyPlan, []Lookup, error) {
 		have[l.Lookup+"|"+strings.Join(l.SourceIndexes, ",")] = true
 	}
 	for i, a := range b.cfg.Energy {
-		field := fmt.Sprintf("x-wattson-energy[%d]", i)
 		n, err := b.lookupName(a.Metric)
 		if err != nil {
 			return nil, nil, err
@@ -321,8 +343,8 @@ func (b *moduleBuilder) planEnergy() ([]energyPlan, []Lookup, error) {
 			for _, c := range columns {
 				cols = append(cols, c.Label)
 			}
-			return "", fmt.Errorf("module %s: %s.%s: %q is neither an index label of %s (indexes: %s) nor a column of its row (columns: %s)",
-				b.name, field, what, name, a.Metric, strings.Join(n.Indexes, ", "), strings.Join(cols, ", "))
+			return "", &EnergyFieldError{Module: b.name, Index: i, Field: what, Msg: fmt.Sprintf("%q is neither an index label of %s (indexes: %s) nor a column of its row (columns: %s)",
+				name, a.Metric, strings.Join(n.Indexes, ", "), strings.Join(cols, ", "))}
 		}
 		scope := a.Scope
 		if scope == "" {
@@ -342,7 +364,7 @@ func (b *moduleBuilder) planEnergy() ([]energyPlan, []Lookup, error) {
 					}
 				}
 				if p.location == "" {
-					return nil, nil, fmt.Errorf("module %s: %s.location_label: %s has no index label to number the %s; use scope device", b.name, field, a.Metric, scope)
+					return nil, nil, &EnergyFieldError{Module: b.name, Index: i, Field: "location_label", Msg: fmt.Sprintf("%s has no index label to number the %s; use scope device", a.Metric, scope)}
 				}
 			}
 		}
