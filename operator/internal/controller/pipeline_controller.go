@@ -13,9 +13,14 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/wattson-dev/wattson/operator/api/v1alpha1"
 	"github.com/wattson-dev/wattson/operator/internal/render"
@@ -41,6 +46,32 @@ type PipelineReconciler struct {
 	// ExporterHostNetwork runs the exporter in the node's network namespace, listening on
 	// ExporterAddr itself: for single-node clusters on loopback, with no Service routing.
 	ExporterHostNetwork bool
+}
+
+// SetupWithManager feeds every change that can alter the pipeline into its one request:
+// PDUs (spec), PDUModels, the Secrets PDUs reference, and the objects the pipeline itself wrote in
+// Namespace (so a deleted or edited one is put back).
+func (r *PipelineReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	one := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
+		return []reconcile.Request{PipelineRequest}
+	})
+	managed := managedIn(r.Namespace)
+	referenced := predicate.NewPredicateFuncs(func(obj client.Object) bool {
+		var list v1alpha1.PDUList
+		err := r.List(context.Background(), &list, client.MatchingFields{indexSecret: obj.GetNamespace() + "/" + obj.GetName()})
+		return err != nil || len(list.Items) > 0 || managed.Generic(event.GenericEvent{Object: obj})
+	})
+	b := ctrl.NewControllerManagedBy(mgr).Named("pipeline").
+		Watches(&v1alpha1.PDU{}, one, specChanged).
+		Watches(&v1alpha1.PDUModel{}, one).
+		Watches(&corev1.Secret{}, one, builder.WithPredicates(referenced)).
+		Watches(&corev1.ConfigMap{}, one, builder.WithPredicates(managed)).
+		Watches(&appsv1.Deployment{}, one, builder.WithPredicates(managed)).
+		Watches(&corev1.Service{}, one, builder.WithPredicates(managed))
+	if r.PrometheusOperator {
+		b = b.Watches(&monitoringv1.PrometheusRule{}, one, builder.WithPredicates(managed))
+	}
+	return b.Complete(r)
 }
 
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=create;update;patch;delete,namespace=wattson-system
