@@ -1,8 +1,11 @@
 package generator
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -76,6 +79,46 @@ func TestScopedNameResolution(t *testing.T) {
 						t.Errorf("lookup of %s = %+v, want BETA's outletName", m.Name, m.Lookups)
 					}
 				}
+			}
+		})
+	}
+}
+
+// TestGenerateScopedNames: `generate` applies the same rule to generator.yml: a bare name two
+// loaded modules define fails naming both, and x-wattson-mibs or MODULE::name decides.
+func TestGenerateScopedNames(t *testing.T) {
+	tests := []struct {
+		name, module string
+		code         int
+		want         string
+	}{
+		{"ambiguous", "walk: [outletCurrent]", exitError, "write MODULE::outletCurrent"},
+		{"x-wattson-mibs", "x-wattson-mibs: [WATTSON-ALPHA-MIB]\n    walk: [outletCurrent]", exitOK, "1.3.6.1.4.1.99990.1.1.3"},
+		{"qualified", "walk: [WATTSON-BETA-MIB::outletCurrent]", exitOK, "1.3.6.1.4.1.99991.1.1.3"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			gen := filepath.Join(dir, "generator.yml")
+			out := filepath.Join(dir, "snmp.yml")
+			if err := os.WriteFile(gen, []byte("modules:\n  m:\n    "+tt.module+"\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			var stdout, stderr bytes.Buffer
+			code := Main([]string{"generate", "-g", gen, "-m", "testdata/mibs/scoped", "-o", out}, &stdout, &stderr)
+			if code != tt.code {
+				t.Fatalf("exit %d, want %d:\n%s", code, tt.code, stderr.String())
+			}
+			got := stderr.String()
+			if code == exitOK {
+				b, err := os.ReadFile(out)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = string(b)
+			}
+			if !strings.Contains(got, tt.want) {
+				t.Errorf("output lacks %q:\n%s", tt.want, got)
 			}
 		})
 	}
