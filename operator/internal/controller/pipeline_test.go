@@ -2,6 +2,8 @@ package controller_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -151,6 +153,27 @@ func TestPipelinePlain(t *testing.T) {
 		g.Expect(cond.Message).To(ContainSubstring("wrpNoSuchObject"))
 		cond = expectCondition(t, c, badScale, v1alpha1.ReadyCondition, metav1.ConditionFalse, v1alpha1.InvalidSpecReason)
 		g.Expect(cond.Message).To(HavePrefix("spec.energy[0].locationLabel"))
+		// Two vendors' MIBs define outletCurrent; listing both leaves it ambiguous.
+		vendors := &corev1.ConfigMap{
+			ObjectMeta: metav1.ObjectMeta{Name: "scoped-mibs", Namespace: opNamespace, Labels: map[string]string{v1alpha1.MIBLabel: "true"}},
+			Data:       map[string]string{},
+		}
+		for _, f := range []string{"WATTSON-ALPHA-MIB", "WATTSON-BETA-MIB"} {
+			b, err := os.ReadFile(filepath.Join("..", "generator", "testdata", "mibs", "scoped", f))
+			g.Expect(err).NotTo(HaveOccurred())
+			vendors.Data[f] = string(b)
+		}
+		g.Expect(c.Create(ctx, vendors)).To(Succeed())
+		ambiguous := &v1alpha1.PDUModel{
+			ObjectMeta: metav1.ObjectMeta{Name: "ambiguous"},
+			Spec: v1alpha1.PDUModelSpec{
+				MIBs: []v1alpha1.MIBModuleName{"WATTSON-ALPHA-MIB", "WATTSON-BETA-MIB"},
+				Walk: []v1alpha1.ObjectName{"outletCurrent"},
+			},
+		}
+		g.Expect(c.Create(ctx, ambiguous)).To(Succeed())
+		cond = expectCondition(t, c, ambiguous, v1alpha1.ReadyCondition, metav1.ConditionFalse, v1alpha1.AmbiguousNameReason)
+		g.Expect(cond.Message).To(And(ContainSubstring("WATTSON-ALPHA-MIB::outletCurrent"), ContainSubstring("WATTSON-BETA-MIB::outletCurrent"), ContainSubstring("write MODULE::outletCurrent")))
 		p := pdu("dc1", "onbadmodel", "192.0.2.20", "badwalk", "snmp")
 		g.Expect(c.Create(ctx, p)).To(Succeed())
 		expectCondition(t, c, p, v1alpha1.ReadyCondition, metav1.ConditionFalse, v1alpha1.ModelNotReadyReason)
