@@ -89,6 +89,12 @@ Flags:
 		fmt.Fprintln(stderr, "wattson-snmpsim record: flag --agent-udpv4-endpoint is required")
 		return 2
 	}
+	switch o.Version {
+	case "1", "2c", "2", "3":
+	default:
+		fmt.Fprintf(stderr, "wattson-snmpsim record: flag --protocol-version: %q is not 1, 2c or 3\n", o.Version)
+		return 2
+	}
 	var err error
 	if authSet {
 		if o.AuthProto, err = agent.ParseAuthProto(auth); err != nil {
