@@ -154,17 +154,14 @@ func EnergyStatus(spec *v1alpha1.PDUModelSpec, resolved []generator.EnergyMetric
 	}
 	out := make([]v1alpha1.EnergyMetric, 0, len(resolved))
 	for i, r := range resolved {
-		a := spec.Energy[i]
 		field := fmt.Sprintf("spec.energy[%d]", i)
 		em := v1alpha1.EnergyMetric{
 			Metric:   r.Metric,
 			Labels:   r.Labels,
 			Quantity: v1alpha1.Quantity(r.Quantity),
 			Scale:    formatFloat(r.Scale),
-			Scope:    a.Scope,
-		}
-		if em.Scope == "" {
-			em.Scope = v1alpha1.ScopeDevice
+			// The compiler resolved scope (default device), location and unit.
+			Scope: v1alpha1.Scope(r.Scope),
 		}
 		if q := r.QuantityByLabel; q != nil {
 			em.QuantityLabel = q.Label
@@ -183,7 +180,6 @@ func EnergyStatus(spec *v1alpha1.PDUModelSpec, resolved []generator.EnergyMetric
 			em.DecimalDigitsMetric = d.Metric
 			em.DecimalDigitsLabels = d.Labels
 		}
-		em.Scope = v1alpha1.Scope(r.Scope)
 		em.LocationLabel, em.UnitLabel, em.Drop = r.LocationLabel, r.UnitLabel, r.Drop
 		for _, mv := range r.MissingValues {
 			em.MissingValues = append(em.MissingValues, formatFloat(mv))
@@ -244,13 +240,4 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
