@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/wattson-dev/wattson/internal/listflag"
 	"github.com/wattson-dev/wattson/mocks/internal/agent"
 	"github.com/wattson-dev/wattson/mocks/internal/record"
 	"github.com/wattson-dev/wattson/mocks/internal/snmprec"
@@ -25,7 +26,7 @@ func runRecord(args []string, stdout, stderr io.Writer) int {
 		output   string
 		auth     string
 		priv     string
-		keep     listFlag
+		keep     listflag.Strings
 		noKeep   bool
 		fs       = flag.NewFlagSet("wattson-snmpsim record", flag.ContinueOnError)
 		authSet  bool

@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/wattson-dev/wattson/internal/listflag"
 	"github.com/wattson-dev/wattson/runtime/internal/devwatch"
 	"github.com/wattson-dev/wattson/runtime/internal/metrics"
 	"github.com/wattson-dev/wattson/runtime/internal/report"
@@ -36,7 +37,7 @@ import (
 type options struct {
 	binary, suite, labelFilter string
 	interval, timeout, grace   time.Duration
-	args                       stringList
+	args                       listflag.Strings
 
 	listen   string
 	maxSpecs int
@@ -154,11 +155,6 @@ func (o *options) validate() error {
 	}
 	return nil
 }
-
-type stringList []string
-
-func (s *stringList) String() string     { return strings.Join(*s, " ") }
-func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)

@@ -12,19 +12,15 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/wattson-dev/wattson/internal/listflag"
 	"github.com/wattson-dev/wattson/operator/internal/mib"
 )
-
-type stringList []string
-
-func (s *stringList) String() string     { return strings.Join(*s, ",") }
-func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
 // Main runs `wattson-operator suggest-model` (args without the subcommand) and returns the exit
 // code: 0 with a model, 1 on an error, 2 on bad usage.
 func Main(args []string, stdout, stderr io.Writer) int {
 	var (
-		dirs, mibs     stringList
+		dirs, mibs     listflag.Strings
 		recording, out string
 		o              Options
 	)
