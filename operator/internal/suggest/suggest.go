@@ -272,6 +272,12 @@ func Suggest(ctx context.Context, src mib.Source, o Options) (*Result, error) {
 		if digits != "" {
 			a.DecimalDigitsFrom = v1alpha1.ObjectName(digits)
 		}
+		if n.Parent != nil && strings.Contains(strings.ToLower(n.Parent.Label), "bank") {
+			// Breaker banks are neither a phase nor an outlet; as another scope they would
+			// add up with the phases into a wrong total.
+			res.Undecided = append(res.Undecided, Finding{n.Label, "a bank (breaker group) reading: Wattson has no bank scope; add it with the scope it stands for, if any"})
+			return
+		}
 		a.Scope, a.LocationLabel = scopeOf(tree, n)
 		if a.LocationLabel != "" && o.Recording != nil {
 			if loc := tree.ByLabel(a.LocationLabel); loc == nil || len(recorded(loc, o.Recording)) == 0 {

@@ -104,6 +104,9 @@ func TestSuggestPowerNetWithoutRecording(t *testing.T) {
 	if !undecided {
 		t.Errorf("rPDU2OutletMeteredStatusPower (no unit in its description) is not listed as undecided: %v", res.Undecided)
 	}
+	if _, ok := byMetric["rPDU2BankStatusCurrent"]; ok {
+		t.Error("rPDU2BankStatusCurrent (a breaker bank) was given a scope")
+	}
 	if _, ok := byMetric["rPDU2OutletMeteredStatusPower"]; ok {
 		t.Error("rPDU2OutletMeteredStatusPower was guessed")
 	}
