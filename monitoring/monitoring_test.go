@@ -15,12 +15,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -32,6 +32,7 @@ import (
 
 	"github.com/wattson-dev/wattson/internal/procs"
 	"github.com/wattson-dev/wattson/internal/testenv"
+	"github.com/wattson-dev/wattson/operator/api/v1alpha1"
 )
 
 // kitImage is the one image holding every Wattson binary (Dockerfile).
@@ -58,7 +59,7 @@ var renders = []render{
 	{name: "node", dir: "monitoring/overlays/node", complete: true},
 	{name: "node-dev", dir: "monitoring/overlays/node-dev", complete: true},
 	{name: "operator", dir: "monitoring/operator"},
-	{name: "runtime", dir: "monitoring/runtime", namespaces: []string{"wattson-system"}},
+	{name: "runtime", dir: "runtime/config", namespaces: []string{"wattson-system"}},
 	// README.md's "bring your own Prometheus" kustomization, with local paths.
 	{name: "byo-kit", dir: "monitoring/testdata/byo-kit"},
 }
@@ -66,7 +67,7 @@ var renders = []render{
 // operatorManaged are PodMonitor targets that no manifest holds: the operator creates them at run
 // time (operator/internal/controller: the snmp_exporter Deployment, label
 // app.kubernetes.io/name=wattson-snmp-exporter, port http).
-var operatorManaged = map[string]bool{"wattson-snmp-exporter": true}
+var operatorManaged = map[string]bool{v1alpha1.ExporterName: true}
 
 func root(t testing.TB) string {
 	t.Helper()
@@ -117,7 +118,7 @@ func decode(t testing.TB, data []byte) []*unstructured.Unstructured {
 // operator has not landed it yet.
 func requireOperatorConfig(t testing.TB, repo, dir string) {
 	t.Helper()
-	if dir == "monitoring/overlays/byo-prometheus" || dir == "monitoring/overlays/full-stack" || dir == "monitoring/runtime" {
+	if dir == "monitoring/overlays/byo-prometheus" || dir == "monitoring/overlays/full-stack" || dir == "runtime/config" {
 		return
 	}
 	if _, err := os.Stat(filepath.Join(repo, "operator/config/default/kustomization.yaml")); err != nil {
@@ -297,7 +298,7 @@ func checkConsistency(t *testing.T, r render, objs []*unstructured.Unstructured)
 			case name == kitImage:
 				cmd, _, _ := unstructured.NestedStringSlice(c, "command")
 				if len(cmd) == 0 || !binaries[cmd[0]] {
-					t.Errorf("%s: image %s needs a command among the Dockerfile's binaries %v, has %v", where, kitImage, sortedKeys(binaries), cmd)
+					t.Errorf("%s: image %s needs a command among the Dockerfile's binaries %v, has %v", where, kitImage, slices.Sorted(maps.Keys(binaries)), cmd)
 				}
 			case name == kitImage+"-dev":
 				// The dev target: wattson-runtime on PATH.
@@ -351,15 +352,6 @@ func dockerfileBinaries(t testing.TB) map[string]bool {
 		out["/"+m[1]] = true
 	}
 	return out
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // TestDockerfile checks the image against the contract: one multi-stage build, a

@@ -1,4 +1,4 @@
-package store_test
+package mibconfigmaps_test
 
 import (
 	"bytes"
@@ -16,12 +16,12 @@ import (
 	"github.com/wattson-dev/wattson/operator/api/v1alpha1"
 	"github.com/wattson-dev/wattson/operator/internal/manager"
 	"github.com/wattson-dev/wattson/operator/internal/mib"
-	"github.com/wattson-dev/wattson/operator/internal/store"
+	"github.com/wattson-dev/wattson/operator/internal/mibconfigmaps"
 )
 
 func TestMaxMIBSizeIsTheLoaderLimit(t *testing.T) {
-	if store.MaxMIBSize != mib.DefaultLimits.MaxFileSize {
-		t.Fatalf("store.MaxMIBSize %d != mib.DefaultLimits.MaxFileSize %d", store.MaxMIBSize, mib.DefaultLimits.MaxFileSize)
+	if mibconfigmaps.MaxMIBSize != mib.DefaultLimits.MaxFileSize {
+		t.Fatalf("mibconfigmaps.MaxMIBSize %d != mib.DefaultLimits.MaxFileSize %d", mibconfigmaps.MaxMIBSize, mib.DefaultLimits.MaxFileSize)
 	}
 }
 
@@ -50,7 +50,7 @@ func TestLoadMIBsGzipBomb(t *testing.T) {
 	g.Expect(c.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "good", Labels: label},
 		Data: map[string]string{"GOOD-MIB": "GOOD-MIB DEFINITIONS ::= BEGIN\nEND\n"}})).To(Succeed())
 
-	set, err := store.LoadMIBs(ctx, c, ns)
+	set, err := mibconfigmaps.LoadMIBs(ctx, c, ns)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(set.Modules).To(HaveKeyWithValue("GOOD-MIB", "good/GOOD-MIB"))
 	g.Expect(set.Files).NotTo(HaveKey("bomb/BOMB-MIB"))
