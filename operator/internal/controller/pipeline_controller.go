@@ -64,7 +64,7 @@ func (r *PipelineReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	b := ctrl.NewControllerManagedBy(mgr).Named("pipeline").
 		Watches(&v1alpha1.PDU{}, one, specChanged).
 		Watches(&v1alpha1.PDUModel{}, one).
-		Watches(&corev1.Secret{}, one, builder.WithPredicates(referenced)).
+		Watches(&corev1.Secret{}, one, builder.WithPredicates(referenced), builder.OnlyMetadata).
 		Watches(&corev1.ConfigMap{}, one, builder.WithPredicates(managed)).
 		Watches(&appsv1.Deployment{}, one, builder.WithPredicates(managed)).
 		Watches(&corev1.Service{}, one, builder.WithPredicates(managed))
