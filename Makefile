@@ -90,6 +90,10 @@ verify: ## Regenerate everything and fail if the tree changed.
 	@$(GO) mod tidy -diff >/dev/null 2>&1 || { echo "go.mod/go.sum are not tidy: run 'go mod tidy' and commit"; exit 1; }
 	@echo "verify: generated code, manifests and go.mod are up to date"
 
+.PHONY: fuzz
+fuzz: ## Run every Fuzz* target for FUZZTIME each (default 30s); keeps and prints any crashing input.
+	hack/fuzz.sh
+
 .PHONY: bench
 bench: tools-check build ## Run the benchmarks and print ratios against the reference implementations.
 	$(GO) test -run '^$$' -bench . -benchmem ./...

@@ -34,6 +34,7 @@ type options struct {
 	templates      listflag.Strings
 	users          []agent.User
 	engineID       string
+	bootsFile      string
 	contextDefault string
 	webAddr        string
 	perDevice      bool
@@ -61,6 +62,7 @@ func run() int {
 	fs.Var(userFlag{&o.users, func(u *agent.User, v string) error { u.PrivKey = v; return nil }, false}, "v3-priv-key", "privacy passphrase of the last --v3-user (default protocol DES, as snmpsim)")
 	fs.Var(userFlag{&o.users, func(u *agent.User, v string) (err error) { u.PrivProto, err = agent.ParsePrivProto(v); return }, false}, "v3-priv-proto", "DES, AES, AES192, AES256 (Blumenthal key extension, as net-snmp and snmpsim) or AES192C, AES256C (Reeder, as Cisco)")
 	fs.StringVar(&o.engineID, "v3-engine-id", "", "snmpEngineID in hex (default: derived from --seed)")
+	fs.StringVar(&o.bootsFile, "v3-engine-boots-file", "", "file keeping snmpEngineBoots, incremented at every start as net-snmp does, so a captured v3 request does not replay after a restart (default: the start's Unix time)")
 	fs.StringVar(&o.contextDefault, "v3-context-default", "", "device served to v3 requests with an empty contextName (default: the only device, if there is exactly one)")
 	fs.StringVar(&o.webAddr, "web.listen-address", "127.0.0.1:8161", "HTTP address of the control API and /metrics; empty disables it")
 	fs.BoolVar(&o.perDevice, "metrics.device-label", false, "label request metrics by device (series grow with the fleet; keep off for 1,000+ devices)")
@@ -187,10 +189,16 @@ func setup(o options, logger *slog.Logger) (*device.Store, *agent.Agent, *promet
 		}
 		users[i] = u
 	}
+	var boots uint32 // zero: the agent takes the start's Unix time
+	if o.bootsFile != "" && !o.dryRun {
+		if boots, err = agent.NextEngineBoots(o.bootsFile); err != nil {
+			return nil, nil, nil, fmt.Errorf("flag --v3-engine-boots-file: %w", err)
+		}
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	ag, err := agent.New(agent.Config{
-		Store: store, Users: users, EngineID: engineID, ContextDefault: ctxDefault,
+		Store: store, Users: users, EngineID: engineID, EngineBoots: boots, ContextDefault: ctxDefault,
 		MaxMsgSize: o.maxMsgSize, Seed: o.seed, Logger: logger,
 		Metrics: agent.NewMetrics(reg, store, o.perDevice),
 	})

@@ -23,6 +23,8 @@ func parseFlags(t *testing.T, args ...string) options {
 	fs.Var(userFlag{&o.users, func(u *userT, v string) error { u.AuthKey = v; return nil }, false}, "v3-auth-key", "")
 	fs.StringVar(&o.contextDefault, "v3-context-default", "", "")
 	fs.StringVar(&o.engineID, "v3-engine-id", "", "")
+	fs.StringVar(&o.bootsFile, "v3-engine-boots-file", "", "")
+	fs.BoolVar(&o.dryRun, "dry-run", false, "")
 	if err := fs.Parse(args); err != nil {
 		t.Fatal(err)
 	}
@@ -95,5 +97,31 @@ func write(t *testing.T, path, body string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestEngineBootsFile starts the simulator's setup twice on one boots file: snmpEngineBoots
+// grows by one per start (and a dry run leaves it alone); without the file it is the start's
+// Unix time, never the 1 it always was.
+func TestEngineBootsFile(t *testing.T) {
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "pdu.snmprec"), "1.3.6.1.2.1.1.1.0|4|PDU\n")
+	boots := filepath.Join(t.TempDir(), "boots")
+	start := func(args ...string) uint32 {
+		t.Helper()
+		_, ag, _, err := setup(parseFlags(t, append([]string{"--data-dir=" + dir, "--v3-user=u", "--v3-auth-key=authkey1"}, args...)...), slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ag.EngineBoots()
+	}
+	if a, b := start("--v3-engine-boots-file="+boots), start("--v3-engine-boots-file="+boots); a != 1 || b != 2 {
+		t.Errorf("boots of two starts = %d, %d; want 1, 2", a, b)
+	}
+	if d, b := start("--v3-engine-boots-file="+boots, "--dry-run"), start("--v3-engine-boots-file="+boots); d == 3 || b != 3 {
+		t.Errorf("dry run then start = %d, %d; want the dry run to leave the file (then 3)", d, b)
+	}
+	if b := start(); b < 1700000000 {
+		t.Errorf("boots without a file = %d, want the Unix time of the start", b)
 	}
 }

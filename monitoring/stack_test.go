@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -84,6 +85,9 @@ func TestPrometheusOperatorConfig(t *testing.T) {
 	applyYAML("the full-stack namespace", nsDocs.Bytes())
 	applyYAML("the full-stack overlay", rest.Bytes())
 	applyYAML("the operator's objects", mustRead(t, filepath.Join(repo, "monitoring/testdata/operator-objects.yaml")))
+	// A tenant's look-alikes in dc1, labelled as Wattson's: a PodMonitor that would scrape a fake
+	// wattson_runtime_ready and a PrometheusRule. Neither may be loaded.
+	applyYAML("a tenant's monitor and rule", mustRead(t, filepath.Join(repo, "monitoring/testdata/tenant-objects.yaml")))
 
 	addr, err := procs.FreeAddr()
 	if err != nil {
@@ -159,6 +163,18 @@ func TestPrometheusOperatorConfig(t *testing.T) {
 			t.Errorf("generated Prometheus configuration lacks %q:\n%s", want, config)
 		}
 	}
+	// Tenants cannot fake or mask the kit's series (monitoring/README.md#tenants-cannot-mask-the-kit).
+	if strings.Contains(config, "podMonitor/dc1/") {
+		t.Errorf("the generated configuration scrapes a tenant's PodMonitor in dc1:\n%s", config)
+	}
+	pduJob := config[strings.Index(config, "job_name: scrapeConfig/dc1/rack-a01-pdu1"):]
+	if next := strings.Index(pduJob[1:], "job_name:"); next > 0 {
+		pduJob = pduJob[:next+1]
+	}
+	if !regexp.MustCompile(`target_label: namespace\s+replacement: dc1\s`).MatchString(pduJob) {
+		t.Errorf("the PDU's ScrapeConfig in dc1 does not get its namespace label enforced:\n%s", pduJob)
+	}
+
 	// Features are command-line flags of the Prometheus container.
 	sts, err := cs.AppsV1().StatefulSets("wattson-monitoring").Get(ctx, "prometheus-wattson", metav1.GetOptions{})
 	for apierrors.IsNotFound(err) && time.Now().Before(deadline) {
@@ -220,6 +236,13 @@ func TestPrometheusOperatorConfig(t *testing.T) {
 		if !strings.Contains(rules.String(), group) {
 			t.Errorf("the generated rule files lack the group %q (files %v)", strings.TrimSpace(group), ruleFiles)
 		}
+	}
+	if strings.Contains(rules.String(), "tenant.fake") {
+		t.Errorf("the generated rule files load a tenant's PrometheusRule from dc1 (files %v)", ruleFiles)
+	}
+	// The kit's rules are excluded from namespace enforcement: they aggregate every namespace.
+	if !strings.Contains(rules.String(), `rPDU2DeviceStatusPower{model="apc-rpdu2"}`) {
+		t.Errorf("the operator's recording rules were rewritten (namespace enforced?):\n%s", rules.String())
 	}
 	if len(ruleFiles) > 0 {
 		if _, err := command(ctx, cfgDir, nil, nil, promtool, append([]string{"check", "rules"}, ruleFiles...)...); err != nil {

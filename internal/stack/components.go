@@ -97,7 +97,7 @@ func (s *Stack) startOperator(ctx context.Context) error {
 		return err
 	}
 	// Prometheus scrapes the operator too.
-	return s.addScrapeJob(ctx, "wattson-operator", metrics)
+	return s.addScrapeJob(ctx, kitJob("wattson-operator"), metrics)
 }
 
 // PDUTimeout is the scrape timeout the stack gives its PDUs for a scrape interval: most of the
@@ -295,7 +295,7 @@ func (s *Stack) startRuntime(ctx context.Context) error {
 	if err := p.WaitHTTP(ctx, s.Runtime.URL+"/-/healthy"); err != nil {
 		return err
 	}
-	return s.addScrapeJob(ctx, "wattson-runtime", addr)
+	return s.addScrapeJob(ctx, kitJob("wattson-runtime"), addr)
 }
 
 // SpecEnv is the environment that points the energy suite at this stack.
@@ -316,8 +316,8 @@ func (s *Stack) SpecEnv() []string {
 
 // addScrapeJob adds a static scrape job for one of Wattson's own processes and reloads.
 func (s *Stack) addScrapeJob(ctx context.Context, job, addr string) error {
-	f := filepath.Join(s.Prometheus.Dir, "scrape", job+".yml")
-	if err := writeFile(f, []byte(fmt.Sprintf("scrape_configs:\n- job_name: %s\n  static_configs: [{targets: [%q]}]\n", job, addr))); err != nil {
+	f := filepath.Join(s.Prometheus.Dir, "scrape", strings.ReplaceAll(job, "/", "_")+".yml")
+	if err := writeFile(f, []byte("scrape_configs:\n"+scrapeJob(job, addr))); err != nil {
 		return err
 	}
 	return reload(ctx, s.Prometheus.URL)
@@ -396,4 +396,19 @@ func promDuration(d time.Duration) v1alpha1.PrometheusDuration {
 		return v1alpha1.PrometheusDuration(fmt.Sprintf("%ds", d/time.Second))
 	}
 	return v1alpha1.PrometheusDuration(fmt.Sprintf("%dms", d.Milliseconds()))
+}
+
+// kitJob is the job (and, in scrapeJob, the namespace label) prometheus-operator gives the kit's
+// PodMonitor NAME in a cluster: the alert rules select exactly these (monitoring/rules/wattson-kit.yaml).
+func kitJob(name string) string { return kitNamespace + "/" + name }
+
+const kitNamespace = "wattson-system"
+
+// scrapeJob is one static scrape job; a kit job also gets the kit's namespace label.
+func scrapeJob(job, addr string) string {
+	labels := ""
+	if strings.HasPrefix(job, kitNamespace+"/") {
+		labels = fmt.Sprintf(", labels: {namespace: %s}", kitNamespace)
+	}
+	return fmt.Sprintf("- job_name: %s\n  static_configs: [{targets: [%q]%s}]\n", job, addr, labels)
 }

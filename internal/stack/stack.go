@@ -278,13 +278,11 @@ func (s *Stack) prometheusConfig(self string) string {
 	fmt.Fprintf(&b, "global:\n  scrape_interval: %s\n  evaluation_interval: %s\n", s.opts.ScrapeInterval, s.opts.EvalInterval)
 	fmt.Fprintf(&b, "alerting:\n  alertmanagers:\n  - static_configs: [{targets: [%q]}]\n", s.AlertMgr.Addr)
 	b.WriteString("rule_files: [rules/*.yml]\nscrape_config_files: [scrape/*.yml]\nscrape_configs:\n")
-	job := func(name, addr string) {
-		fmt.Fprintf(&b, "- job_name: %s\n  static_configs: [{targets: [%q]}]\n", name, addr)
-	}
+	job := func(name, addr string) { b.WriteString(scrapeJob(name, addr)) }
 	job("prometheus", self)
 	job("alertmanager", s.AlertMgr.Addr)
-	job("snmp-exporter", s.exporterAddr)
-	job("wattson-snmpsim", s.Sim.Addr)
+	job(kitJob("wattson-snmp-exporter"), s.exporterAddr)
+	job(kitJob("wattson-snmpsim"), s.Sim.Addr)
 	return b.String()
 }
 

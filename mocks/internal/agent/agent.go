@@ -30,7 +30,9 @@ type Config struct {
 	Users []User
 	// EngineID is the snmpEngineID; derived from Seed when empty.
 	EngineID []byte
-	// EngineBoots is reported in USM parameters (default 1).
+	// EngineBoots is snmpEngineBoots; it must grow from one start to the next or a captured
+	// authenticated request replays after a restart. Zero means the Unix time of the start
+	// (clockEngineBoots); NextEngineBoots keeps it in a file, as net-snmp does.
 	EngineBoots uint32
 	// ContextDefault names the device an SNMPv3 request with an empty
 	// contextName reads.
@@ -66,7 +68,10 @@ func New(cfg Config) (*Agent, error) {
 		return nil, fmt.Errorf("max message size %d: want 484-65507", cfg.MaxMsgSize)
 	}
 	if cfg.EngineBoots == 0 {
-		cfg.EngineBoots = 1
+		cfg.EngineBoots = clockEngineBoots(time.Now())
+	}
+	if cfg.EngineBoots > maxEngineBoots {
+		return nil, fmt.Errorf("engine boots %d: want at most %d", cfg.EngineBoots, maxEngineBoots)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -97,6 +102,9 @@ func DefaultEngineID(seed uint64) []byte {
 	sum := sha256.Sum256(fmt.Appendf(nil, "wattson-snmpsim/%d", seed))
 	return append([]byte{0x80, 0x00, 0x1f, 0x88, 0x04}, sum[:8]...)
 }
+
+// EngineBoots returns the agent's snmpEngineBoots.
+func (a *Agent) EngineBoots() uint32 { return a.cfg.EngineBoots }
 
 // EngineID returns the agent's snmpEngineID.
 func (a *Agent) EngineID() []byte { return a.engineID }

@@ -21,7 +21,8 @@ func fuzzAgent(t testing.TB) *Agent {
 	if err := store.LoadDir("testdata/small"); err != nil {
 		t.Fatal(err)
 	}
-	a, err := New(Config{Store: store, Users: testUsers, ContextDefault: "small", EngineID: []byte("\x80\x00\x1f\x88\x04fuzzing!")})
+	// EngineBoots 1: the committed corpus carries authenticated requests made for boots 1.
+	a, err := New(Config{Store: store, Users: testUsers, ContextDefault: "small", EngineID: []byte("\x80\x00\x1f\x88\x04fuzzing!"), EngineBoots: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

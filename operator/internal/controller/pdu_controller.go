@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -77,7 +78,7 @@ func (r *PDUReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	b := ctrl.NewControllerManagedBy(mgr).For(&v1alpha1.PDU{}, specChanged).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(1, r.MaxConcurrentReconciles)}).
 		Watches(&v1alpha1.PDUModel{}, byIndex(indexModel, func(o client.Object) string { return o.GetName() })).
-		Watches(&corev1.Secret{}, byIndex(indexSecret, func(o client.Object) string { return o.GetNamespace() + "/" + o.GetName() })).
+		Watches(&corev1.Secret{}, byIndex(indexSecret, func(o client.Object) string { return o.GetNamespace() + "/" + o.GetName() }), builder.OnlyMetadata).
 		Watches(&v1alpha1.PDU{}, byIndex(indexTarget, func(o client.Object) string { return render.Target(o.(*v1alpha1.PDU)) }), specChanged)
 	if r.PrometheusOperator {
 		b = b.Owns(&monitoringv1alpha1.ScrapeConfig{}).Owns(&monitoringv1.Probe{})

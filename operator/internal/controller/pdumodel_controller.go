@@ -108,6 +108,10 @@ func (r *PDUModelReconciler) Reconcile(ctx context.Context, req ctrl.Request) (r
 	name := render.ModuleName(model)
 	mod, energy, diags, err := r.Compiler.CompileModule(ctx, mibs.Files, mibs.Hash, name, gm)
 	model.Status.Warnings = relevantDiagnostics(diags, model, mibs)
+	if msg := refusedMIB(diags, model, mibs); msg != "" {
+		ready(metav1.ConditionFalse, v1alpha1.MIBNotFoundReason, msg)
+		return ctrl.Result{}, nil
+	}
 	var fieldErr *generator.EnergyFieldError
 	if errors.As(err, &fieldErr) {
 		ready(metav1.ConditionFalse, v1alpha1.InvalidSpecReason, fieldErr.SpecField()+": "+fieldErr.Msg)
@@ -142,8 +146,30 @@ func (r *PDUModelReconciler) Reconcile(ctx context.Context, req ctrl.Request) (r
 func (r *PDUModelReconciler) missingMIBs(model *v1alpha1.PDUModel, mibs *mibconfigmaps.MIBSet) string {
 	for i, m := range model.Spec.MIBs {
 		if _, ok := mibs.Modules[string(m)]; !ok {
-			return fmt.Sprintf("spec.mibs[%d]: MIB module %s is defined in no ConfigMap labelled %s=true in namespace %s",
+			msg := fmt.Sprintf("spec.mibs[%d]: MIB module %s is defined in no ConfigMap labelled %s=true in namespace %s",
 				i, m, v1alpha1.MIBLabel, r.Namespace)
+			for j, p := range mibs.Problems {
+				if j == 3 {
+					msg += fmt.Sprintf(" (and %d more)", len(mibs.Problems)-j)
+					break
+				}
+				msg += "; " + p.String()
+			}
+			return msg
+		}
+	}
+	return ""
+}
+
+// refusedMIB names the first module of spec.mibs whose file the MIB loader refused (over a
+// limit: mib.Limits), with the loader's diagnostic.
+func refusedMIB(diags mib.Diagnostics, model *v1alpha1.PDUModel, mibs *mibconfigmaps.MIBSet) string {
+	for i, m := range model.Spec.MIBs {
+		f := mibs.Modules[string(m)]
+		for _, d := range diags {
+			if d.File == f && d.Severity == mib.SeverityError && strings.HasPrefix(d.Code, "limit-") {
+				return fmt.Sprintf("spec.mibs[%d]: MIB module %s was not loaded: %s", i, m, d)
+			}
 		}
 	}
 	return ""

@@ -64,7 +64,7 @@ func (r *PipelineReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	b := ctrl.NewControllerManagedBy(mgr).Named("pipeline").
 		Watches(&v1alpha1.PDU{}, one, specChanged).
 		Watches(&v1alpha1.PDUModel{}, one).
-		Watches(&corev1.Secret{}, one, builder.WithPredicates(referenced)).
+		Watches(&corev1.Secret{}, one, builder.WithPredicates(referenced), builder.OnlyMetadata).
 		Watches(&corev1.ConfigMap{}, one, builder.WithPredicates(managed)).
 		Watches(&appsv1.Deployment{}, one, builder.WithPredicates(managed)).
 		Watches(&corev1.Service{}, one, builder.WithPredicates(managed))
@@ -95,13 +95,15 @@ func (r *PipelineReconciler) Reconcile(ctx context.Context, _ ctrl.Request) (ctr
 		r.Recorder.Eventf(r.deploymentRef(), nil, corev1.EventTypeWarning, "RenderFailed", "Render", "snmp.yml not updated: %v", err)
 		return ctrl.Result{}, err
 	}
-	if err := r.writeSecret(ctx, render.ExporterSecret(r.Namespace, v1alpha1.ExporterConfigName, map[string][]byte{v1alpha1.SNMPConfigKey: snmpYML})); err != nil {
+	configSecret, err := r.writeSecret(ctx, render.ExporterSecret(r.Namespace, v1alpha1.ExporterConfigName, map[string][]byte{v1alpha1.SNMPConfigKey: snmpYML}))
+	if err != nil {
 		return ctrl.Result{}, err
 	}
-	if err := r.writeSecret(ctx, render.ExporterSecret(r.Namespace, v1alpha1.ExporterEnvName, render.ExporterEnv(env))); err != nil {
+	envSecret, err := r.writeSecret(ctx, render.ExporterSecret(r.Namespace, v1alpha1.ExporterEnvName, render.ExporterEnv(env)))
+	if err != nil {
 		return ctrl.Result{}, err
 	}
-	if err := r.writeExporter(ctx, render.ExporterConfigHash(snmpYML, env)); err != nil {
+	if err := r.writeExporter(ctx, render.ExporterConfigHash(configSecret, envSecret)); err != nil {
 		return ctrl.Result{}, err
 	}
 	if err := r.writeRules(ctx, models); err != nil {
@@ -112,7 +114,7 @@ func (r *PipelineReconciler) Reconcile(ctx context.Context, _ ctrl.Request) (ctr
 		if err != nil {
 			return ctrl.Result{}, err
 		}
-		if err := r.writeSecret(ctx, render.ExporterSecret(r.Namespace, v1alpha1.ScrapeConfigsName, map[string][]byte{v1alpha1.ScrapeConfigsKey: scrape})); err != nil {
+		if _, err := r.writeSecret(ctx, render.ExporterSecret(r.Namespace, v1alpha1.ScrapeConfigsName, map[string][]byte{v1alpha1.ScrapeConfigsKey: scrape})); err != nil {
 			return ctrl.Result{}, err
 		}
 	}
@@ -192,8 +194,9 @@ func (r *PipelineReconciler) pdus(ctx context.Context, models []v1alpha1.PDUMode
 	return pdus, auths, env, nil
 }
 
-// writeSecret creates or updates a Secret rendered by render.ExporterSecret.
-func (r *PipelineReconciler) writeSecret(ctx context.Context, want *corev1.Secret) error {
+// writeSecret creates or updates a Secret rendered by render.ExporterSecret and returns it as
+// stored (with its resourceVersion).
+func (r *PipelineReconciler) writeSecret(ctx context.Context, want *corev1.Secret) (*corev1.Secret, error) {
 	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: want.Name, Namespace: want.Namespace}}
 	_, err := controllerutil.CreateOrUpdate(ctx, r.Client, s, func() error {
 		s.Labels = want.Labels
@@ -202,9 +205,9 @@ func (r *PipelineReconciler) writeSecret(ctx context.Context, want *corev1.Secre
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("writing Secret %s: %w", want.Name, err)
+		return nil, fmt.Errorf("writing Secret %s: %w", want.Name, err)
 	}
-	return nil
+	return s, nil
 }
 
 func (r *PipelineReconciler) deploymentRef() *appsv1.Deployment {

@@ -110,6 +110,10 @@ func TestPipelinePlain(t *testing.T) {
 			g.Expect(cond.Message).To(HavePrefix(tc.field), tc.name)
 			expectCondition(t, c, tc.pdu, v1alpha1.CollectingCondition, metav1.ConditionFalse, v1alpha1.NotReadyReason)
 		}
+		// The twin in dc2 is told the address is taken, not which PDU of dc1 has it.
+		dup := condition(ctx, g, c, cases[2].pdu, v1alpha1.ReadyCondition)
+		g.Expect(dup.Message).To(ContainSubstring("is already read by another PDU"))
+		g.Expect(dup.Message).NotTo(ContainSubstring("dc1"))
 		// The apiserver itself refuses a malformed interval, naming the field.
 		bad := pdu("dc1", "badinterval", "192.0.2.9", "rackpdu", "snmp")
 		bad.Spec.Interval = "every minute"

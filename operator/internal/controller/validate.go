@@ -84,8 +84,12 @@ func checkPDU(ctx context.Context, r client.Reader, pdu *v1alpha1.PDU) (*check, 
 		return nil, err
 	}
 	if owner != nil && (owner.Namespace != pdu.Namespace || owner.Name != pdu.Name) {
-		return c.fail(v1alpha1.DuplicateAddressReason, "spec.address: %s is already read by PDU %s/%s, created earlier",
-			render.Target(pdu), owner.Namespace, owner.Name), nil
+		// Another namespace's PDU is another tenant's: say the address is taken, not by whom.
+		if owner.Namespace != pdu.Namespace {
+			return c.fail(v1alpha1.DuplicateAddressReason, "spec.address: %s is already read by another PDU, created earlier", render.Target(pdu)), nil
+		}
+		return c.fail(v1alpha1.DuplicateAddressReason, "spec.address: %s is already read by PDU %s, created earlier",
+			render.Target(pdu), owner.Name), nil
 	}
 	return c, nil
 }

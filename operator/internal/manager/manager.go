@@ -134,9 +134,12 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		LeaderElection:          o.LeaderElection,
 		LeaderElectionID:        "wattson-operator.wattson.dev",
 		LeaderElectionNamespace: o.Namespace,
-		// Only Secrets (PDU credentials) and Wattson's own kinds are cached cluster-wide; what the
-		// operator writes lives in its namespace.
+		// Wattson's own kinds are cached cluster-wide; what the operator writes lives in its
+		// namespace. Secrets are never cached: the controllers watch their metadata only (to
+		// react to a rotation) and read the data of the Secrets PDUs reference, one Get each,
+		// so the cache holds no tenant's Secret data.
 		Cache:      cache.Options{ByObject: byObject},
+		Client:     client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}}}},
 		Controller: ctrlconfig.Controller{SkipNameValidation: &o.SkipControllerNameValidation},
 	})
 	if err != nil {

@@ -14,15 +14,54 @@ import (
 
 // Load parses every module in src and builds the tree. Problems in the MIB
 // files are returned as diagnostics, not as an error: like net-snmp, Load
-// keeps whatever it could resolve. The error is for I/O and cancellation.
+// keeps whatever it could resolve. A file over src.Limits is left out with an
+// error diagnostic naming its file:line. The error is for I/O, cancellation
+// and src.Limits.Timeout.
 func Load(ctx context.Context, src Source) (*Tree, Diagnostics, error) {
+	lim := src.Limits.withDefaults()
+	ctx, cancel := context.WithTimeout(ctx, lim.Timeout)
+	defer cancel()
+	type result struct {
+		t     *Tree
+		diags Diagnostics
+		err   error
+	}
+	// The resolver does not watch ctx once parsing is done; the limits keep it short, and the
+	// deadline holds even if they did not.
+	done := make(chan result, 1)
+	go func() {
+		t, diags, err := load(ctx, src, lim)
+		done <- result{t, diags, err}
+	}()
+	select {
+	case r := <-done:
+		return r.t, r.diags, r.err
+	case <-ctx.Done():
+		return nil, nil, fmt.Errorf("loading mibs: %w (limit %s)", context.Cause(ctx), lim.Timeout)
+	}
+}
+
+func load(ctx context.Context, src Source, lim Limits) (*Tree, Diagnostics, error) {
 	files, diags, err := src.read()
 	if err != nil {
 		return nil, nil, err
 	}
+	shapes := make(map[string][]oidDef, len(files))
+	for _, f := range files {
+		shapes[f.path] = f.defs
+	}
+	deep := deepDefs(shapes, lim.MaxOIDDepth)
 	byModule := make(map[string]file, len(files))
 	for _, f := range files {
+		if d, ok := deep[f.path]; ok {
+			diags = append(diags, Diagnostic{Severity: SeverityError, File: f.path, Module: f.module, Line: d.line, Code: "limit-oid-depth",
+				Message: fmt.Sprintf("%s: OID deeper than %d sub-identifiers; the file is not loaded", d.name, lim.MaxOIDDepth)})
+			continue
+		}
 		byModule[f.module] = f
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, nil, fmt.Errorf("loading mibs: %w", err)
 	}
 	cfg := gomibtypes.PermissiveConfig()
 	cfg.FailAt = gomibtypes.SeverityFatal - 1 // report everything, never fail the load
@@ -51,6 +90,7 @@ func Load(ctx context.Context, src Source) (*Tree, Diagnostics, error) {
 		}
 		return a.Line < b.Line
 	})
+	diags = capPerFile(diags, lim.MaxDiagnostics)
 	t := &Tree{
 		Modules: map[string]string{},
 		byOID:   map[string]*Node{},
@@ -83,6 +123,27 @@ func Load(ctx context.Context, src Source) (*Tree, Diagnostics, error) {
 		}
 	})
 	return t, diags, nil
+}
+
+// capPerFile keeps the first max diagnostics of each file (diags sorted by file) and counts the
+// rest in one.
+func capPerFile(diags Diagnostics, max int) Diagnostics {
+	out := diags[:0:0]
+	for i := 0; i < len(diags); {
+		j := i
+		for j < len(diags) && diags[j].File == diags[i].File {
+			j++
+		}
+		if j-i <= max {
+			out = append(out, diags[i:j]...)
+		} else {
+			out = append(out, diags[i:i+max]...)
+			out = append(out, Diagnostic{Severity: SeverityInfo, File: diags[i].File, Module: diags[i].Module, Code: "diagnostics-truncated",
+				Message: fmt.Sprintf("%d more diagnostics in this file not shown", j-i-max)})
+		}
+		i = j
+	}
+	return out
 }
 
 func severity(s gomibtypes.Severity) Severity {

@@ -21,6 +21,8 @@ type Source struct {
 	Dirs []string
 	// Files maps a file name to its content.
 	Files map[string][]byte
+	// Limits bound the cost of loading; zero fields take DefaultLimits.
+	Limits Limits
 }
 
 // Dirs returns a Source reading the given directories.
@@ -35,6 +37,7 @@ type file struct {
 	module  string
 	content []byte
 	indexes map[string][]indexItem
+	defs    []oidDef
 }
 
 // moduleHeaderRE finds "NAME DEFINITIONS ::= BEGIN", the first definition of
@@ -42,21 +45,37 @@ type file struct {
 var moduleHeaderRE = regexp.MustCompile(`(?m)^[ \t]*([A-Za-z][A-Za-z0-9_-]*)[ \t\r\n]+DEFINITIONS[ \t\r\n]*(?:[A-Z]+[ \t]+TAGS[ \t\r\n]*)?::=[ \t\r\n]*BEGIN`)
 
 // read collects the modules of s, repairing what net-snmp tolerates.
+// A file over a limit is left out with an error diagnostic; the error is for I/O only.
 func (s Source) read() ([]file, Diagnostics, error) {
 	var (
 		files []file
 		diags Diagnostics
 		seen  = map[string]string{}
+		lim   = s.Limits.withDefaults()
+		total int
 	)
+	refuse := func(path, module string, line int, code, msg string) {
+		diags = append(diags, Diagnostic{Severity: SeverityError, File: path, Module: module, Line: line, Code: code,
+			Message: msg + "; the file is not loaded"})
+	}
 	add := func(path string, content []byte) {
 		if bytes.IndexByte(content[:min(len(content), 1024)], 0) >= 0 {
 			return // binary, not a MIB
 		}
-		m := moduleHeaderRE.FindSubmatch(content)
+		if len(content) > lim.MaxFileSize {
+			refuse(path, "", 0, "limit-file-size", fmt.Sprintf("file of %d bytes is larger than the limit of %d", len(content), lim.MaxFileSize))
+			return
+		}
+		if total+len(content) > lim.MaxTotalSize {
+			refuse(path, "", 0, "limit-total-size", fmt.Sprintf("the MIB files before this one and it hold more than the limit of %d bytes", lim.MaxTotalSize))
+			return
+		}
+		total += len(content)
+		m := moduleHeaderRE.FindSubmatchIndex(content)
 		if m == nil {
 			return // README, LICENSE, ...: not a MIB
 		}
-		name := string(m[1])
+		name := string(content[m[2]:m[3]])
 		if prev, ok := seen[name]; ok {
 			diags = append(diags, Diagnostic{
 				Severity: SeverityInfo, File: path, Module: name, Line: 1, Code: "module-duplicate",
@@ -65,9 +84,20 @@ func (s Source) read() ([]file, Diagnostics, error) {
 			return
 		}
 		seen[name] = path
-		fixed, repairs := repair(path, name, content)
+		sh := scanShape(path, name, content, lim)
+		if sh.violation != nil {
+			sh.violation.Message += "; the file is not loaded"
+			diags = append(diags, *sh.violation)
+			return
+		}
+		fixed, repairs := repair(path, name, content, lim.MaxRepairs)
+		if len(repairs) > lim.MaxRepairs {
+			d := repairs[lim.MaxRepairs]
+			refuse(path, name, d.Line, "limit-repairs", fmt.Sprintf("more than %d defects to repair (%s): this is not a MIB", lim.MaxRepairs, d.Code))
+			return
+		}
 		diags = append(diags, repairs...)
-		files = append(files, file{path: path, module: name, content: fixed, indexes: scanIndexes(fixed)})
+		files = append(files, file{path: path, module: name, content: fixed, indexes: scanIndexes(fixed), defs: sh.defs})
 	}
 	for _, dir := range s.Dirs {
 		entries, err := os.ReadDir(dir)
@@ -113,13 +143,17 @@ func isDirErr(path string) bool {
 // warning per repair. Today that is empty elements in an INDEX list, as in
 // APC PowerNet-MIB's "INDEX { a, b, , c }": net-snmp ignores the stray comma;
 // a strict parser drops the whole row and every column under it.
-func repair(path, module string, content []byte) ([]byte, Diagnostics) {
+//
+// It stops after max+1 repairs, so a file of nothing but defects costs no more than a MIB. Line
+// numbers are counted as the scan goes: one pass, however many repairs.
+func repair(path, module string, content []byte, max int) ([]byte, Diagnostics) {
 	var (
 		out   []byte
 		diags Diagnostics
+		lc    lineCounter
 	)
 	n := len(content)
-	for i := 0; i < n; i++ {
+	for i := 0; i < n && len(diags) <= max; i++ {
 		switch c := content[i]; {
 		case c == '"':
 			// Skip a quoted string.
@@ -137,6 +171,9 @@ func repair(path, module string, content []byte) ([]byte, Diagnostics) {
 			}
 			end := bytes.IndexByte(content[j:], '}')
 			if end < 0 {
+				// No list closes after here: searching again at every later INDEX
+				// would make the scan quadratic.
+				i = n
 				continue
 			}
 			end += j
@@ -156,7 +193,7 @@ func repair(path, module string, content []byte) ([]byte, Diagnostics) {
 							pos = lastNonSpaceIndex(content, j+1, k)
 						}
 						out[pos] = ' '
-						line, col := lineCol(content, pos)
+						line, col := lc.at(content, pos)
 						diags = append(diags, Diagnostic{
 							Severity: SeverityWarning, File: path, Module: module, Line: line, Column: col,
 							Code:    "index-empty-element",
@@ -199,9 +236,21 @@ func lastNonSpace(content []byte, from, to int) byte {
 	return 0
 }
 
-// lineCol converts a byte offset to 1-based line and column.
-func lineCol(content []byte, pos int) (int, int) {
-	line := 1 + bytes.Count(content[:pos], []byte("\n"))
-	col := pos - bytes.LastIndexByte(content[:pos], '\n')
-	return line, col
+// lineCounter converts byte offsets to 1-based line and column. Offsets must not decrease:
+// it counts the newlines since the last offset only, so a scan stays linear.
+type lineCounter struct {
+	pos, line, lineStart int
+}
+
+func (lc *lineCounter) at(content []byte, pos int) (int, int) {
+	if lc.line == 0 {
+		lc.line = 1
+	}
+	for ; lc.pos < pos; lc.pos++ {
+		if content[lc.pos] == '\n' {
+			lc.line++
+			lc.lineStart = lc.pos + 1
+		}
+	}
+	return lc.line, pos - lc.lineStart + 1
 }

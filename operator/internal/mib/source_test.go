@@ -24,7 +24,7 @@ func TestRepair(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, diags := repair("F", "M", []byte(tt.in))
+			got, diags := repair("F", "M", []byte(tt.in), DefaultLimits.MaxRepairs)
 			if string(got) != tt.want {
 				t.Errorf("repair(%q) = %q, want %q", tt.in, got, tt.want)
 			}

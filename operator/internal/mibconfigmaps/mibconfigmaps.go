@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/wattson-dev/wattson/operator/api/v1alpha1"
+	"github.com/wattson-dev/wattson/operator/internal/mib"
 )
 
 // MIBSet is every MIB file in the ConfigMaps labelled wattson.dev/mib=true.
@@ -28,13 +29,17 @@ type MIBSet struct {
 	Modules map[string]string
 	// Hash identifies the set's content.
 	Hash string
+	// Problems are the files left out (a .gz key that does not gunzip within MaxMIBSize), each
+	// with its "configmap/key": one hostile ConfigMap must not stop the others from loading.
+	Problems mib.Diagnostics
 }
 
 // ModuleHeader finds "NAME DEFINITIONS ::= BEGIN", as net-snmp indexes MIB directories.
 var ModuleHeader = regexp.MustCompile(`(?m)^[ \t]*([A-Za-z][A-Za-z0-9_-]*)[ \t\r\n]+DEFINITIONS[ \t\r\n]*(?:[A-Z]+[ \t]+TAGS[ \t\r\n]*)?::=[ \t\r\n]*BEGIN`)
 
-// MaxMIBSize bounds one decompressed MIB file.
-const MaxMIBSize = 16 << 20
+// MaxMIBSize bounds one decompressed MIB file: the MIB loader's own limit
+// (mib.DefaultLimits.MaxFileSize).
+const MaxMIBSize = 8 << 20
 
 // GzipAbove is the size from which Put stores a file gzipped in binaryData: a ConfigMap holds at
 // most 1 MiB.
@@ -63,7 +68,9 @@ func LoadMIBs(ctx context.Context, c client.Reader, namespace string) (*MIBSet, 
 			delete(set.Files, k)
 			plain, err := Gunzip(v)
 			if err != nil {
-				return nil, fmt.Errorf("ConfigMap %s/%s key %s: %w", namespace, cm.Name, strings.TrimPrefix(k, cm.Name+"/"), err)
+				set.Problems = append(set.Problems, mib.Diagnostic{Severity: mib.SeverityError, File: strings.TrimSuffix(k, ".gz"), Code: "gunzip",
+					Message: fmt.Sprintf("ConfigMap %s/%s key %s: %v; the file is not loaded", namespace, cm.Name, strings.TrimPrefix(k, cm.Name+"/"), err)})
+				continue
 			}
 			set.Files[strings.TrimSuffix(k, ".gz")] = plain
 		}

@@ -3,8 +3,8 @@ package render
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"net"
-	"sort"
 	"strconv"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -53,22 +53,16 @@ func ExporterEnv(env map[string]string) map[string][]byte {
 	return data
 }
 
-// ExporterConfigHash identifies snmp.yml and the environment together. It goes on the pod
-// template (v1alpha1.ConfigHashAnnotation), so a change of either rolls the pods: a mounted Secret
-// updates late, and the environment of a running container never does.
-func ExporterConfigHash(snmpYML []byte, env map[string]string) string {
-	keys := make([]string, 0, len(env))
-	for k := range env {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
+// ExporterConfigHash identifies the exporter's Secrets (snmp.yml and the environment) by name,
+// UID and resourceVersion, which change whenever their content does. It goes on the pod template
+// (v1alpha1.ConfigHashAnnotation), so a change of either rolls the pods: a mounted Secret updates
+// late, and the environment of a running container never does. It is not a hash of the content:
+// anyone who can read the Deployment could otherwise test guessed communities against it offline.
+func ExporterConfigHash(secrets ...*corev1.Secret) string {
 	h := sha256.New()
-	h.Write(snmpYML)
-	h.Write([]byte{0})
-	for _, k := range keys {
-		h.Write([]byte(k + "=" + env[k] + "\n"))
+	for _, s := range secrets {
+		fmt.Fprintf(h, "%s/%s/%s/%s\n", s.Namespace, s.Name, s.UID, s.ResourceVersion)
 	}
-	h.Write([]byte{0})
 	return hex.EncodeToString(h.Sum(nil))[:16]
 }
 

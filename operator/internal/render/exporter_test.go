@@ -12,6 +12,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
@@ -36,9 +37,14 @@ func TestExporterObjects(t *testing.T) {
 	if len(env) == 0 {
 		t.Fatal("the samples need no SNMPv3 environment: the env Secret is not exercised")
 	}
-	hash := render.ExporterConfigHash(snmpYML, env)
 	configSecret := render.ExporterSecret(exporterNamespace, v1alpha1.ExporterConfigName, map[string][]byte{v1alpha1.SNMPConfigKey: snmpYML})
 	envSecret := render.ExporterSecret(exporterNamespace, v1alpha1.ExporterEnvName, render.ExporterEnv(env))
+	stored := func(s *corev1.Secret, rv string) *corev1.Secret {
+		s = s.DeepCopy()
+		s.UID, s.ResourceVersion = types.UID("uid-"+s.Name), rv
+		return s
+	}
+	hash := render.ExporterConfigHash(stored(configSecret, "10"), stored(envSecret, "11"))
 	tests := []struct {
 		name     string
 		exporter render.Exporter
@@ -89,22 +95,22 @@ func TestExporterObjects(t *testing.T) {
 		})
 	}
 
-	// The hash follows snmp.yml and each environment value.
-	changed := map[string]string{}
-	for k, v := range env {
-		changed[k] = v
-	}
-	for k := range changed {
-		changed[k] += "-rotated"
-		break
-	}
+	// The hash follows each Secret's resourceVersion (the apiserver bumps it on every change of
+	// content), and is no function of the content: it cannot be used to test guessed communities.
 	for name, h := range map[string]string{
-		"snmp.yml changed":     render.ExporterConfigHash(append(bytes.Clone(snmpYML), '\n'), env),
-		"a SNMPv3 key changed": render.ExporterConfigHash(snmpYML, changed),
+		"snmp.yml changed":     render.ExporterConfigHash(stored(configSecret, "12"), stored(envSecret, "11")),
+		"a SNMPv3 key changed": render.ExporterConfigHash(stored(configSecret, "10"), stored(envSecret, "13")),
 	} {
 		if h == hash {
 			t.Errorf("%s: the config hash stays %s, so the pods would not roll", name, h)
 		}
+	}
+	guessed := stored(envSecret, "11")
+	for k := range guessed.Data {
+		guessed.Data[k] = []byte("public")
+	}
+	if render.ExporterConfigHash(stored(configSecret, "10"), guessed) != hash {
+		t.Errorf("the config hash depends on the Secrets' content: an offline oracle for their values")
 	}
 
 	cfg, _ := testenv.Kube(t, testenv.KubeOptions{})

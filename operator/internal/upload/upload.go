@@ -1,8 +1,10 @@
 // Package upload serves the MIB upload page: drop MIB files, see each file's parse errors by line
 // before saving, save them as a ConfigMap labelled wattson.dev/mib=true. Every API call needs a
-// bearer token: either the token in a Secret (--upload.token-secret) or any Kubernetes token whose
-// user may create ConfigMaps in the operator's namespace (TokenReview + SubjectAccessReview).
-// There is no default password.
+// bearer token: either the token in a Secret (--upload.token-secret) or a Kubernetes token issued
+// for audience wattson-upload whose user may create ConfigMaps in the operator's namespace
+// (TokenReview + SubjectAccessReview), and, to save, may create or update (whichever the save
+// does) the ConfigMap it names, which must be a MIB ConfigMap. Request size, file count and
+// gunzipped size are capped. There is no default password.
 package upload
 
 import (
@@ -17,6 +19,7 @@ import (
 	"net"
 	"net/http"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -24,6 +27,7 @@ import (
 	authnv1 "k8s.io/api/authentication/v1"
 	authzv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
@@ -31,6 +35,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
+	"github.com/wattson-dev/wattson/operator/api/v1alpha1"
 	"github.com/wattson-dev/wattson/operator/internal/mib"
 	"github.com/wattson-dev/wattson/operator/internal/mibconfigmaps"
 )
@@ -40,7 +45,18 @@ var page []byte
 
 // Limits on uploads.
 const (
-	maxRequest = 64 << 20
+	// maxRequest caps the whole request body (http.MaxBytesReader): PowerNet-MIB gzipped is 350 kB.
+	maxRequest = 32 << 20
+	// maxMemory is what ParseMultipartForm keeps in memory; the rest of maxRequest goes to disk.
+	maxMemory = 8 << 20
+	// maxFiles caps the files of one request.
+	maxFiles = 64
+	// maxTotal caps the gunzipped size of all the files of one request: the MIB loader's total.
+	maxTotal = 64 << 20
+	// DefaultAudience is the audience a Kubernetes token for the page must be issued for
+	// (kubectl create token SA --audience=wattson-upload): a token meant for the apiserver, or for
+	// another service, is refused, and one meant for the page is no use against the apiserver.
+	DefaultAudience = "wattson-upload"
 	// TokenKey is the key of the token in the --upload.token-secret Secret.
 	TokenKey = "token"
 	// uploadPrefix sorts uploaded files before the library's, so they win for the same module.
@@ -60,6 +76,9 @@ type Options struct {
 	Client client.Client
 	// Config is unused today; kept so callers pass the operator's REST config for future reviews.
 	Config *rest.Config
+	// Audiences a Kubernetes token must be issued for (TokenReview spec.audiences); empty means
+	// DefaultAudience.
+	Audiences []string
 }
 
 // Server is the upload page; it runs on every replica (no leader election needed).
@@ -71,6 +90,9 @@ type Server struct {
 func New(o Options) (*Server, error) {
 	if o.Client == nil || o.Namespace == "" || o.Addr == "" {
 		return nil, errors.New("upload: Addr, Namespace and Client are required")
+	}
+	if len(o.Audiences) == 0 {
+		o.Audiences = []string{DefaultAudience}
 	}
 	return &Server{o: o}, nil
 }
@@ -130,17 +152,27 @@ func (s *Server) authenticated(h http.HandlerFunc) http.Handler {
 			httpError(w, http.StatusUnauthorized, "missing bearer token")
 			return
 		}
-		user, err := s.authenticate(r.Context(), token)
+		id, err := s.authenticate(r.Context(), token)
 		if err != nil {
 			log.FromContext(r.Context()).Info("upload: request refused", "reason", err.Error())
 			httpError(w, http.StatusForbidden, err.Error())
 			return
 		}
-		h(w, r.WithContext(context.WithValue(r.Context(), userKey{}, user)))
+		// Every byte read from here on is bounded, whatever the handler reads.
+		r.Body = http.MaxBytesReader(w, r.Body, maxRequest)
+		h(w, r.WithContext(context.WithValue(r.Context(), userKey{}, id)))
 	})
 }
 
-func (s *Server) authenticate(ctx context.Context, token string) (string, error) {
+// identity is who sent a request: the token Secret, or a Kubernetes user whose access is checked
+// with SubjectAccessReviews.
+type identity struct {
+	name string
+	// user is nil for the token Secret, which may do everything the page does.
+	user *authzv1.SubjectAccessReviewSpec
+}
+
+func (s *Server) authenticate(ctx context.Context, token string) (identity, error) {
 	if s.o.TokenSecret != "" {
 		ns, name := s.o.Namespace, s.o.TokenSecret
 		if before, after, ok := strings.Cut(name, "/"); ok {
@@ -148,40 +180,65 @@ func (s *Server) authenticate(ctx context.Context, token string) (string, error)
 		}
 		var secret corev1.Secret
 		if err := s.o.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, &secret); err != nil {
-			return "", fmt.Errorf("token Secret %s/%s unavailable: %w", ns, name, err)
+			return identity{}, fmt.Errorf("token Secret %s/%s unavailable: %w", ns, name, err)
 		}
 		want := secret.Data[TokenKey]
 		if len(want) == 0 {
-			return "", fmt.Errorf("token Secret %s/%s has no key %q", ns, name, TokenKey)
+			return identity{}, fmt.Errorf("token Secret %s/%s has no key %q", ns, name, TokenKey)
 		}
 		if subtle.ConstantTimeCompare(bytes.TrimSpace(want), []byte(token)) != 1 {
-			return "", errors.New("invalid token")
+			return identity{}, errors.New("invalid token")
 		}
-		return "token-secret:" + ns + "/" + name, nil
+		return identity{name: "token-secret:" + ns + "/" + name}, nil
 	}
-	tr := &authnv1.TokenReview{Spec: authnv1.TokenReviewSpec{Token: token}}
+	tr := &authnv1.TokenReview{Spec: authnv1.TokenReviewSpec{Token: token, Audiences: s.o.Audiences}}
 	if err := s.o.Client.Create(ctx, tr); err != nil {
-		return "", fmt.Errorf("token review: %w", err)
+		return identity{}, fmt.Errorf("token review: %w", err)
 	}
 	if !tr.Status.Authenticated {
-		return "", errors.New("invalid token")
+		return identity{}, fmt.Errorf("invalid token (a Kubernetes token must be issued for audience %s)", strings.Join(s.o.Audiences, " or "))
+	}
+	// The apiserver answers with the audiences the token is valid for, a subset of ours.
+	ok := false
+	for _, a := range tr.Status.Audiences {
+		ok = ok || slices.Contains(s.o.Audiences, a)
+	}
+	if !ok {
+		return identity{}, fmt.Errorf("token is not issued for audience %s", strings.Join(s.o.Audiences, " or "))
 	}
 	u := tr.Status.User
 	extra := map[string]authzv1.ExtraValue{}
 	for k, v := range u.Extra {
 		extra[k] = authzv1.ExtraValue(v)
 	}
-	sar := &authzv1.SubjectAccessReview{Spec: authzv1.SubjectAccessReviewSpec{
-		User: u.Username, Groups: u.Groups, UID: u.UID, Extra: extra,
-		ResourceAttributes: &authzv1.ResourceAttributes{Namespace: s.o.Namespace, Verb: "create", Resource: "configmaps"},
-	}}
+	id := identity{name: u.Username, user: &authzv1.SubjectAccessReviewSpec{User: u.Username, Groups: u.Groups, UID: u.UID, Extra: extra}}
+	// Any use of the page needs the right to create MIB ConfigMaps; save checks the verb it will
+	// use on the ConfigMap it names.
+	if err := s.allowed(ctx, id, "create", ""); err != nil {
+		return identity{}, err
+	}
+	return id, nil
+}
+
+// allowed asks the apiserver whether id may do verb on the ConfigMap name (any name if empty) in
+// the operator's namespace.
+func (s *Server) allowed(ctx context.Context, id identity, verb, name string) error {
+	if id.user == nil {
+		return nil
+	}
+	sar := &authzv1.SubjectAccessReview{Spec: *id.user.DeepCopy()}
+	sar.Spec.ResourceAttributes = &authzv1.ResourceAttributes{Namespace: s.o.Namespace, Verb: verb, Resource: "configmaps", Name: name}
 	if err := s.o.Client.Create(ctx, sar); err != nil {
-		return "", fmt.Errorf("subject access review: %w", err)
+		return fmt.Errorf("subject access review: %w", err)
 	}
 	if !sar.Status.Allowed {
-		return "", fmt.Errorf("user %s may not create configmaps in namespace %s", u.Username, s.o.Namespace)
+		what := "configmaps"
+		if name != "" {
+			what = "configmap " + name
+		}
+		return fmt.Errorf("user %s may not %s %s in namespace %s", id.name, verb, what, s.o.Namespace)
 	}
-	return u.Username, nil
+	return nil
 }
 
 // FileReport is the check result of one uploaded file.
@@ -203,10 +260,18 @@ type Report struct {
 
 // readFiles reads the multipart field "files".
 func readFiles(r *http.Request) (map[string][]byte, error) {
-	if err := r.ParseMultipartForm(maxRequest); err != nil {
+	if err := r.ParseMultipartForm(maxMemory); err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return nil, fmt.Errorf("reading upload: the request is larger than %d bytes", tooLarge.Limit)
+		}
 		return nil, fmt.Errorf("reading upload: %w", err)
 	}
 	out := map[string][]byte{}
+	if n := len(r.MultipartForm.File["files"]); n > maxFiles {
+		return nil, fmt.Errorf("files: %d files, more than %d in one upload", n, maxFiles)
+	}
+	total := 0
 	for _, fh := range r.MultipartForm.File["files"] {
 		f, err := fh.Open()
 		if err != nil {
@@ -226,6 +291,9 @@ func readFiles(r *http.Request) (map[string][]byte, error) {
 		}
 		if len(b) > mibconfigmaps.MaxMIBSize {
 			return nil, fmt.Errorf("%s: larger than %d bytes", name, mibconfigmaps.MaxMIBSize)
+		}
+		if total += len(b); total > maxTotal {
+			return nil, fmt.Errorf("%s: the files hold more than %d bytes in all (gunzipped)", name, maxTotal)
 		}
 		if !validKey.MatchString(name) {
 			return nil, fmt.Errorf("%q: file names may hold only letters, digits, '-', '_' and '.'", name)
@@ -335,9 +403,32 @@ func (s *Server) save(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	// The verb the save will use on that name, checked for that name: updating an existing
+	// ConfigMap needs "update" on it, not just "create" in the namespace. And only a MIB
+	// ConfigMap may be updated: not the dashboard's, not the operator's modules.
+	id, _ := r.Context().Value(userKey{}).(identity)
 	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: s.o.Namespace}}
-	user, _ := r.Context().Value(userKey{}).(string)
+	verb := "create"
+	switch err := s.o.Client.Get(r.Context(), client.ObjectKeyFromObject(cm), cm); {
+	case err == nil:
+		if cm.Labels[v1alpha1.MIBLabel] != "true" {
+			httpError(w, http.StatusConflict, fmt.Sprintf("name: ConfigMap %s/%s exists and is not a MIB ConfigMap (no label %s=true): choose another name", s.o.Namespace, name, v1alpha1.MIBLabel))
+			return
+		}
+		verb = "update"
+	case !apierrors.IsNotFound(err):
+		httpError(w, http.StatusInternalServerError, "reading ConfigMap: "+err.Error())
+		return
+	}
+	if err := s.allowed(r.Context(), id, verb, name); err != nil {
+		httpError(w, http.StatusForbidden, err.Error())
+		return
+	}
+	user := id.name
 	_, err = controllerutil.CreateOrUpdate(r.Context(), s.o.Client, cm, func() error {
+		if cm.ResourceVersion != "" && cm.Labels[v1alpha1.MIBLabel] != "true" {
+			return fmt.Errorf("ConfigMap %s/%s is not a MIB ConfigMap", s.o.Namespace, name)
+		}
 		if cm.Annotations == nil {
 			cm.Annotations = map[string]string{}
 		}

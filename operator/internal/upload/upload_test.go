@@ -2,8 +2,10 @@ package upload_test
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -172,7 +174,10 @@ func TestUploadTokenReview(t *testing.T) {
 	g.Expect(c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})).To(Succeed())
 	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "uploader"}}
 	g.Expect(c.Create(ctx, sa)).To(Succeed())
-	tr := &authnv1.TokenRequest{}
+	// A token for the apiserver (the default audience) is refused: only one issued for the page.
+	apiTR := &authnv1.TokenRequest{}
+	g.Expect(c.SubResource("token").Create(ctx, sa, apiTR)).To(Succeed())
+	tr := &authnv1.TokenRequest{Spec: authnv1.TokenRequestSpec{Audiences: []string{upload.DefaultAudience}}}
 	g.Expect(c.SubResource("token").Create(ctx, sa, tr)).To(Succeed())
 	token := tr.Status.Token
 	g.Expect(token).NotTo(BeEmpty())
@@ -185,6 +190,9 @@ func TestUploadTokenReview(t *testing.T) {
 
 	code, _, body := post(t, web.URL+"/api/check", "not-a-token", files, nil)
 	g.Expect(code).To(Equal(http.StatusForbidden), body)
+	code, _, body = post(t, web.URL+"/api/check", apiTR.Status.Token, files, nil)
+	g.Expect(code).To(Equal(http.StatusForbidden), body)
+	g.Expect(body).To(ContainSubstring("audience wattson-upload"))
 	code, _, body = post(t, web.URL+"/api/check", token, files, nil)
 	g.Expect(code).To(Equal(http.StatusForbidden), body)
 	g.Expect(body).To(ContainSubstring("may not create configmaps"))
@@ -198,4 +206,125 @@ func TestUploadTokenReview(t *testing.T) {
 		code, _, _ := post(t, web.URL+"/api/check", token, files, nil)
 		return code
 	}).Should(Equal(http.StatusOK))
+}
+
+// TestUploadSaveVerb saves through a ServiceAccount allowed to create ConfigMaps but not to update
+// them: a new name is saved, saving to it again (an update) is refused until update is granted on
+// that name, and a ConfigMap that is not a MIB ConfigMap is never overwritten, whoever asks.
+func TestUploadSaveVerb(t *testing.T) {
+	cfg, _ := testenv.Kube(t, testenv.KubeOptions{})
+	c, err := client.New(cfg, client.Options{Scheme: manager.Scheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	g := NewWithT(t)
+	g.Expect(c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})).To(Succeed())
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "uploader"}}
+	g.Expect(c.Create(ctx, sa)).To(Succeed())
+	tr := &authnv1.TokenRequest{Spec: authnv1.TokenRequestSpec{Audiences: []string{upload.DefaultAudience}}}
+	g.Expect(c.SubResource("token").Create(ctx, sa, tr)).To(Succeed())
+	grant := func(name string, rule rbacv1.PolicyRule) {
+		g.Expect(c.Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Rules: []rbacv1.PolicyRule{rule}})).To(Succeed())
+		g.Expect(c.Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+			RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: name},
+			Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Namespace: ns, Name: "uploader"}}})).To(Succeed())
+	}
+	grant("create", rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"create"}})
+	dashboard := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "wattson-grafana-dashboard"}, Data: map[string]string{"wattson.json": "{}"}}
+	g.Expect(c.Create(ctx, dashboard)).To(Succeed())
+	g.Expect(c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "upload-token"},
+		StringData: map[string]string{upload.TokenKey: "let-me-in"}})).To(Succeed())
+
+	srv, err := upload.New(upload.Options{Addr: "127.0.0.1:0", Namespace: ns, Client: c})
+	g.Expect(err).NotTo(HaveOccurred())
+	web := httptest.NewServer(srv.Handler())
+	defer web.Close()
+	secretSrv, err := upload.New(upload.Options{Addr: "127.0.0.1:0", Namespace: ns, Client: c, TokenSecret: "upload-token"})
+	g.Expect(err).NotTo(HaveOccurred())
+	secretWeb := httptest.NewServer(secretSrv.Handler())
+	defer secretWeb.Close()
+	files := map[string][]byte{"WATTSON-RACKPDU-MIB": read(t, "WATTSON-RACKPDU-MIB")}
+	save := func(url, token, name string) (int, string) {
+		var code int
+		var body string
+		g.Eventually(func() int { // RBAC takes effect within a moment
+			code, _, body = post(t, url+"/api/save", token, files, map[string]string{"name": name})
+			return code
+		}).ShouldNot(Equal(http.StatusForbidden))
+		return code, body
+	}
+
+	code, body := save(web.URL, tr.Status.Token, "vendor-mibs")
+	g.Expect(code).To(Equal(http.StatusOK), body)
+	code, _, body = post(t, web.URL+"/api/save", tr.Status.Token, files, map[string]string{"name": "vendor-mibs"})
+	g.Expect(code).To(Equal(http.StatusForbidden), body)
+	g.Expect(body).To(ContainSubstring("may not update configmap vendor-mibs"))
+	grant("update-vendor-mibs", rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"get", "update"}, ResourceNames: []string{"vendor-mibs"}})
+	code, body = save(web.URL, tr.Status.Token, "vendor-mibs")
+	g.Expect(code).To(Equal(http.StatusOK), body)
+
+	for _, url := range []string{web.URL, secretWeb.URL} {
+		token := tr.Status.Token
+		if url == secretWeb.URL {
+			token = "let-me-in"
+		}
+		code, _, body = post(t, url+"/api/save", token, files, map[string]string{"name": "wattson-grafana-dashboard"})
+		g.Expect(code).To(Equal(http.StatusConflict), body)
+		g.Expect(body).To(ContainSubstring("is not a MIB ConfigMap"))
+	}
+	g.Expect(c.Get(ctx, client.ObjectKeyFromObject(dashboard), dashboard)).To(Succeed())
+	g.Expect(dashboard.Data).To(Equal(map[string]string{"wattson.json": "{}"}))
+	g.Expect(dashboard.Labels).NotTo(HaveKey(v1alpha1.MIBLabel))
+}
+
+// TestUploadLimits sends what a hostile client would, to a real HTTP server: a body over the
+// request cap, too many files, and gzip members that inflate past the total cap. Each is a 400
+// naming the limit, read no further than the cap.
+func TestUploadLimits(t *testing.T) {
+	cfg, _ := testenv.Kube(t, testenv.KubeOptions{})
+	c, err := client.New(cfg, client.Options{Scheme: manager.Scheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	g := NewWithT(t)
+	g.Expect(c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})).To(Succeed())
+	g.Expect(c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "upload-token"},
+		StringData: map[string]string{upload.TokenKey: "let-me-in"}})).To(Succeed())
+	srv, err := upload.New(upload.Options{Addr: "127.0.0.1:0", Namespace: ns, TokenSecret: "upload-token", Client: c})
+	g.Expect(err).NotTo(HaveOccurred())
+	web := httptest.NewServer(srv.Handler())
+	defer web.Close()
+
+	many := map[string][]byte{}
+	for i := range 65 {
+		many[fmt.Sprintf("M%d", i)] = []byte("x")
+	}
+	// 7 MiB of zeros gzip to 7 kB; ten of them are 70 MiB gunzipped, over the 64 MiB total.
+	var zipped bytes.Buffer
+	zw := gzip.NewWriter(&zipped)
+	zw.Write(make([]byte, 7<<20))
+	zw.Close()
+	inflating := map[string][]byte{}
+	for i := range 10 {
+		inflating[fmt.Sprintf("Z%d.gz", i)] = zipped.Bytes()
+	}
+	tests := []struct {
+		name  string
+		files map[string][]byte
+		want  string
+	}{
+		{"request over 32 MiB", map[string][]byte{"BIG": make([]byte, 33<<20)}, "the request is larger than 33554432 bytes"},
+		{"65 files", many, "65 files, more than 64"},
+		{"gzip members over the total", inflating, "more than 67108864 bytes in all (gunzipped)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := NewWithT(t)
+			code, _, body := post(t, web.URL+"/api/check", "let-me-in", tt.files, nil)
+			g.Expect(code).To(Equal(http.StatusBadRequest), body)
+			g.Expect(body).To(ContainSubstring(tt.want))
+		})
+	}
 }
