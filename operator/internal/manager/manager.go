@@ -7,12 +7,15 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"strings"
 	"time"
 
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	monitoringv1alpha1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1alpha1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -28,6 +31,7 @@ import (
 	"github.com/wattson-dev/wattson/operator/api/v1alpha1"
 	"github.com/wattson-dev/wattson/operator/internal/collect"
 	"github.com/wattson-dev/wattson/operator/internal/controller"
+	"github.com/wattson-dev/wattson/operator/internal/render"
 	"github.com/wattson-dev/wattson/operator/internal/upload"
 )
 
@@ -56,6 +60,18 @@ type Options struct {
 	MaxConcurrentReconcile int
 	UploadAddr             string
 	UploadTokenSecret      string
+	// SuiteDefaultImage runs Suites that name no spec.image (the kit's own image).
+	SuiteDefaultImage string
+	// SuitePollInterval is how often each Suite's runtime history is read into its status.
+	SuitePollInterval time.Duration
+	// SuiteTriggerDebounce folds the changes that rerun a Suite within this window into one.
+	SuiteTriggerDebounce time.Duration
+	// SuiteURL overrides where Suites' runtimes are reached (default: their Service); for
+	// tests that run the runtime on loopback.
+	SuiteURL func(*v1alpha1.Suite) string
+	// RerunToken overrides the bearer token sent with POST /rerun (default: the token of the
+	// operator's own credentials, re-read from its file each time).
+	RerunToken func() (string, error)
 	// SkipControllerNameValidation lets tests run several managers in one process
 	// (controller names must otherwise be unique per process, for metrics).
 	SkipControllerNameValidation bool
@@ -86,6 +102,12 @@ func (o *Options) Validate() error {
 			errs = append(errs, fmt.Errorf("--exporter.replicas: must be 1 with --exporter.host-network (replicas would share a port), got %d", o.ExporterReplicas))
 		}
 	}
+	if o.SuitePollInterval < time.Second {
+		errs = append(errs, fmt.Errorf("--suite.poll-interval: must be at least 1s, got %s", o.SuitePollInterval))
+	}
+	if o.SuiteTriggerDebounce < 0 {
+		errs = append(errs, fmt.Errorf("--suite.trigger-debounce: must not be negative, got %s", o.SuiteTriggerDebounce))
+	}
 	if o.QPS <= 0 || o.Burst <= 0 {
 		errs = append(errs, errors.New("--kube-api-qps and --kube-api-burst: must be positive"))
 	}
@@ -107,6 +129,45 @@ func Scheme() *runtime.Scheme {
 // Leader election records its transitions as core/v1 Events.
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch,namespace=wattson-system
 
+// setupSuites adds the Suite reconciler and the trigger reconciler that reruns Suites.
+func setupSuites(mgr ctrl.Manager, cfg *rest.Config, o Options, po bool) error {
+	token := o.RerunToken
+	if token == nil {
+		token = ConfigToken(cfg)
+	}
+	triggers := controller.NewSuiteTriggerReconciler(mgr.GetClient())
+	triggers.Debounce, triggers.URL, triggers.Token = o.SuiteTriggerDebounce, o.SuiteURL, token
+	if err := triggers.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("suite-trigger controller: %w", err)
+	}
+	suites := &controller.SuiteReconciler{
+		Client: mgr.GetClient(), Scheme: mgr.GetScheme(), Recorder: mgr.GetEventRecorder("suite-controller"),
+		PrometheusOperator: po, DefaultImage: o.SuiteDefaultImage, URL: o.SuiteURL,
+		PollInterval: o.SuitePollInterval, Triggers: triggers,
+	}
+	if err := suites.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("suite controller: %w", err)
+	}
+	return nil
+}
+
+// ConfigToken returns the bearer token of cfg: read from cfg.BearerTokenFile on every call
+// (projected ServiceAccount tokens rotate), else cfg.BearerToken; empty when cfg authenticates
+// otherwise (client certificates).
+func ConfigToken(cfg *rest.Config) func() (string, error) {
+	file, token := cfg.BearerTokenFile, cfg.BearerToken
+	return func() (string, error) {
+		if file == "" {
+			return token, nil
+		}
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("reading the operator's token: %w", err)
+		}
+		return strings.TrimSpace(string(b)), nil
+	}
+}
+
 // New builds the manager with every reconciler and runnable added.
 func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	cfg = rest.CopyConfig(cfg)
@@ -119,13 +180,19 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		}
 	}
 	ns := map[string]cache.Config{o.Namespace: {}}
+	// Suites' runtimes live in the Suites' namespaces: there, only Wattson's own objects.
+	managed := labels.SelectorFromSet(labels.Set{render.ManagedByLabel: render.ManagedBy})
+	nsAndManaged := map[string]cache.Config{o.Namespace: {}, cache.AllNamespaces: {LabelSelector: managed}}
 	byObject := map[client.Object]cache.ByObject{
 		&corev1.ConfigMap{}:  {Namespaces: ns},
-		&corev1.Service{}:    {Namespaces: ns},
-		&appsv1.Deployment{}: {Namespaces: ns},
+		&corev1.Service{}:    {Namespaces: nsAndManaged},
+		&appsv1.Deployment{}: {Namespaces: nsAndManaged},
 	}
 	if po {
-		byObject[&monitoringv1.PrometheusRule{}] = cache.ByObject{Namespaces: ns}
+		byObject[&monitoringv1.PrometheusRule{}] = cache.ByObject{Namespaces: nsAndManaged}
+		byObject[&monitoringv1.ServiceMonitor{}] = cache.ByObject{Label: managed}
+	} else {
+		byObject[&corev1.ConfigMap{}] = cache.ByObject{Namespaces: nsAndManaged}
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  Scheme(),
@@ -169,6 +236,9 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		copts.Readings, copts.ReadingEvents = poller, events
 	}
 	if err := controller.Setup(mgr, copts); err != nil {
+		return nil, err
+	}
+	if err := setupSuites(mgr, cfg, o, po); err != nil {
 		return nil, err
 	}
 	if o.UploadAddr != "" {

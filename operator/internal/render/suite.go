@@ -74,6 +74,9 @@ func SuiteReplicas(s *v1alpha1.Suite) int32 {
 	return *s.Spec.Replicas
 }
 
+// SuiteInterval is spec.interval, or its default.
+func SuiteInterval(s *v1alpha1.Suite) string { return defaulted(s.Spec.Interval, DefaultSuiteInterval) }
+
 // SuiteArgs are the runtime's flags for a Suite (runtime/README.md lists them).
 func SuiteArgs(s *v1alpha1.Suite) []string {
 	args := []string{
