@@ -31,7 +31,6 @@ import (
 	"github.com/wattson-dev/wattson/operator/api/v1alpha1"
 	"github.com/wattson-dev/wattson/operator/internal/collect"
 	"github.com/wattson-dev/wattson/operator/internal/controller"
-	"github.com/wattson-dev/wattson/operator/internal/render"
 	"github.com/wattson-dev/wattson/operator/internal/upload"
 )
 
@@ -129,28 +128,6 @@ func Scheme() *runtime.Scheme {
 // Leader election records its transitions as core/v1 Events.
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch,namespace=wattson-system
 
-// setupSuites adds the Suite reconciler and the trigger reconciler that reruns Suites.
-func setupSuites(mgr ctrl.Manager, cfg *rest.Config, o Options, po bool) error {
-	token := o.RerunToken
-	if token == nil {
-		token = ConfigToken(cfg)
-	}
-	triggers := controller.NewSuiteTriggerReconciler(mgr.GetClient())
-	triggers.Debounce, triggers.URL, triggers.Token = o.SuiteTriggerDebounce, o.SuiteURL, token
-	if err := triggers.SetupWithManager(mgr); err != nil {
-		return fmt.Errorf("suite-trigger controller: %w", err)
-	}
-	suites := &controller.SuiteReconciler{
-		Client: mgr.GetClient(), Scheme: mgr.GetScheme(), Recorder: mgr.GetEventRecorder("suite-controller"),
-		PrometheusOperator: po, DefaultImage: o.SuiteDefaultImage, URL: o.SuiteURL,
-		PollInterval: o.SuitePollInterval, Triggers: triggers,
-	}
-	if err := suites.SetupWithManager(mgr); err != nil {
-		return fmt.Errorf("suite controller: %w", err)
-	}
-	return nil
-}
-
 // ConfigToken returns the bearer token of cfg: read from cfg.BearerTokenFile on every call
 // (projected ServiceAccount tokens rotate), else cfg.BearerToken; empty when cfg authenticates
 // otherwise (client certificates).
@@ -181,7 +158,7 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	}
 	ns := map[string]cache.Config{o.Namespace: {}}
 	// Suites' runtimes live in the Suites' namespaces: there, only Wattson's own objects.
-	managed := labels.SelectorFromSet(labels.Set{render.ManagedByLabel: render.ManagedBy})
+	managed := labels.SelectorFromSet(labels.Set{v1alpha1.ManagedByLabel: v1alpha1.ManagedBy})
 	nsAndManaged := map[string]cache.Config{o.Namespace: {}, cache.AllNamespaces: {LabelSelector: managed}}
 	byObject := map[client.Object]cache.ByObject{
 		&corev1.ConfigMap{}:  {Namespaces: ns},
@@ -219,6 +196,11 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		Namespace: o.Namespace, PrometheusOperator: po, ExporterAddr: o.ExporterAddr,
 		ExporterImage: o.ExporterImage, ExporterReplicas: o.ExporterReplicas, ExporterHostNetwork: o.ExporterHostNetwork,
 		MaxConcurrentReconciles: o.MaxConcurrentReconcile, RecheckAfter: 2 * o.PollInterval,
+		SuiteDefaultImage: o.SuiteDefaultImage, SuitePollInterval: o.SuitePollInterval, SuiteURL: o.SuiteURL,
+		SuiteTriggerDebounce: o.SuiteTriggerDebounce, RerunToken: o.RerunToken,
+	}
+	if copts.RerunToken == nil {
+		copts.RerunToken = ConfigToken(cfg)
 	}
 	if o.PrometheusURL != "" {
 		events := make(chan event.GenericEvent, 1024)
@@ -236,9 +218,6 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		copts.Readings, copts.ReadingEvents = poller, events
 	}
 	if err := controller.Setup(mgr, copts); err != nil {
-		return nil, err
-	}
-	if err := setupSuites(mgr, cfg, o, po); err != nil {
 		return nil, err
 	}
 	if o.UploadAddr != "" {

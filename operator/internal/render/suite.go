@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
 
 	"github.com/wattson-dev/wattson/operator/api/v1alpha1"
 )
@@ -51,7 +52,7 @@ func SuiteLabels(s *v1alpha1.Suite) map[string]string {
 	l := SuiteSelector(s)
 	l["app.kubernetes.io/instance"] = s.Name
 	l["app.kubernetes.io/part-of"] = "wattson"
-	l[ManagedByLabel] = ManagedBy
+	l[v1alpha1.ManagedByLabel] = v1alpha1.ManagedBy
 	return l
 }
 
@@ -148,7 +149,7 @@ func SuiteDeployment(s *v1alpha1.Suite, image string) *appsv1.Deployment {
 				Spec: corev1.PodSpec{
 					ServiceAccountName: s.Spec.ServiceAccountName,
 					SecurityContext: &corev1.PodSecurityContext{
-						RunAsNonRoot: ptr(true), RunAsUser: ptr(int64(65532)), RunAsGroup: ptr(int64(65532)),
+						RunAsNonRoot: ptr.To(true), RunAsUser: ptr.To(int64(65532)), RunAsGroup: ptr.To(int64(65532)),
 						SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 					},
 					Containers: []corev1.Container{{
@@ -164,7 +165,7 @@ func SuiteDeployment(s *v1alpha1.Suite, image string) *appsv1.Deployment {
 						LivenessProbe:   probe("/-/healthy", 20),
 						Resources:       resources,
 						SecurityContext: &corev1.SecurityContext{
-							AllowPrivilegeEscalation: ptr(false), ReadOnlyRootFilesystem: ptr(true),
+							AllowPrivilegeEscalation: ptr.To(false), ReadOnlyRootFilesystem: ptr.To(true),
 							Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
 						},
 						// The runner writes each run's Ginkgo report to a temporary folder.
@@ -232,5 +233,3 @@ func suiteDurations(s *v1alpha1.Suite) (interval, timeout time.Duration, err err
 	}
 	return interval, timeout, nil
 }
-
-func ptr[T any](v T) *T { return &v }
