@@ -43,7 +43,7 @@ func TestSamplesAndValidation(t *testing.T) {
 			n++
 		}
 	}
-	g.Expect(n).To(Equal(6))
+	g.Expect(n).To(Equal(7))
 
 	cases := []struct {
 		name  string

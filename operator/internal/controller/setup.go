@@ -43,7 +43,8 @@ type Options struct {
 	SuiteDefaultImage string
 	SuitePollInterval time.Duration
 	SuiteURL          func(*v1alpha1.Suite) string
-	// SuiteTriggerDebounce and RerunToken: see SuiteTriggerReconciler (Debounce, Token).
+	// SuiteTriggerDebounce: see SuiteTriggerReconciler.Debounce. RerunToken is the bearer token
+	// sent to the Suites' runtimes (reruns and history).
 	SuiteTriggerDebounce time.Duration
 	RerunToken           func() (string, error)
 }
@@ -128,7 +129,7 @@ func Setup(mgr ctrl.Manager, o Options) error {
 	}
 	suites := &SuiteReconciler{Client: c, Scheme: mgr.GetScheme(), Recorder: mgr.GetEventRecorder("suite-controller"),
 		PrometheusOperator: o.PrometheusOperator, DefaultImage: o.SuiteDefaultImage, URL: o.SuiteURL,
-		PollInterval: o.SuitePollInterval, Triggers: triggers}
+		PollInterval: o.SuitePollInterval, Token: o.RerunToken, Triggers: triggers}
 	if err := suites.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("suite controller: %w", err)
 	}

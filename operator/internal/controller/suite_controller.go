@@ -65,6 +65,8 @@ type SuiteReconciler struct {
 	HTTP *http.Client
 	// PollInterval is how often the runtime's history is read into the status.
 	PollInterval time.Duration
+	// Token is the bearer token sent to the runtimes (see runs.Client); nil sends none.
+	Token func() (string, error)
 	// Triggers, when set, gives the last rerun asked for each Suite (status.lastTrigger) and
 	// tells this reconciler when one was sent.
 	Triggers *SuiteTriggerReconciler
@@ -75,6 +77,7 @@ type SuiteReconciler struct {
 // +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups="",resources=services;configmaps,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=monitoring.coreos.com,resources=servicemonitors;prometheusrules,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:urls=/wattson-runtime/api/*,verbs=get
 
 // SetupWithManager registers the Suite indexes and controller: Suites, their children, the
 // Suites sharing their suite name, their store Secret and the reruns sent.
@@ -284,23 +287,16 @@ func (e *errConflict) Error() string { return e.msg }
 // reconcileRuntime writes the runtime's objects. A child name held by someone else's object
 // is a ChildConflict, not an error: retrying cannot help until that object goes.
 func (r *SuiteReconciler) reconcileRuntime(ctx context.Context, s *v1alpha1.Suite, image string) (reason, msg string, err error) {
-	want := render.SuiteDeployment(s, image)
-	dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: want.Name, Namespace: want.Namespace}}
-	err = r.apply(ctx, s, dep, func() {
-		dep.Labels = want.Labels
-		dep.Spec.Replicas, dep.Spec.Selector, dep.Spec.Strategy, dep.Spec.Template = want.Spec.Replicas, want.Spec.Selector, want.Spec.Strategy, want.Spec.Template
-	})
+	// The Deployment, what runs, goes last: a conflict on any other child stops before it.
 	svcWant := render.SuiteService(s)
 	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: svcWant.Name, Namespace: svcWant.Namespace}}
-	if err == nil {
-		err = r.apply(ctx, s, svc, func() {
-			svc.Labels = svcWant.Labels
-			svc.Spec.Selector, svc.Spec.Ports = svcWant.Spec.Selector, svcWant.Spec.Ports
-		})
-	}
-	objects := "Deployment and Service"
+	err = r.apply(ctx, s, svc, func() {
+		svc.Labels = svcWant.Labels
+		svc.Spec.Selector, svc.Spec.Ports = svcWant.Spec.Selector, svcWant.Spec.Ports
+	})
+	objects := "Service, rules ConfigMap and Deployment"
 	if err == nil && r.PrometheusOperator {
-		objects = "Deployment, Service, ServiceMonitor and PrometheusRule"
+		objects = "Service, ServiceMonitor, PrometheusRule and Deployment"
 		smWant := render.SuiteServiceMonitor(s)
 		sm := &monitoringv1.ServiceMonitor{ObjectMeta: metav1.ObjectMeta{Name: smWant.Name, Namespace: smWant.Namespace}}
 		err = r.apply(ctx, s, sm, func() { sm.Labels, sm.Spec = smWant.Labels, smWant.Spec })
@@ -312,12 +308,19 @@ func (r *SuiteReconciler) reconcileRuntime(ctx context.Context, s *v1alpha1.Suit
 			}
 		}
 	} else if err == nil {
-		objects = "Deployment, Service and rules ConfigMap"
 		var cmWant *corev1.ConfigMap
 		if cmWant, err = render.SuiteRulesConfigMap(s); err == nil {
 			cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: cmWant.Name, Namespace: cmWant.Namespace}}
 			err = r.apply(ctx, s, cm, func() { cm.Labels, cm.Data = cmWant.Labels, cmWant.Data })
 		}
+	}
+	want := render.SuiteDeployment(s, image)
+	dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: want.Name, Namespace: want.Namespace}}
+	if err == nil {
+		err = r.apply(ctx, s, dep, func() {
+			dep.Labels = want.Labels
+			dep.Spec.Replicas, dep.Spec.Selector, dep.Spec.Strategy, dep.Spec.Template = want.Spec.Replicas, want.Spec.Selector, want.Spec.Strategy, want.Spec.Template
+		})
 	}
 	var conflict *errConflict
 	if errors.As(err, &conflict) {
@@ -407,7 +410,7 @@ func (r *SuiteReconciler) url(s *v1alpha1.Suite) string {
 // runtime does not answer, what the status says about past runs stays (it is history), but the
 // verdict becomes Unknown: nothing says the suite still passes.
 func (r *SuiteReconciler) reconcileReport(ctx context.Context, s *v1alpha1.Suite) {
-	c := &runs.Client{URL: r.url(s), HTTP: r.HTTP}
+	c := &runs.Client{URL: r.url(s), HTTP: r.HTTP, Token: r.Token}
 	s.Status.URL = c.URL
 	unreachable := func(err error) {
 		s.Status.Verdict = v1alpha1.VerdictUnknown

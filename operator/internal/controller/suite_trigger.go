@@ -80,7 +80,8 @@ func (r *SuiteTriggerReconciler) Last(key types.NamespacedName) (v1alpha1.Trigge
 	return t, ok
 }
 
-// +kubebuilder:rbac:urls=/rerun,verbs=post
+// The runtime authorises a request as its verb on /wattson-runtime + its path.
+// +kubebuilder:rbac:urls=/wattson-runtime/rerun,verbs=post
 
 // SetupWithManager watches PDUs and PDUModels for the Suites whose triggers select them.
 func (r *SuiteTriggerReconciler) SetupWithManager(mgr ctrl.Manager) error {
@@ -203,10 +204,7 @@ func (r *SuiteTriggerReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	if err := r.Get(ctx, req.NamespacedName, s); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	trigger := p.what[0]
-	if n := len(p.what) - 1; n > 0 {
-		trigger = fmt.Sprintf("%s and %d more", trigger, n)
-	}
+	trigger := triggerText(p.what)
 	url := render.SuiteURL(s)
 	if r.URL != nil {
 		url = r.URL(s)
@@ -248,6 +246,30 @@ func (r *SuiteTriggerReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	default: // the Suite reconciler polls anyway
 	}
 	return result, nil
+}
+
+// maxTrigger is the most the runtime records of a trigger (it refuses longer ones).
+const maxTrigger = 200
+
+// triggerText names the changed objects as the runtime joins triggers ("a; b"), within
+// maxTrigger bytes: "PDU dc1/a; PDU dc1/b (+3 more)".
+func triggerText(what []string) string {
+	out := what[0]
+	for i := 1; i < len(what); i++ {
+		more := ""
+		if rest := len(what) - i - 1; rest > 0 {
+			more = fmt.Sprintf(" (+%d more)", rest)
+		}
+		if len(out)+2+len(what[i])+len(more) > maxTrigger {
+			out += fmt.Sprintf(" (+%d more)", len(what)-i)
+			break
+		}
+		out += "; " + what[i]
+	}
+	if len(out) > maxTrigger {
+		return clip(out, maxTrigger-len("…"))
+	}
+	return out
 }
 
 func minTime(a, b time.Time) time.Time {

@@ -76,7 +76,9 @@ type Client struct {
 	URL string
 	// HTTP is the client to use; it should have a timeout.
 	HTTP *http.Client
-	// Token returns the bearer token sent with POST /rerun; nil sends none.
+	// Token returns the bearer token sent with every request (a runtime with
+	// --web.auth=kubernetes checks it with a TokenReview and a SubjectAccessReview of the verb on
+	// /wattson-runtime + the path); nil sends none.
 	Token func() (string, error)
 }
 
@@ -110,16 +112,7 @@ func (c *Client) Rerun(ctx context.Context, trigger string) error {
 	if err != nil {
 		return err
 	}
-	if c.Token != nil {
-		tok, err := c.Token()
-		if err != nil {
-			return fmt.Errorf("POST %s: bearer token: %w", u, err)
-		}
-		if tok != "" {
-			req.Header.Set("Authorization", "Bearer "+tok)
-		}
-	}
-	resp, err := c.HTTP.Do(req)
+	resp, err := c.do(req)
 	if err != nil {
 		return fmt.Errorf("POST %s: %w", u, err)
 	}
@@ -137,7 +130,7 @@ func (c *Client) get(ctx context.Context, path string, v any) error {
 	if err != nil {
 		return err
 	}
-	resp, err := c.HTTP.Do(req)
+	resp, err := c.do(req)
 	if err != nil {
 		return fmt.Errorf("GET %s: %w", u, err)
 	}
@@ -149,6 +142,19 @@ func (c *Client) get(ctx context.Context, path string, v any) error {
 		return fmt.Errorf("GET %s: decoding the answer: %w", u, err)
 	}
 	return nil
+}
+
+func (c *Client) do(req *http.Request) (*http.Response, error) {
+	if c.Token != nil {
+		tok, err := c.Token()
+		if err != nil {
+			return nil, fmt.Errorf("bearer token: %w", err)
+		}
+		if tok != "" {
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
+	}
+	return c.HTTP.Do(req)
 }
 
 // apiError reads the runtime's {"error": "..."} body, or the start of whatever it sent.
