@@ -9,4 +9,9 @@
 //   - PipelineReconciler is a singleton that assembles snmp.yml (in a Secret), the SNMPv3
 //     environment, the exporter Deployment and Service, and the recording rules, plus a plain
 //     scrape configuration where prometheus-operator is absent.
+//   - SuiteReconciler checks a Suite (image, label filter, store Secret, suite name), writes its
+//     runtime (Service, ServiceMonitor and PrometheusRule or rules ConfigMap, then Deployment),
+//     and reports Ready and Passing from the runtime's history API.
+//   - SuiteTriggerReconciler reruns Suites (POST /rerun?trigger=) when the PDUs and PDUModels
+//     their triggers select change, debounced per Suite.
 package controller
