@@ -7,7 +7,9 @@ import (
 )
 
 func TestSummarize(t *testing.T) {
-	r := func(suite, result string) runs.Run { return runs.Run{ID: suite + "-" + result, Suite: suite, Result: result} }
+	r := func(suite, result string) runs.Run {
+		return runs.Run{ID: suite + "-" + result, Suite: suite, Result: result}
+	}
 	cases := []struct {
 		name         string
 		runs         []runs.Run
