@@ -52,6 +52,9 @@ func runManager() int {
 	flag.IntVar(&o.MaxConcurrentReconcile, "max-concurrent-reconciles", 4, "PDUs reconciled in parallel")
 	flag.StringVar(&o.UploadAddr, "upload.listen-address", "", "address of the MIB upload page, e.g. :8082; empty disables it")
 	flag.StringVar(&o.UploadTokenSecret, "upload.token-secret", "", "Secret (name or namespace/name, key \"token\") with the upload token; empty accepts Kubernetes tokens allowed to create ConfigMaps")
+	flag.StringVar(&o.SuiteDefaultImage, "suite.default-image", "", "image holding wattson-runtime and the compiled suite, for Suites without spec.image; empty: such Suites are not Ready (ImageMissing)")
+	flag.DurationVar(&o.SuitePollInterval, "suite.poll-interval", 30*time.Second, "how often each Suite's runtime history is read into its status")
+	flag.DurationVar(&o.SuiteTriggerDebounce, "suite.trigger-debounce", time.Second, "changes of a Suite's triggers within this window are folded into one rerun (at most 10 windows after the first)")
 	var level slog.Level
 	flag.TextVar(&level, "log.level", slog.LevelInfo, "log level: debug, info, warn or error")
 	flag.Parse()

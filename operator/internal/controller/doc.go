@@ -10,7 +10,12 @@
 //     environment, the exporter Deployment and Service, and the recording rules, plus a plain
 //     scrape configuration where prometheus-operator is absent. It only creates or updates what
 //     package render renders.
+//   - SuiteReconciler checks a Suite (image, label filter, store Secret, suite name), writes its
+//     runtime as package render renders it (Service, ServiceMonitor and PrometheusRule or rules
+//     ConfigMap, then Deployment), and reports Ready and Passing from the runtime's history API.
+//   - SuiteTriggerReconciler reruns Suites (POST /rerun?trigger=) when the PDUs and PDUModels
+//     their triggers select change, debounced per Suite.
 //
 // Each reconciler lives in its own file with its SetupWithManager, which says what it watches;
-// Setup registers the field indexes they share and calls the three.
+// Setup registers the field indexes they share and calls them all.
 package controller

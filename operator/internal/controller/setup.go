@@ -39,6 +39,14 @@ type Options struct {
 	RecheckAfter time.Duration
 	// MaxConcurrentReconciles applies to the PDU controller.
 	MaxConcurrentReconciles int
+	// SuiteDefaultImage, SuitePollInterval and SuiteURL: see SuiteReconciler.
+	SuiteDefaultImage string
+	SuitePollInterval time.Duration
+	SuiteURL          func(*v1alpha1.Suite) string
+	// SuiteTriggerDebounce: see SuiteTriggerReconciler.Debounce. RerunToken is the bearer token
+	// sent to the Suites' runtimes (reruns and history).
+	SuiteTriggerDebounce time.Duration
+	RerunToken           func() (string, error)
 }
 
 // ExporterAddress is the in-cluster address of the exporter Service in namespace.
@@ -78,9 +86,10 @@ func PrometheusOperatorServed(cfg *rest.Config) (bool, error) {
 	return true, nil
 }
 
-// Setup registers the field indexes the reconcilers share, then the three reconcilers, each
-// with its own SetupWithManager: PDUModelReconciler (pdumodel_controller.go), PDUReconciler
-// (pdu_controller.go) and PipelineReconciler (pipeline_controller.go).
+// Setup registers the field indexes the reconcilers share, then the reconcilers, each with its
+// own SetupWithManager: PDUModelReconciler (pdumodel_controller.go), PDUReconciler
+// (pdu_controller.go), PipelineReconciler (pipeline_controller.go), SuiteTriggerReconciler
+// (suite_trigger.go) and SuiteReconciler (suite_controller.go).
 func Setup(mgr ctrl.Manager, o Options) error {
 	ctx := context.Background()
 	idx := mgr.GetFieldIndexer()
@@ -112,6 +121,17 @@ func Setup(mgr ctrl.Manager, o Options) error {
 		ExporterHostNetwork: o.ExporterHostNetwork}
 	if err := pipeline.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("pipeline controller: %w", err)
+	}
+	triggers := NewSuiteTriggerReconciler(c)
+	triggers.Debounce, triggers.URL, triggers.Token = o.SuiteTriggerDebounce, o.SuiteURL, o.RerunToken
+	if err := triggers.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("suite-trigger controller: %w", err)
+	}
+	suites := &SuiteReconciler{Client: c, Scheme: mgr.GetScheme(), Recorder: mgr.GetEventRecorder("suite-controller"),
+		PrometheusOperator: o.PrometheusOperator, DefaultImage: o.SuiteDefaultImage, URL: o.SuiteURL,
+		PollInterval: o.SuitePollInterval, Token: o.RerunToken, Triggers: triggers}
+	if err := suites.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("suite controller: %w", err)
 	}
 	return nil
 }

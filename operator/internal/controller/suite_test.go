@@ -55,6 +55,7 @@ func startOperator(t testing.TB, cfg *rest.Config, mutate func(*manager.Options)
 		Namespace: opNamespace, MetricsAddr: "0", ProbeAddr: "0", ScrapeMode: manager.ScrapeModeAuto,
 		ExporterImage: "snmp-exporter:test", ExporterReplicas: 2, QPS: 1000, Burst: 2000,
 		MaxConcurrentReconcile: 8, PollInterval: time.Second, SkipControllerNameValidation: true,
+		SuitePollInterval: time.Second, SuiteTriggerDebounce: 500 * time.Millisecond,
 	}
 	if mutate != nil {
 		mutate(&o)

@@ -7,12 +7,15 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"strings"
 	"time"
 
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	monitoringv1alpha1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1alpha1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -56,6 +59,18 @@ type Options struct {
 	MaxConcurrentReconcile int
 	UploadAddr             string
 	UploadTokenSecret      string
+	// SuiteDefaultImage runs Suites that name no spec.image (the kit's own image).
+	SuiteDefaultImage string
+	// SuitePollInterval is how often each Suite's runtime history is read into its status.
+	SuitePollInterval time.Duration
+	// SuiteTriggerDebounce folds the changes that rerun a Suite within this window into one.
+	SuiteTriggerDebounce time.Duration
+	// SuiteURL overrides where Suites' runtimes are reached (default: their Service); for
+	// tests that run the runtime on loopback.
+	SuiteURL func(*v1alpha1.Suite) string
+	// RerunToken overrides the bearer token sent with POST /rerun (default: the token of the
+	// operator's own credentials, re-read from its file each time).
+	RerunToken func() (string, error)
 	// SkipControllerNameValidation lets tests run several managers in one process
 	// (controller names must otherwise be unique per process, for metrics).
 	SkipControllerNameValidation bool
@@ -86,6 +101,12 @@ func (o *Options) Validate() error {
 			errs = append(errs, fmt.Errorf("--exporter.replicas: must be 1 with --exporter.host-network (replicas would share a port), got %d", o.ExporterReplicas))
 		}
 	}
+	if o.SuitePollInterval < time.Second {
+		errs = append(errs, fmt.Errorf("--suite.poll-interval: must be at least 1s, got %s", o.SuitePollInterval))
+	}
+	if o.SuiteTriggerDebounce < 0 {
+		errs = append(errs, fmt.Errorf("--suite.trigger-debounce: must not be negative, got %s", o.SuiteTriggerDebounce))
+	}
 	if o.QPS <= 0 || o.Burst <= 0 {
 		errs = append(errs, errors.New("--kube-api-qps and --kube-api-burst: must be positive"))
 	}
@@ -107,6 +128,23 @@ func Scheme() *runtime.Scheme {
 // Leader election records its transitions as core/v1 Events.
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch,namespace=wattson-system
 
+// ConfigToken returns the bearer token of cfg: read from cfg.BearerTokenFile on every call
+// (projected ServiceAccount tokens rotate), else cfg.BearerToken; empty when cfg authenticates
+// otherwise (client certificates).
+func ConfigToken(cfg *rest.Config) func() (string, error) {
+	file, token := cfg.BearerTokenFile, cfg.BearerToken
+	return func() (string, error) {
+		if file == "" {
+			return token, nil
+		}
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("reading the operator's token: %w", err)
+		}
+		return strings.TrimSpace(string(b)), nil
+	}
+}
+
 // New builds the manager with every reconciler and runnable added.
 func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	cfg = rest.CopyConfig(cfg)
@@ -119,13 +157,19 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		}
 	}
 	ns := map[string]cache.Config{o.Namespace: {}}
+	// Suites' runtimes live in the Suites' namespaces: there, only Wattson's own objects.
+	managed := labels.SelectorFromSet(labels.Set{v1alpha1.ManagedByLabel: v1alpha1.ManagedBy})
+	nsAndManaged := map[string]cache.Config{o.Namespace: {}, cache.AllNamespaces: {LabelSelector: managed}}
 	byObject := map[client.Object]cache.ByObject{
 		&corev1.ConfigMap{}:  {Namespaces: ns},
-		&corev1.Service{}:    {Namespaces: ns},
-		&appsv1.Deployment{}: {Namespaces: ns},
+		&corev1.Service{}:    {Namespaces: nsAndManaged},
+		&appsv1.Deployment{}: {Namespaces: nsAndManaged},
 	}
 	if po {
-		byObject[&monitoringv1.PrometheusRule{}] = cache.ByObject{Namespaces: ns}
+		byObject[&monitoringv1.PrometheusRule{}] = cache.ByObject{Namespaces: nsAndManaged}
+		byObject[&monitoringv1.ServiceMonitor{}] = cache.ByObject{Label: managed}
+	} else {
+		byObject[&corev1.ConfigMap{}] = cache.ByObject{Namespaces: nsAndManaged}
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  Scheme(),
@@ -155,6 +199,11 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		Namespace: o.Namespace, PrometheusOperator: po, ExporterAddr: o.ExporterAddr,
 		ExporterImage: o.ExporterImage, ExporterReplicas: o.ExporterReplicas, ExporterHostNetwork: o.ExporterHostNetwork,
 		MaxConcurrentReconciles: o.MaxConcurrentReconcile, RecheckAfter: 2 * o.PollInterval,
+		SuiteDefaultImage: o.SuiteDefaultImage, SuitePollInterval: o.SuitePollInterval, SuiteURL: o.SuiteURL,
+		SuiteTriggerDebounce: o.SuiteTriggerDebounce, RerunToken: o.RerunToken,
+	}
+	if copts.RerunToken == nil {
+		copts.RerunToken = ConfigToken(cfg)
 	}
 	if o.PrometheusURL != "" {
 		events := make(chan event.GenericEvent, 1024)

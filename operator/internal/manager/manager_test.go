@@ -7,7 +7,8 @@ import (
 )
 
 func TestOptionsValidate(t *testing.T) {
-	ok := Options{Namespace: "wattson-system", ScrapeMode: ScrapeModeAuto, ExporterReplicas: 2, QPS: 100, Burst: 200, PollInterval: 30 * time.Second}
+	ok := Options{Namespace: "wattson-system", ScrapeMode: ScrapeModeAuto, ExporterReplicas: 2, QPS: 100, Burst: 200, PollInterval: 30 * time.Second,
+		SuitePollInterval: 30 * time.Second, SuiteTriggerDebounce: time.Second}
 	cases := []struct {
 		name  string
 		edit  func(*Options)
@@ -19,6 +20,8 @@ func TestOptionsValidate(t *testing.T) {
 		{"no replicas", func(o *Options) { o.ExporterReplicas = 0 }, "--exporter.replicas"},
 		{"fast poll", func(o *Options) { o.PrometheusURL, o.PollInterval = "http://p:9090", time.Millisecond }, "--prometheus.poll-interval"},
 		{"no qps", func(o *Options) { o.QPS = 0 }, "--kube-api-qps"},
+		{"fast suite poll", func(o *Options) { o.SuitePollInterval = 10 * time.Millisecond }, "--suite.poll-interval"},
+		{"negative debounce", func(o *Options) { o.SuiteTriggerDebounce = -time.Second }, "--suite.trigger-debounce"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -3,7 +3,8 @@
 // ScrapeConfig or Probe per PDU, a plain Prometheus scrape configuration for clusters without
 // prometheus-operator, the recording rules that normalise every vendor to wattson_pdu_* metrics,
 // and snmp_exporter itself: its Deployment, Service, and the Secrets holding snmp.yml and the
-// SNMPv3 environment.
+// SNMPv3 environment; and each Suite's runtime: its Deployment, Service, ServiceMonitor and
+// alerting rules (PrometheusRule, or a plain rule file).
 //
 // Everything here is a pure function of its arguments, so the controllers, the tests and the
 // loopback demo (which runs a local Prometheus on the plain configuration) share one renderer.
