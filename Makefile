@@ -18,6 +18,14 @@ SQLC := $(BIN)/sqlc
 KUSTOMIZE := $(BIN)/kustomize
 PROMTOOL := $(BIN)/promtool
 
+# What --version and wattson_build_info report (hack/ldflags.sh): the git tag, or the commit.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+export VERSION
+LDFLAGS ?= $(shell hack/ldflags.sh)
+# The image: `make docker-build` stamps the same build into it and into its OCI labels.
+IMG ?= ghcr.io/wattson-dev/wattson:$(VERSION)
+CONTAINER_TOOL ?= docker
+
 ##@ General
 
 .PHONY: help
@@ -92,9 +100,17 @@ build: ## Build Wattson's binaries and the compiled spec suite into bin/.
 	@mkdir -p $(BIN)
 	@for d in operator:wattson-operator runtime:wattson-runtime mocks:wattson-snmpsim; do \
 	  src=$${d%%:*}; out=$${d##*:}; \
-	  if [ -f $$src/main.go ]; then CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/$$out ./$$src; echo "built bin/$$out"; fi; \
+	  if [ -f $$src/main.go ]; then CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/$$out ./$$src; echo "built bin/$$out ($(VERSION))"; fi; \
 	done
-	@if ls specs/*_test.go >/dev/null 2>&1; then CGO_ENABLED=0 $(GO) test -c -trimpath -o $(BIN)/specs.test ./specs && echo "built bin/specs.test"; fi
+	@if ls specs/*_test.go >/dev/null 2>&1; then CGO_ENABLED=0 $(GO) test -c -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/specs.test ./specs && echo "built bin/specs.test"; fi
+
+.PHONY: docker-build
+docker-build: ## Build the image $(IMG), stamped with the version and OCI labels (needs Docker or podman).
+	$(CONTAINER_TOOL) build -t $(IMG) \
+	  --build-arg VERSION=$(VERSION) --build-arg REVISION=$$(git rev-parse HEAD) \
+	  --build-arg BRANCH=$$(git rev-parse --abbrev-ref HEAD) \
+	  --build-arg BUILD_DATE=$$(git log -1 --format=%cd --date=format:%Y%m%d-%H:%M:%S) \
+	  --build-arg CREATED=$$(git log -1 --format=%cI) .
 
 .PHONY: run
 run: manifests generate ## Run the operator against the cluster in your current kubeconfig.
