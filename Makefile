@@ -21,7 +21,8 @@ PROMTOOL := $(BIN)/promtool
 # What --version and wattson_build_info report (hack/ldflags.sh): the git tag, or the commit.
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 export VERSION
-LDFLAGS ?= $(shell hack/ldflags.sh)
+# VERSION passed explicitly: make before 4.4 does not export variables to $(shell).
+LDFLAGS ?= $(shell VERSION=$(VERSION) hack/ldflags.sh)
 # The image: `make docker-build` stamps the same build into it and into its OCI labels.
 IMG ?= ghcr.io/wattson-dev/wattson:$(VERSION)
 CONTAINER_TOOL ?= docker
@@ -103,6 +104,14 @@ build: ## Build Wattson's binaries and the compiled spec suite into bin/.
 	  if [ -f $$src/main.go ]; then CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/$$out ./$$src; echo "built bin/$$out ($(VERSION))"; fi; \
 	done
 	@if ls specs/*_test.go >/dev/null 2>&1; then CGO_ENABLED=0 $(GO) test -c -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/specs.test ./specs && echo "built bin/specs.test"; fi
+
+.PHONY: release-manifests
+release-manifests: ## Point every shipped manifest and doc at release VERSION (make release-manifests VERSION=v0.2.0).
+	@[[ "$(VERSION)" =~ ^v[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$$ ]] || { echo "VERSION=$(VERSION) is not vX.Y.Z"; exit 1; }
+	@old=$$(sed -n 's/^ *newTag: *\(v[0-9].*\)$$/\1/p' kustomization.yaml | head -1); \
+	  files=$$(git grep -lE "newTag: $$old|wattson-dev/wattson[^ ]*\?ref=$$old" -- '*.yaml' '*.md'); \
+	  sed -i -e "s/newTag: $$old\$$/newTag: $(VERSION)/" -e "s/?ref=$$old\b/?ref=$(VERSION)/g" $$files; \
+	  echo "release $$old -> $(VERSION) in:" $$files
 
 .PHONY: docker-build
 docker-build: ## Build the image $(IMG), stamped with the version and OCI labels (needs Docker or podman).

@@ -295,6 +295,9 @@ func checkConsistency(t *testing.T, r render, objs []*unstructured.Unstructured)
 			name, tag, _ := strings.Cut(image, ":")
 			switch {
 			case name == kitImage:
+				if want := releaseVersion(t); tag != want {
+					t.Errorf("%s: image %q, want the release the manifests ship, %s (root kustomization.yaml)", where, image, want)
+				}
 				cmd, _, _ := unstructured.NestedStringSlice(c, "command")
 				if len(cmd) == 0 || !binaries[cmd[0]] {
 					t.Errorf("%s: image %s needs a command among the Dockerfile's binaries %v, has %v", where, kitImage, sortedKeys(binaries), cmd)
