@@ -403,7 +403,7 @@ func TestDockerfile(t *testing.T) {
 			t.Errorf("Dockerfile does not build %s from %s", bin, pkg)
 		}
 	}
-	if !strings.Contains(text, "go test -c -trimpath -o /out/specs.test ./specs") {
+	if !strings.Contains(text, `go test -c -trimpath -ldflags "$LDFLAGS" -o /out/specs.test ./specs`) {
 		t.Errorf("Dockerfile does not compile the suite to /specs.test")
 	}
 	// The simulator's manifests read its data from /data/snmpsim.
