@@ -157,7 +157,7 @@ func TestBinariesReportTheirBuild(t *testing.T) {
 		{name: "wattson-operator", args: []string{"--namespace=default", "--scrape-mode=plain", "--metrics-bind-address=" + addr["wattson-operator"], "--health-probe-bind-address=" + freeAddr(t)},
 			// Its metrics are served once the manager runs, which needs an apiserver.
 			env: func(t *testing.T) []string {
-				_, env := testenv.Kube(t, testenv.KubeOptions{})
+				_, env := testenv.Kube(t, testenv.KubeOptions{CRDDirs: []string{filepath.Join(root, "operator", "config", "crd", "bases")}})
 				kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
 				if err := os.WriteFile(kubeconfig, env.KubeConfig, 0o600); err != nil {
 					t.Fatal(err)
