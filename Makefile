@@ -125,8 +125,17 @@ docker-build: ## Build the image $(IMG), stamped with the version and OCI labels
 run: manifests generate ## Run the operator against the cluster in your current kubeconfig.
 	$(GO) run ./operator
 
+.PHONY: mibs
+mibs: ## Fetch the MIBs the sample models need (hack/mibs/sources.txt, sha256-checked) into ~/.cache/wattson/mibs.
+	@mkdir -p $(BIN) && $(GO) build -o $(BIN)/wattson-mibs ./hack/mibs && $(BIN)/wattson-mibs
+
+# Before the tools: without MIBs the demo cannot start, and says what to run at once.
+.PHONY: mibs-check
+mibs-check:
+	@mkdir -p $(BIN) && $(GO) build -o $(BIN)/wattson-mibs ./hack/mibs && $(BIN)/wattson-mibs --check >/dev/null
+
 .PHONY: demo
-demo: tools build ## Run the whole chain on loopback (PDUs, operator, simulator, exporter, Prometheus, alerts).
+demo: mibs-check tools build ## Run the whole chain on loopback (PDUs, operator, simulator, exporter, Prometheus, alerts).
 	@$(GO) build -o $(BIN)/wattson-demo ./hack/demo
 	@# exec: Ctrl-C reaches the demo itself, which stops everything and exits 0.
 	@exec $(BIN)/wattson-demo
