@@ -54,6 +54,7 @@ var renders = []render{
 	{name: "root", dir: "."},
 	{name: "byo-prometheus", dir: "monitoring/overlays/byo-prometheus", namespaces: []string{"wattson-system"}},
 	{name: "full-stack", dir: "monitoring/overlays/full-stack", namespaces: []string{"wattson-system"}},
+	{name: "long-term", dir: "monitoring/overlays/long-term", namespaces: []string{"wattson-system"}},
 	{name: "local", dir: "monitoring/overlays/local", complete: true},
 	{name: "dev", dir: "monitoring/overlays/dev", complete: true},
 	{name: "node", dir: "monitoring/overlays/node", complete: true},
@@ -118,7 +119,7 @@ func decode(t testing.TB, data []byte) []*unstructured.Unstructured {
 // operator has not landed it yet.
 func requireOperatorConfig(t testing.TB, repo, dir string) {
 	t.Helper()
-	if dir == "monitoring/overlays/byo-prometheus" || dir == "monitoring/overlays/full-stack" || dir == "runtime/config" {
+	if dir == "monitoring/overlays/byo-prometheus" || dir == "monitoring/overlays/full-stack" || dir == "monitoring/overlays/long-term" || dir == "runtime/config" {
 		return
 	}
 	if _, err := os.Stat(filepath.Join(repo, "operator/config/default/kustomization.yaml")); err != nil {

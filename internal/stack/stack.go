@@ -58,6 +58,9 @@ type Options struct {
 	SpecsLabelFilter string
 	// ExtraRuleFiles are added to Prometheus (name -> contents), e.g. Wattson's alert rules.
 	ExtraRuleFiles map[string]string
+	// RemoteWrite is appended to prometheus.yml as it is: a top-level remote_write section, e.g.
+	// to the long-term store of monitoring/overlays/long-term.
+	RemoteWrite string
 }
 
 // Stack is a running chain. Stop ends every process it started.
@@ -284,6 +287,7 @@ func (s *Stack) prometheusConfig(self string) string {
 	job("alertmanager", s.AlertMgr.Addr)
 	job("snmp-exporter", s.exporterAddr)
 	job("wattson-snmpsim", s.Sim.Addr)
+	b.WriteString(s.opts.RemoteWrite)
 	return b.String()
 }
 
