@@ -154,6 +154,14 @@ uninstall: manifests $(KUSTOMIZE) ## Remove the CRDs from the cluster.
 deploy: manifests $(KUSTOMIZE) ## Deploy the whole kit (kustomization.yaml) to the cluster.
 	$(KUSTOMIZE) build . | kubectl apply --server-side -f -
 
+DIST ?= $(ROOT)/dist
+
+.PHONY: build-installer
+build-installer: manifests $(KUSTOMIZE) ## Write dist/install.yaml: the whole kit (kustomization.yaml) in one file, at the release it names.
+	@mkdir -p $(DIST)
+	@$(KUSTOMIZE) build . >$(DIST)/install.yaml.tmp && mv $(DIST)/install.yaml.tmp $(DIST)/install.yaml
+	@echo "wrote $(DIST)/install.yaml: $$(grep -c '^kind:' $(DIST)/install.yaml) objects; apply with kubectl apply --server-side -f (prometheus-operator's CRDs first)"
+
 ##@ Single-node cluster on loopback (root; hack/cluster, monitoring/overlays/node)
 
 CLUSTER_DIR ?= /var/lib/wattson-cluster

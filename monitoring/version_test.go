@@ -1,6 +1,7 @@
 package monitoring_test
 
 import (
+	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,6 +10,8 @@ import (
 	"testing"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/wattson-dev/wattson/internal/testenv"
 )
 
 // releaseVersion is the Wattson release the shipped manifests name: the tag of the kit's image in
@@ -64,5 +67,39 @@ func TestShippedManifestsNameARelease(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestBuildInstaller: `make build-installer` writes the root kustomization's objects, exactly (the
+// root render passes the server-side dry-run in TestManifests), and they name the release.
+func TestBuildInstaller(t *testing.T) {
+	repo := root(t)
+	testenv.Binary(t, "kustomize")
+	dist := t.TempDir()
+	mk := exec.Command("make", "-s", "build-installer", "DIST="+dist)
+	mk.Dir = repo
+	if out, err := mk.CombinedOutput(); err != nil {
+		t.Fatalf("make build-installer: %v\n%s", err, out)
+	}
+	got, err := os.ReadFile(filepath.Join(dist, "install.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := kustomizeBuild(t, repo, ".")
+	if !bytes.Equal(got, want) {
+		t.Fatalf("dist/install.yaml (%d bytes) differs from `kustomize build .` (%d bytes)", len(got), len(want))
+	}
+	objs := decode(t, got)
+	kinds := map[string]int{}
+	for _, o := range objs {
+		kinds[o.GetKind()]++
+	}
+	for _, k := range []string{"CustomResourceDefinition", "Deployment", "Prometheus", "Alertmanager", "PrometheusRule"} {
+		if kinds[k] == 0 {
+			t.Errorf("install.yaml has no %s (kinds: %v)", k, kinds)
+		}
+	}
+	if n := strings.Count(string(got), kitImage+":"+releaseVersion(t)); n == 0 || strings.Contains(string(got), kitImage+":latest") {
+		t.Errorf("install.yaml names %s:%s %d times (and latest: %v)", kitImage, releaseVersion(t), n, strings.Contains(string(got), kitImage+":latest"))
 	}
 }
