@@ -3,7 +3,8 @@
 # One image for all of Wattson: the operator, the spec runtime, the SNMP simulator and the compiled
 # spec suite, on distroless, non-root. Manifests pick the binary with `command`.
 #
-#   docker build -t ghcr.io/wattson-dev/wattson .                  # the release image
+#   make docker-build                                              # the release image, versioned
+#   docker build -t ghcr.io/wattson-dev/wattson .                  # the same, reporting "devel"
 #   docker build --target dev -t ghcr.io/wattson-dev/wattson-dev . # skaffold dev's watch loop
 #
 # The `dev` target keeps the Go toolchain, the module cache and the source in /src: the runtime
@@ -11,6 +12,13 @@
 # an edited spec in, and reruns it.
 
 ARG GO_VERSION=1.26.8
+# The build (hack/ldflags.sh; `make docker-build` passes them from git, which the context lacks):
+# --version, wattson_build_info and the OCI labels report them.
+ARG VERSION=devel
+ARG REVISION=unknown
+ARG BRANCH=unknown
+ARG BUILD_DATE=unknown
+ARG CREATED
 
 # Modules first, so that editing a source file does not download them again.
 FROM golang:${GO_VERSION} AS modules
@@ -20,12 +28,15 @@ COPY go.mod go.sum ./
 RUN go mod download
 
 FROM modules AS build
+ARG VERSION REVISION BRANCH BUILD_DATE
 COPY . .
 RUN --mount=type=cache,target=/root/.cache/go-build \
-    go build -trimpath -o /out/wattson-operator ./operator && \
-    go build -trimpath -o /out/wattson-runtime ./runtime && \
-    go build -trimpath -o /out/wattson-snmpsim ./mocks && \
-    go test -c -trimpath -o /out/specs.test ./specs
+    export VERSION REVISION BRANCH BUILD_DATE BUILD_USER=docker && \
+    LDFLAGS=$(hack/ldflags.sh) && \
+    go build -trimpath -ldflags "$LDFLAGS" -o /out/wattson-operator ./operator && \
+    go build -trimpath -ldflags "$LDFLAGS" -o /out/wattson-runtime ./runtime && \
+    go build -trimpath -ldflags "$LDFLAGS" -o /out/wattson-snmpsim ./mocks && \
+    go test -c -trimpath -ldflags "$LDFLAGS" -o /out/specs.test ./specs
 
 # The watch loop of `skaffold dev`. Runs as 65532 like the release image; /src and the Go caches
 # belong to it, so file sync and rebuilds work without root.
@@ -46,6 +57,15 @@ ENTRYPOINT ["wattson-runtime", "--dev.watch-dir=/src", "--dev.package=./specs", 
 
 # The release image (the last stage, so a plain `docker build` makes it).
 FROM gcr.io/distroless/static:nonroot AS release
+ARG VERSION REVISION CREATED
+LABEL org.opencontainers.image.title="wattson" \
+      org.opencontainers.image.description="Wattson: the operator, the spec runtime, the SNMP PDU simulator and the compiled energy suite" \
+      org.opencontainers.image.source="https://github.com/wattson-dev/wattson" \
+      org.opencontainers.image.url="https://github.com/wattson-dev/wattson" \
+      org.opencontainers.image.vendor="Wattson" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.created="${CREATED}"
 COPY --from=build /out/ /
 # The simulator's recorded PDUs (mocks/config runs it with --data-dir=/data/snmpsim).
 COPY mocks/data/ /data/snmpsim/

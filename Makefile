@@ -18,6 +18,15 @@ SQLC := $(BIN)/sqlc
 KUSTOMIZE := $(BIN)/kustomize
 PROMTOOL := $(BIN)/promtool
 
+# What --version and wattson_build_info report (hack/ldflags.sh): the git tag, or the commit.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+export VERSION
+# VERSION passed explicitly: make before 4.4 does not export variables to $(shell).
+LDFLAGS ?= $(shell VERSION=$(VERSION) hack/ldflags.sh)
+# The image: `make docker-build` stamps the same build into it and into its OCI labels.
+IMG ?= ghcr.io/wattson-dev/wattson:$(VERSION)
+CONTAINER_TOOL ?= docker
+
 ##@ General
 
 .PHONY: help
@@ -106,16 +115,41 @@ build: ## Build Wattson's binaries and the compiled spec suite into bin/.
 	@mkdir -p $(BIN)
 	@for d in operator:wattson-operator runtime:wattson-runtime mocks:wattson-snmpsim; do \
 	  src=$${d%%:*}; out=$${d##*:}; \
-	  CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/$$out ./$$src; echo "built bin/$$out"; \
+	  CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/$$out ./$$src; echo "built bin/$$out ($(VERSION))"; \
 	done
-	@CGO_ENABLED=0 $(GO) test -c -trimpath -o $(BIN)/specs.test ./specs && echo "built bin/specs.test"
+	@CGO_ENABLED=0 $(GO) test -c -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/specs.test ./specs && echo "built bin/specs.test"
+
+.PHONY: release-manifests
+release-manifests: ## Point every shipped manifest and doc at release VERSION (make release-manifests VERSION=v0.2.0).
+	@[[ "$(VERSION)" =~ ^v[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$$ ]] || { echo "VERSION=$(VERSION) is not vX.Y.Z"; exit 1; }
+	@old=$$(sed -n 's/^ *newTag: *\(v[0-9].*\)$$/\1/p' kustomization.yaml | head -1); \
+	  files=$$(git grep -lE "newTag: $$old|wattson-dev/wattson[^ ]*\?ref=$$old" -- '*.yaml' '*.md'); \
+	  sed -i -e "s/newTag: $$old\$$/newTag: $(VERSION)/" -e "s/?ref=$$old\b/?ref=$(VERSION)/g" $$files; \
+	  echo "release $$old -> $(VERSION) in:" $$files
+
+.PHONY: docker-build
+docker-build: ## Build the image $(IMG), stamped with the version and OCI labels (needs Docker or podman).
+	$(CONTAINER_TOOL) build -t $(IMG) \
+	  --build-arg VERSION=$(VERSION) --build-arg REVISION=$$(git rev-parse HEAD) \
+	  --build-arg BRANCH=$$(git rev-parse --abbrev-ref HEAD) \
+	  --build-arg BUILD_DATE=$$(git log -1 --format=%cd --date=format:%Y%m%d-%H:%M:%S) \
+	  --build-arg CREATED=$$(git log -1 --format=%cI) .
 
 .PHONY: run
 run: manifests generate ## Run the operator against the cluster in your current kubeconfig.
 	$(GO) run ./operator
 
+.PHONY: mibs
+mibs: ## Fetch the MIBs the sample models need (hack/mibs/sources.txt, sha256-checked) into ~/.cache/wattson/mibs.
+	@mkdir -p $(BIN) && $(GO) build -o $(BIN)/wattson-mibs ./hack/mibs && $(BIN)/wattson-mibs
+
+# Before the tools: without MIBs the demo cannot start, and says what to run at once.
+.PHONY: mibs-check
+mibs-check:
+	@mkdir -p $(BIN) && $(GO) build -o $(BIN)/wattson-mibs ./hack/mibs && $(BIN)/wattson-mibs --check >/dev/null
+
 .PHONY: demo
-demo: tools build ## Run the whole chain on loopback (PDUs, operator, simulator, exporter, Prometheus, alerts).
+demo: mibs-check tools build ## Run the whole chain on loopback (PDUs, operator, simulator, exporter, Prometheus, alerts).
 	@$(GO) build -o $(BIN)/wattson-demo ./hack/demo
 	@# exec: Ctrl-C reaches the demo itself, which stops everything and exits 0.
 	@exec $(BIN)/wattson-demo
@@ -133,6 +167,14 @@ uninstall: manifests $(KUSTOMIZE) ## Remove the CRDs from the cluster.
 .PHONY: deploy
 deploy: manifests $(KUSTOMIZE) ## Deploy the whole kit (kustomization.yaml) to the cluster.
 	$(KUSTOMIZE) build . | kubectl apply --server-side -f -
+
+DIST ?= $(ROOT)/dist
+
+.PHONY: build-installer
+build-installer: manifests $(KUSTOMIZE) ## Write dist/install.yaml: the whole kit (kustomization.yaml) in one file, at the release it names.
+	@mkdir -p $(DIST)
+	@$(KUSTOMIZE) build . >$(DIST)/install.yaml.tmp && mv $(DIST)/install.yaml.tmp $(DIST)/install.yaml
+	@echo "wrote $(DIST)/install.yaml: $$(grep -c '^kind:' $(DIST)/install.yaml) objects; apply with kubectl apply --server-side -f (prometheus-operator's CRDs first)"
 
 ##@ Single-node cluster on loopback (root; hack/cluster, monitoring/overlays/node)
 
@@ -164,7 +206,7 @@ tools: ## Build pinned kube-apiserver, etcd, Prometheus, Alertmanager, snmp_expo
 
 .PHONY: tools-check
 tools-check: ## Fail fast, naming `make tools`, when bin/ lacks a tool the tests need.
-	@missing=""; for b in kube-apiserver etcd kubectl prometheus promtool alertmanager amtool snmp_exporter prometheus-operator controller-gen kustomize sqlc skaffold; do \
+	@missing=""; for b in kube-apiserver etcd kubectl prometheus promtool alertmanager amtool snmp_exporter prometheus-operator controller-gen kustomize sqlc skaffold victoria-metrics; do \
 	  [ -x $(BIN)/$$b ] || missing="$$missing $$b"; done; \
 	  if [ -n "$$missing" ]; then echo "missing in bin/:$$missing; run 'make tools' first"; \
 	  [ "$$CI" = true ] && exit 1 || echo "(tests that need them will be skipped)"; fi

@@ -30,10 +30,12 @@ CONTROLLER_GEN_VERSION=v0.23.0
 KUSTOMIZE_VERSION=v5.8.2     # v5.8.3 needs Go 1.27
 SQLC_VERSION=v1.31.1
 SKAFFOLD_VERSION=v2.24.0     # newer needs Go 1.27
+# The long-term store of monitoring/overlays/long-term (single-node); v1.152.0 and later need Go 1.27.
+VICTORIAMETRICS_VERSION=v1.151.0
 GINKGO_VERSION=$(cd "$ROOT" && go list -m -f '{{.Version}}' github.com/onsi/ginkgo/v2)
 
 # Ordered: the tools `make test` needs first.
-DEFAULT_TOOLS="etcd kube-apiserver prometheus alertmanager snmp_exporter prometheus-operator controller-gen kustomize ginkgo sqlc skaffold"
+DEFAULT_TOOLS="etcd kube-apiserver prometheus alertmanager snmp_exporter prometheus-operator controller-gen kustomize ginkgo sqlc skaffold victoriametrics"
 # The loopback cluster (hack/cluster, `make cluster-up`) needs these too.
 CLUSTER_TOOLS="kube-cluster prometheus-config-reloader"
 ALL_TOOLS="$DEFAULT_TOOLS $CLUSTER_TOOLS"
@@ -44,18 +46,44 @@ export CGO_ENABLED=${CGO_ENABLED:-0}
 
 log() { printf '%s tools: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
+# elapsed SECONDS: 75 -> 1m15s.
+elapsed() { if [ "$1" -ge 60 ]; then printf '%dm%02ds' $(($1 / 60)) $(($1 % 60)); else printf '%ds' "$1"; fi; }
+
+# run CMD...: runs a build step with its output kept in a log; on failure prints the command and
+# its whole output and fails, so a refused module or a compile error is never swallowed.
+run() {
+  local out rc=0
+  out=$(mktemp)
+  "$@" >"$out" 2>&1 || rc=$?
+  if [ $rc -ne 0 ]; then
+    log "FAILED (exit $rc) in $PWD: $*"
+    sed 's/^/    /' "$out" >&2
+  fi
+  rm -f "$out"
+  return $rc
+}
+
+# heartbeat TOOL START: prints a line with the elapsed time every HEARTBEAT seconds until killed,
+# so a 10-minute build is visibly alive.
+HEARTBEAT=${WATTSON_TOOLS_HEARTBEAT:-30}
+heartbeat() {
+  local tool=$1 start=$2
+  while sleep "$HEARTBEAT"; do log "  ... still building $tool ($(elapsed $((SECONDS - start))) elapsed)"; done
+}
+
 # wrapper DIR MODULE... creates a throwaway module in DIR that requires the given modules.
 wrapper() {
   local dir=$1; shift
   rm -rf "$dir"; mkdir -p "$dir"
-  (cd "$dir" && go mod init wattson.dev/tools-wrapper >/dev/null 2>&1 && printf 'package tools\n' >tools.go)
+  (cd "$dir" && run go mod init wattson.dev/tools-wrapper && printf 'package tools\n' >tools.go)
 }
 
 # replaces_from MODULE@VERSION: prints the replace/exclude directives of a module's go.mod,
 # keeping only those that point at other published modules (not local paths).
 replaces_from() {
   local gomod
-  gomod=$(go mod download -json "$1" | sed -n 's/.*"GoMod": "\(.*\)",/\1/p')
+  gomod=$(go mod download -json "$1" | sed -n 's/.*"GoMod": "\(.*\)",/\1/p') || true
+  if [ -z "$gomod" ]; then log "FAILED: go mod download $1"; go mod download "$1" 2>&1 | sed 's/^/    /' >&2; return 1; fi
   awk '
     /^(replace|exclude) \(/ { blk=$1; next }
     blk && /^\)/ { blk=""; next }
@@ -79,17 +107,18 @@ k8s_build() {
   local out=$1; shift
   local src=$CACHE/src/kubernetes-$K8S_VERSION
   if [ ! -f "$src/go.sum" ] || ! grep -q "k8s.io/kubernetes $K8S_VERSION" "$src/go.mod"; then
-    wrapper "$src"
+    wrapper "$src" || return
     local gomod
     gomod=$(go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | sed -n 's/.*"GoMod": "\(.*\)",/\1/p')
+    [ -n "$gomod" ] || { log "FAILED: go mod download k8s.io/kubernetes@$K8S_VERSION"; return 1; }
     # Every ./staging/src/k8s.io/X replace becomes the published k8s.io/X module.
     sed -n 's#^\s*\(k8s.io/[a-z0-9-]*\) => ./staging/src/k8s.io/.*#replace \1 => \1 '"$K8S_STAGING"'#p' "$gomod" >>"$src/go.mod"
-    (cd "$src" && go get "k8s.io/kubernetes@$K8S_VERSION" >/dev/null)
+    (cd "$src" && run go get "k8s.io/kubernetes@$K8S_VERSION") || return
   fi
   local c
   for c in "$@"; do
-    (cd "$src" && go get "k8s.io/kubernetes/cmd/$c@$K8S_VERSION" >/dev/null 2>&1 || true
-     go build -trimpath -ldflags "$(k8s_ldflags)" -o "$out/$c" "k8s.io/kubernetes/cmd/$c")
+    (cd "$src" && run go get "k8s.io/kubernetes/cmd/$c@$K8S_VERSION" &&
+     run go build -trimpath -ldflags "$(k8s_ldflags)" -o "$out/$c" "k8s.io/kubernetes/cmd/$c") || return
   done
 }
 
@@ -100,33 +129,49 @@ mod_build() {
   local mod=${modver%@*}
   local src=$CACHE/src/$(basename "$mod")-${modver#*@}
   if [ ! -f "$src/go.sum" ]; then
-    wrapper "$src"
-    replaces_from "$modver" >>"$src/go.mod"
-    (cd "$src" && go get "$modver" >/dev/null)
+    wrapper "$src" || return
+    replaces_from "$modver" >>"$src/go.mod" || return
+    # A failed first `go get` leaves no go.sum, so the next run starts over.
+    (cd "$src" && run go get "$modver") || { rm -f "$src/go.sum"; return 1; }
   fi
   local p
   for p in "$@"; do
-    (cd "$src" && go get "$p@${modver#*@}" >/dev/null 2>&1 || true
-     go build -trimpath -tags "${BUILD_TAGS:-}" -ldflags "-s -w" -o "$out/" "$p")
+    (cd "$src" && run go get "$p@${modver#*@}" &&
+     run go build -trimpath -tags "${BUILD_TAGS:-}" -ldflags "-s -w ${LDFLAGS:-}" -o "$out/" "$p") || return
   done
 }
 
 # build TOOL VERSION BINARIES: builds TOOL unless its cache entry is complete, then links into bin/.
+# STEP ("[i/N]") prefixes its log lines.
 build_tool() {
   local tool=$1 version=$2; shift 2
   local dir=$CACHE/$tool/$version b missing=0
-  for b in "$@"; do [ -x "$dir/$b" ] || missing=1; done
+  for b in "$@"; do [ -x "$dir/$b" ] || [ -d "$dir/$b" ] || missing=1; done
   if [ $missing = 1 ]; then
-    log "building $tool $version (first time on this machine; cached in $dir)"
-    local start=$SECONDS tmp
+    log "${STEP:-}building $tool $version (first time on this machine; cached in $dir)"
+    local start=$SECONDS tmp hb rc=0
     mkdir -p "$(dirname "$dir")"
     tmp=$(mktemp -d "$dir.tmp.XXXXXX")
-    if ! "build_$tool" "$tmp" "$version"; then
-      rm -rf "$tmp"; log "FAILED to build $tool $version"; return 1
+    heartbeat "$tool" "$start" &
+    hb=$!
+    trap 'kill $hb 2>/dev/null' EXIT
+    # A subshell with errexit, not tested by `if` or `||` (where bash ignores errexit inside it):
+    # any failing step fails the build.
+    set +e
+    (set -e; "build_$tool" "$tmp" "$version")
+    rc=$?
+    set -e
+    kill "$hb" 2>/dev/null; wait "$hb" 2>/dev/null || true
+    trap - EXIT
+    for b in "$@"; do [ $rc -ne 0 ] || [ -e "$tmp/$b" ] || { log "build_$tool made no $b"; rc=1; }; done
+    if [ $rc -ne 0 ]; then
+      rm -rf "$tmp"; log "${STEP:-}FAILED to build $tool $version after $(elapsed $((SECONDS - start)))"; return 1
     fi
     rm -rf "$dir"; mv "$tmp" "$dir"
-    log "built $tool $version in $((SECONDS - start))s"
+    log "${STEP:-}built $tool $version in $(elapsed $((SECONDS - start)))"
     BUILT+=("$tool $version $((SECONDS - start))s")
+  else
+    log "${STEP:-}$tool $version cached"
   fi
   mkdir -p "$BIN"
   for b in "$@"; do
@@ -169,6 +214,12 @@ build_sqlc() { CGO_ENABLED=1 GOBIN=$1 go install -trimpath "github.com/sqlc-dev/
 build_ginkgo() { GOBIN=$1 go install -trimpath "github.com/onsi/ginkgo/v2/ginkgo@$GINKGO_VERSION"; }
 build_skaffold() { mod_build "$1" "github.com/GoogleContainerTools/skaffold/v2@$SKAFFOLD_VERSION" \
   github.com/GoogleContainerTools/skaffold/v2/cmd/skaffold; }
+# VictoriaMetrics single-node; CGO_ENABLED=0 picks its pure-Go zstd.
+build_victoriametrics() {
+  LDFLAGS="-X github.com/VictoriaMetrics/VictoriaMetrics/lib/buildinfo.Version=victoria-metrics-$VICTORIAMETRICS_VERSION" \
+    mod_build "$1" "github.com/VictoriaMetrics/VictoriaMetrics@$VICTORIAMETRICS_VERSION" \
+    github.com/VictoriaMetrics/VictoriaMetrics/app/victoria-metrics
+}
 
 one() {
   case $1 in
@@ -185,6 +236,7 @@ one() {
     sqlc) build_tool sqlc "$SQLC_VERSION" sqlc ;;
     ginkgo) build_tool ginkgo "$GINKGO_VERSION" ginkgo ;;
     skaffold) build_tool skaffold "$SKAFFOLD_VERSION" skaffold ;;
+    victoriametrics) build_tool victoriametrics "$VICTORIAMETRICS_VERSION" victoria-metrics ;;
     *) echo "tools: unknown tool '$1' (known: $ALL_TOOLS)" >&2; return 2 ;;
   esac
 }
@@ -198,6 +250,7 @@ if [ "${1:-}" = --version ]; then
     alertmanager) echo "$ALERTMANAGER_VERSION" ;;
     snmp_exporter) echo "$SNMP_EXPORTER_VERSION" ;;
     prometheus-operator | prometheus-config-reloader) echo "$PROMETHEUS_OPERATOR_VERSION" ;;
+    victoriametrics) echo "$VICTORIAMETRICS_VERSION" ;;
     *) echo "tools: no version for '${2:-}'" >&2; exit 2 ;;
   esac
   exit 0
@@ -205,11 +258,19 @@ fi
 BUILT=()
 start=$SECONDS
 rm -f "$BIN/.versions.tmp"
-for t in ${@:-$DEFAULT_TOOLS}; do one "$t"; done
-mkdir -p "$BIN"; sort -u "$BIN/.versions.tmp" "$BIN/.versions" 2>/dev/null >"$BIN/.versions.new" || true
+# The first failing tool stops the run (set -e) with its output printed above.
+set -- ${@:-$DEFAULT_TOOLS}
+i=0
+for t in "$@"; do
+  i=$((i + 1)); STEP="[$i/$#] "
+  one "$t"
+done
+STEP=
+mkdir -p "$BIN"; touch "$BIN/.versions" "$BIN/.versions.tmp"
+sort -u "$BIN/.versions.tmp" "$BIN/.versions" >"$BIN/.versions.new"
 mv "$BIN/.versions.new" "$BIN/.versions"; rm -f "$BIN/.versions.tmp"
 if [ ${#BUILT[@]} -eq 0 ]; then
   log "all tools up to date in $BIN ($((SECONDS - start))s)"
 else
-  log "built: ${BUILT[*]}; total $((SECONDS - start))s"
+  log "built: ${BUILT[*]}; total $(elapsed $((SECONDS - start)))"
 fi

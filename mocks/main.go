@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/wattson-dev/wattson/internal/buildinfo"
 	"github.com/wattson-dev/wattson/internal/listflag"
 	"github.com/wattson-dev/wattson/mocks/internal/agent"
 	"github.com/wattson-dev/wattson/mocks/internal/control"
@@ -70,11 +71,16 @@ func run() int {
 	fs.Uint64Var(&o.seed, "seed", 1, "seed of the live values and the default engine ID")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "load and check flags and data files, then exit")
+	showVersion := buildinfo.Flag(fs)
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
 		return 2
+	}
+	if *showVersion {
+		buildinfo.Fprint(os.Stdout, "wattson-snmpsim")
+		return 0
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "wattson-snmpsim: unexpected argument %q\n", fs.Arg(0))
@@ -196,7 +202,7 @@ func setup(o options, logger *slog.Logger) (*device.Store, *agent.Agent, *promet
 		}
 	}
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildinfo.NewCollector())
 	ag, err := agent.New(agent.Config{
 		Store: store, Users: users, EngineID: engineID, EngineBoots: boots, ContextDefault: ctxDefault,
 		MaxMsgSize: o.maxMsgSize, Seed: o.seed, Logger: logger,

@@ -54,6 +54,7 @@ var renders = []render{
 	{name: "root", dir: "."},
 	{name: "byo-prometheus", dir: "monitoring/overlays/byo-prometheus", namespaces: []string{"wattson-system"}},
 	{name: "full-stack", dir: "monitoring/overlays/full-stack", namespaces: []string{"wattson-system"}},
+	{name: "long-term", dir: "monitoring/overlays/long-term", namespaces: []string{"wattson-system"}},
 	{name: "local", dir: "monitoring/overlays/local", complete: true},
 	{name: "dev", dir: "monitoring/overlays/dev", complete: true},
 	{name: "node", dir: "monitoring/overlays/node", complete: true},
@@ -118,7 +119,7 @@ func decode(t testing.TB, data []byte) []*unstructured.Unstructured {
 // operator has not landed it yet.
 func requireOperatorConfig(t testing.TB, repo, dir string) {
 	t.Helper()
-	if dir == "monitoring/overlays/byo-prometheus" || dir == "monitoring/overlays/full-stack" || dir == "runtime/config" {
+	if dir == "monitoring/overlays/byo-prometheus" || dir == "monitoring/overlays/full-stack" || dir == "monitoring/overlays/long-term" || dir == "runtime/config" {
 		return
 	}
 	if _, err := os.Stat(filepath.Join(repo, "operator/config/default/kustomization.yaml")); err != nil {
@@ -296,6 +297,9 @@ func checkConsistency(t *testing.T, r render, objs []*unstructured.Unstructured)
 			name, tag, _ := strings.Cut(image, ":")
 			switch {
 			case name == kitImage:
+				if want := releaseVersion(t); tag != want {
+					t.Errorf("%s: image %q, want the release the manifests ship, %s (root kustomization.yaml)", where, image, want)
+				}
 				cmd, _, _ := unstructured.NestedStringSlice(c, "command")
 				if len(cmd) == 0 || !binaries[cmd[0]] {
 					t.Errorf("%s: image %s needs a command among the Dockerfile's binaries %v, has %v", where, kitImage, slices.Sorted(maps.Keys(binaries)), cmd)
@@ -391,7 +395,7 @@ func TestDockerfile(t *testing.T) {
 			t.Errorf("Dockerfile does not build %s from %s", bin, pkg)
 		}
 	}
-	if !strings.Contains(text, "go test -c -trimpath -o /out/specs.test ./specs") {
+	if !strings.Contains(text, `go test -c -trimpath -ldflags "$LDFLAGS" -o /out/specs.test ./specs`) {
 		t.Errorf("Dockerfile does not compile the suite to /specs.test")
 	}
 	// The simulator's manifests read its data from /data/snmpsim.

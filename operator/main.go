@@ -12,6 +12,9 @@ import (
 
 	"github.com/go-logr/logr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	"github.com/wattson-dev/wattson/internal/buildinfo"
 
 	"github.com/wattson-dev/wattson/operator/internal/generator"
 	"github.com/wattson-dev/wattson/operator/internal/manager"
@@ -57,7 +60,13 @@ func runManager() int {
 	flag.DurationVar(&o.SuiteTriggerDebounce, "suite.trigger-debounce", time.Second, "changes of a Suite's triggers within this window are folded into one rerun (at most 10 windows after the first)")
 	var level slog.Level
 	flag.TextVar(&level, "log.level", slog.LevelInfo, "log level: debug, info, warn or error")
+	showVersion := buildinfo.Flag(flag.CommandLine)
 	flag.Parse()
+	if *showVersion {
+		buildinfo.Fprint(os.Stdout, "wattson-operator")
+		return 0
+	}
+	ctrlmetrics.Registry.MustRegister(buildinfo.NewCollector())
 	o.ExporterReplicas, o.QPS = int32(replicas), float32(qps)
 	// controller-runtime logs through logr; JSON from log/slog keeps one format everywhere.
 	ctrl.SetLogger(logr.FromSlogHandler(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})))

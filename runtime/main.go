@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/wattson-dev/wattson/internal/buildinfo"
 	"github.com/wattson-dev/wattson/internal/listflag"
 	"github.com/wattson-dev/wattson/runtime/internal/devwatch"
 	"github.com/wattson-dev/wattson/runtime/internal/metrics"
@@ -54,7 +55,7 @@ type options struct {
 	devPoll            time.Duration
 
 	logLevel, logFormat string
-	dryRun              bool
+	dryRun, version     bool
 
 	listenSet bool
 }
@@ -85,6 +86,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.logLevel, "log.level", "info", "Log level: debug, info, warn, error.")
 	fs.StringVar(&o.logFormat, "log.format", "logfmt", "Log format: logfmt or json.")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "Validate the flags (and that the suite binary exists outside dev mode), then exit.")
+	fs.BoolVar(&o.version, "version", false, "Print the version and build information, then exit.")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: wattson-runtime [flags]\n\nRuns a compiled Ginkgo suite for ever and exports its results as metrics on /metrics.\nWith --until-green it is a CI gate instead.\n\nFlags:\n")
 		fs.VisitAll(func(f *flag.Flag) {
@@ -102,6 +104,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	}
 	if err := fs.Parse(args); err != nil {
 		return nil, err
+	}
+	if o.version {
+		return o, nil
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q (suite arguments go in --specs.arg)", fs.Arg(0))
@@ -173,6 +178,10 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "wattson-runtime:", err)
 		return 2
 	}
+	if o.version {
+		buildinfo.Fprint(os.Stdout, "wattson-runtime")
+		return 0
+	}
 	if o.dryRun {
 		fmt.Fprintln(stderr, "wattson-runtime: configuration OK")
 		return 0
@@ -234,7 +243,7 @@ func (o *options) devBuilder() *devwatch.Builder {
 // newRegistry is the runtime's private registry, with the Go and process collectors.
 func newRegistry() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildinfo.NewCollector())
 	return reg
 }
 

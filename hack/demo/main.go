@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/wattson-dev/wattson/internal/listflag"
+	"github.com/wattson-dev/wattson/internal/mibs"
+	"github.com/wattson-dev/wattson/internal/procs"
 	"github.com/wattson-dev/wattson/internal/stack"
 )
 
@@ -27,11 +29,23 @@ func run() int {
 		specs    = flag.Duration("specs-interval", 15*time.Second, "how often the runtime reruns the energy suite")
 		alertFor = flag.Duration("alert-for", 10*time.Second, "replaces every alert rule's for: duration, so alerts show in seconds (0 keeps the rules' own)")
 	)
-	flag.Var(&mibDirs, "mibs-dir", "folder of MIB files for the sample models (repeatable; default ../shared/fixtures/mibs/*)")
+	flag.Var(&mibDirs, "mibs-dir", "folder of MIB files for the sample models (repeatable; default ../shared/fixtures/mibs/*, else the cache of `make mibs`)")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+
+	if len(mibDirs) == 0 {
+		root, err := procs.RepoRoot()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "demo:", err)
+			return 1
+		}
+		if mibDirs, err = mibs.Find(root); err != nil {
+			fmt.Fprintln(os.Stderr, "demo:", err)
+			return 2
+		}
+	}
 
 	fmt.Println("Starting Wattson on loopback (Ctrl-C stops everything)...")
 	rules, err := stack.AlertRules(*alertFor)

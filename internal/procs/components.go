@@ -100,6 +100,25 @@ func StartPrometheus(ctx context.Context, config string, files map[string]string
 	return startHTTP(ctx, "prometheus", "prometheus", o, args, "/-/ready")
 }
 
+// StartVictoriaMetrics starts VictoriaMetrics single-node, the long-term store of
+// monitoring/overlays/long-term: Prometheus remote-writes to URL+"/api/v1/write" and queries go to
+// URL+"/api/v1/query" (PromQL/MetricsQL). Samples are visible to queries as soon as they are written
+// (-search.latencyOffset=0s, no response cache), which production does not need but a test does.
+func StartVictoriaMetrics(ctx context.Context, o Options) (*Server, error) {
+	if err := o.prepare("victoria-metrics"); err != nil {
+		return nil, err
+	}
+	args := []string{
+		"-httpListenAddr=" + o.Addr,
+		"-storageDataPath=" + filepath.Join(o.Dir, "data"),
+		"-retentionPeriod=1d",
+		"-search.latencyOffset=0s",
+		"-search.disableCache",
+		"-loggerLevel=WARN",
+	}
+	return startHTTP(ctx, "victoria-metrics", "victoria-metrics", o, args, "/health")
+}
+
 // StartAlertmanager starts Alertmanager on config (alertmanager.yml contents), with clustering off.
 func StartAlertmanager(ctx context.Context, config string, o Options) (*Server, error) {
 	if err := o.prepare("alertmanager"); err != nil {

@@ -241,6 +241,8 @@ func toolFor(bin string) string {
 		return "alertmanager"
 	case "prometheus-operator-crds":
 		return "prometheus-operator"
+	case "victoria-metrics":
+		return "victoriametrics"
 	case "kube-controller-manager", "kube-scheduler", "kubelet":
 		return "kube-cluster"
 	}

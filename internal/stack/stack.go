@@ -59,6 +59,9 @@ type Options struct {
 	SpecsLabelFilter string
 	// ExtraRuleFiles are added to Prometheus (name -> contents), e.g. Wattson's alert rules.
 	ExtraRuleFiles map[string]string
+	// RemoteWrite is appended to prometheus.yml as it is: a top-level remote_write section, e.g.
+	// to the long-term store of monitoring/overlays/long-term.
+	RemoteWrite string
 }
 
 // Stack is a running chain. Stop ends every process it started.
@@ -283,6 +286,7 @@ func (s *Stack) prometheusConfig(self string) string {
 	job("alertmanager", s.AlertMgr.Addr)
 	job(kitJob("wattson-snmp-exporter"), s.exporterAddr)
 	job(kitJob("wattson-snmpsim"), s.Sim.Addr)
+	b.WriteString(s.opts.RemoteWrite)
 	return b.String()
 }
 

@@ -98,6 +98,16 @@ func Prometheus(t testing.TB, config string, files map[string]string) *procs.Ser
 	})
 }
 
+// VictoriaMetrics starts VictoriaMetrics single-node from bin/victoria-metrics on a free loopback
+// port, or skips (fails under CI) when it is not built.
+func VictoriaMetrics(t testing.TB) *procs.Server {
+	t.Helper()
+	Binary(t, "victoria-metrics")
+	return start(t, "VictoriaMetrics", func(ctx context.Context) (*procs.Server, error) {
+		return procs.StartVictoriaMetrics(ctx, procs.Options{})
+	})
+}
+
 // Alertmanager starts Alertmanager on the given config.
 func Alertmanager(t testing.TB, config string) *procs.Server {
 	return start(t, "alertmanager", func(ctx context.Context) (*procs.Server, error) {

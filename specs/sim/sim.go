@@ -180,6 +180,21 @@ func (c *Client) values(ctx context.Context, device, prefix, view string) (Value
 	return vs, nil
 }
 
+// Growth returns how much a live counter of the device (its instance OID) really grew between two
+// wall-clock times: the simulator's exact integral of the counter's source, in the counter's raw
+// units (multiply by a Reading's Scale for SI), not floored, not wrapped, and unaffected by faults.
+// A counter's increase over [from, to] in any store must be within one raw unit of it.
+func (c *Client) Growth(ctx context.Context, device, oid string, from, to time.Time) (float64, error) {
+	q := url.Values{"oid": {oid}, "from": {from.UTC().Format(time.RFC3339Nano)}, "to": {to.UTC().Format(time.RFC3339Nano)}}
+	var g struct {
+		Growth float64 `json:"growth"`
+	}
+	if err := c.do(ctx, http.MethodGet, devicePath(device)+"/growth?"+q.Encode(), nil, &g); err != nil {
+		return 0, fmt.Errorf("simulator growth of %s %s: %w", device, oid, err)
+	}
+	return g.Growth, nil
+}
+
 // SetFault sets one fault on a device and returns the device's fault state.
 func (c *Client) SetFault(ctx context.Context, device string, f Fault) (Faults, error) {
 	body := map[string]any{}

@@ -337,3 +337,37 @@ func TestWithin(t *testing.T) {
 		}
 	}
 }
+
+// TestGrowthAgainstRealSimulator: the counter the simulator serves moves by its exact growth,
+// within one raw unit.
+func TestGrowthAgainstRealSimulator(t *testing.T) {
+	s := startSimulator(t)
+	ctx := t.Context()
+	const dev, energy = "raritan-px3", "1.3.6.1.4.1.13742.6.5.2.3.1.4.1.1.8"
+	read := func() (float64, time.Time) {
+		vs, err := s.Truth(ctx, dev, energy)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := vs.Float(energy)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v, time.Now()
+	}
+	before := time.Now()
+	e0, _ := read()
+	time.Sleep(3 * time.Second)
+	e1, after := read()
+	// The reads happened somewhere inside [before, after]: the growth over that span bounds them.
+	g, err := s.Growth(ctx, dev, energy, before, after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g <= 0 || e1-e0 > g+1 {
+		t.Errorf("counter grew %v while the exact growth over a longer span is %v", e1-e0, g)
+	}
+	if _, err := s.Growth(ctx, dev, "1.3.6.1.4.1.13742.6.5.2.3.1.4.1.1.5", before, after); err == nil || !strings.Contains(err.Error(), "not a live counter") {
+		t.Errorf("growth of a gauge: %v, want 'not a live counter'", err)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/gosnmp/gosnmp"
@@ -30,6 +31,7 @@ func Handler(store *device.Store, gatherer prometheus.Gatherer) http.Handler {
 	mux.HandleFunc("GET /api/v1/devices/{name}", a.get)
 	mux.HandleFunc("GET /api/v1/devices/{name}/values", a.values)
 	mux.HandleFunc("GET /api/v1/devices/{name}/faults", a.faults)
+	mux.HandleFunc("GET /api/v1/devices/{name}/growth", a.growth)
 	mux.HandleFunc("PUT /api/v1/devices/{name}/faults/{type}", a.setFault)
 	mux.HandleFunc("DELETE /api/v1/devices/{name}/faults/{type}", a.clearFault)
 	mux.HandleFunc("DELETE /api/v1/devices/{name}/faults", a.clearFault)
@@ -180,6 +182,48 @@ func (a *api) values(w http.ResponseWriter, r *http.Request) {
 		out.Values = append(out.Values, decode(v, d.Value(f, i)))
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// Growth is the answer of GET .../growth?oid=OID&from=T&to=T: how much a live counter really grew
+// between two wall-clock times (RFC 3339), exactly: the integral of its source, in the counter's
+// units, unfloored and unaffected by faults.
+type Growth struct {
+	Device string  `json:"device"`
+	OID    string  `json:"oid"`
+	From   string  `json:"from"`
+	To     string  `json:"to"`
+	Growth float64 `json:"growth"`
+}
+
+func (a *api) growth(w http.ResponseWriter, r *http.Request) {
+	d, ok := a.device(w, r)
+	if !ok {
+		return
+	}
+	q := r.URL.Query()
+	oid, err := snmprec.ParseOID(q.Get("oid"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("query parameter oid: %w", err))
+		return
+	}
+	var times [2]time.Time
+	for k, name := range []string{"from", "to"} {
+		if times[k], err = time.Parse(time.RFC3339Nano, q.Get(name)); err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("query parameter %s: %w", name, err))
+			return
+		}
+	}
+	i, ok := d.Find(&device.Faults{ResetAt: -1}, oid)
+	if !ok {
+		writeError(w, http.StatusNotFound, fmt.Errorf("device %q has no variable %s", d.Name, q.Get("oid")))
+		return
+	}
+	g, err := d.Growth(i, times[0], times[1])
+	if err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("query parameter oid: %w", err))
+		return
+	}
+	writeJSON(w, http.StatusOK, Growth{Device: d.Name, OID: q.Get("oid"), From: q.Get("from"), To: q.Get("to"), Growth: g})
 }
 
 func decode(v *device.Var, val any) Value {

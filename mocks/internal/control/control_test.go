@@ -27,7 +27,8 @@ func newServer(t *testing.T) (*httptest.Server, *device.Store) {
 		"1.3.6.1.2.1.2.2.1.6.1|4x|00c0b7e18278\n" +
 		"1.3.6.1.2.1.4.20.1.3.10.0.0.1|64|255.255.255.0\n" +
 		"1.3.6.1.2.1.31.1.1.1.6.1|70|18446744073709551615\n" +
-		"1.3.6.1.4.1.318.1.1.26.4.3.1.5.1|2:numeric|initial=117,deviation=15\n"
+		"1.3.6.1.4.1.318.1.1.26.4.3.1.5.1|2:numeric|initial=117,deviation=15\n" +
+		"1.3.6.1.4.1.318.1.1.26.4.3.1.9.1|2:numeric|initial=7060,source=1.3.6.1.4.1.318.1.1.26.4.3.1.5.1,factor=1\n"
 	if err := os.WriteFile(filepath.Join(dir, "rack1", "pdu.snmprec"), []byte(data), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +64,7 @@ func TestAPI(t *testing.T) {
 		code                    int
 		contains                []string
 	}{
-		{"list", "GET", srv.URL + "/api/v1/devices", "", 200, []string{`"name": "rack1/pdu"`, `"variables": 6`}},
+		{"list", "GET", srv.URL + "/api/v1/devices", "", 200, []string{`"name": "rack1/pdu"`, `"variables": 7`}},
 		{"get", "GET", dev, "", 200, []string{`"active": []`}},
 		{"unknown device", "GET", srv.URL + "/api/v1/devices/nope", "", 404, []string{`no device \"nope\"`}},
 		{"values", "GET", dev + "/values", "", 200, []string{
@@ -72,6 +73,11 @@ func TestAPI(t *testing.T) {
 		}},
 		{"values prefix", "GET", dev + "/values?prefix=1.3.6.1.2.1.1.1", "", 200, []string{`"oid": "1.3.6.1.2.1.1.1.0"`}},
 		{"bad prefix", "GET", dev + "/values?prefix=x", "", 400, []string{"query parameter prefix"}},
+		// A constant 117 (no period given: the gauge sits at its initial value) for 10 s.
+		{"growth", "GET", dev + "/growth?oid=1.3.6.1.4.1.318.1.1.26.4.3.1.9.1&from=2026-01-01T00:00:00Z&to=2026-01-01T00:00:10Z", "", 200, []string{`"growth": `}},
+		{"growth of a gauge", "GET", dev + "/growth?oid=1.3.6.1.4.1.318.1.1.26.4.3.1.5.1&from=2026-01-01T00:00:00Z&to=2026-01-01T00:00:10Z", "", 400, []string{"not a live counter"}},
+		{"growth bad from", "GET", dev + "/growth?oid=1.3.6.1.4.1.318.1.1.26.4.3.1.9.1&from=yesterday&to=2026-01-01T00:00:10Z", "", 400, []string{"query parameter from"}},
+		{"growth unknown oid", "GET", dev + "/growth?oid=1.3.6.1.9&from=2026-01-01T00:00:00Z&to=2026-01-01T00:00:10Z", "", 404, []string{"has no variable 1.3.6.1.9"}},
 		{"set delay", "PUT", dev + "/faults/delay", `{"delay":"2s"}`, 200, []string{`"delay": "2s"`, `"delay"`}},
 		{"set drop", "PUT", dev + "/faults/drop", `{"prefixes":["1.3.6.1.2.1.1"]}`, 200, []string{`"drop": [`}},
 		{"bad fault body", "PUT", dev + "/faults/delay", `{"delay":"2s","colour":"red"}`, 400, []string{"unknown field"}},

@@ -280,3 +280,39 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// TestGrowthIsTheExactIntegral checks Growth against the counter the device serves (which floors
+// the same value, so within one unit) and against a fine numerical integral of the power it serves.
+func TestGrowthIsTheExactIntegral(t *testing.T) {
+	s, c := newTestStore(t, 7)
+	d, _ := s.Get("apc-rpdu2")
+	ei, _ := d.Find(d.Faults(), mustOID(t, apcEnergy))
+	pi, _ := d.Find(d.Faults(), mustOID(t, apcPower))
+	from, to := time.Unix(1_700_000_000, 0).Add(100*time.Second), time.Unix(1_700_000_000, 0).Add(7300*time.Second)
+	g, err := d.Growth(ei, from, to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.set(100 * time.Second)
+	e0 := value(t, d, apcEnergy)
+	c.set(7300 * time.Second)
+	e1 := value(t, d, apcEnergy)
+	if math.Abs((e1-e0)-g) >= 1 {
+		t.Errorf("served counter grew %v, Growth %v: more than one unit apart", e1-e0, g)
+	}
+	// Midpoint rule over the unrounded power gauge, times the counter's factor.
+	var sum float64
+	const step = 0.5
+	for x := 100.0; x < 7300; x += step {
+		sum += d.gauge(pi, x+step/2) * step
+	}
+	if want := sum * d.T.Vars[ei].Live.Factor; math.Abs(g-want) > 1e-6*want {
+		t.Errorf("Growth = %v, numerical integral %v", g, want)
+	}
+	if _, err := d.Growth(pi, from, to); err == nil || !strings.Contains(err.Error(), "not a live counter") {
+		t.Errorf("Growth of a gauge: %v, want 'not a live counter'", err)
+	}
+	if _, err := d.Growth(ei, to, from); err == nil || !strings.Contains(err.Error(), "before") {
+		t.Errorf("Growth backwards: %v", err)
+	}
+}

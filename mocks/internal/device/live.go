@@ -1,8 +1,11 @@
 package device
 
 import (
+	"fmt"
 	"hash/fnv"
 	"math"
+	"strings"
+	"time"
 )
 
 // The gauge wave is the mean of two sines whose periods are P and P·φ
@@ -104,4 +107,20 @@ func staticNumber(v any) float64 {
 		return float64(x)
 	}
 	return 0
+}
+
+// Growth returns how much the live counter at index i really grows between the wall-clock times
+// from and to: the exact integral of its source (times its factor), or its rate times the
+// duration, neither floored nor wrapped, with no fault applied (a frozen or scaled device still
+// consumes energy). It is the truth a long-term store's energy over a window is compared with.
+func (d *Device) Growth(i int, from, to time.Time) (float64, error) {
+	v := &d.T.Vars[i]
+	if v.Live == nil || !v.Live.Cumulative {
+		return 0, fmt.Errorf("%s is not a live counter", strings.TrimPrefix(v.Name, "."))
+	}
+	if to.Before(from) {
+		return 0, fmt.Errorf("to %s is before from %s", to.Format(time.RFC3339Nano), from.Format(time.RFC3339Nano))
+	}
+	t0, t1 := from.Sub(d.store.start).Seconds(), to.Sub(d.store.start).Seconds()
+	return d.growth(i, t1) - d.growth(i, t0), nil
 }

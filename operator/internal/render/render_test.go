@@ -170,7 +170,7 @@ func TestRecordingRules(t *testing.T) {
 		// "not supported", not -10 W.
 		`sum without(rPDU2DeviceStatusIndex, rPDU2DeviceStatusModule) (label_replace((rPDU2DeviceStatusPower{model="apc-rpdu2"} != -1) * 10, "unit", "$1", "rPDU2DeviceStatusModule", "(.*)"))`,
 		// Raritan: per-row decimal digits joined on the row's labels, Wh to J.
-		`measurementsInletSensorValue{model="raritan-px", sensorType="activeEnergy"} * 3600 / on(namespace, pdu, pduId, inletId, sensorType) (10 ^ inletSensorDecimalDigits{model="raritan-px", sensorType="activeEnergy"})`,
+		`measurementsInletSensorValue{model="raritan-px", sensorType="activeEnergy"} * 3600 / on(namespace, pdu, pduId, inletId, sensorType) group_left() (10 ^ inletSensorDecimalDigits{model="raritan-px", sensorType="activeEnergy"})`,
 		`record: wattson_pdu_energy_joules_total`,
 		`label_replace(`,
 	} {
@@ -311,5 +311,54 @@ func TestSNMPConfig(t *testing.T) {
 	cmd = exec.Command(exporter, "--dry-run", "--config.expand-environment-variables", "--config.file="+path)
 	if b, err := cmd.CombinedOutput(); err == nil {
 		t.Fatalf("snmp_exporter accepted the config without the v3 environment:\n%s", b)
+	}
+}
+
+// TestRecordingRulesKeepTargetLabels runs the rendered rules in promtool: a normalised series
+// keeps the PDU's target labels (site, room, rack, ...), which the totals per rack and the
+// long-term store's kWh per rack group by. A one-to-one `/ on(...)` keeps only the on() labels;
+// the decimal-digits join must be many-to-one (group_left).
+func TestRecordingRulesKeepTargetLabels(t *testing.T) {
+	c := loadCompiled(t)
+	out, err := render.RecordingRules(c.Models)
+	if err != nil {
+		t.Fatal(err)
+	}
+	promtool := testenv.Binary(t, "promtool")
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "rules.yaml"), out, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	target := `namespace="dc1", pdu="rack-a02-pdu1", model="raritan-px", site="s1", room="r1", rack="a02", job="wattson-pdu", instance="127.0.0.1:9116"`
+	test := `rule_files: [rules.yaml]
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'measurementsInletSensorValue{` + target + `, pduId="1", inletId="1", sensorType="activeEnergy"}'
+        values: '1000+10x5'
+      - series: 'inletSensorDecimalDigits{` + target + `, pduId="1", inletId="1", sensorType="activeEnergy"}'
+        values: '1x5'
+      - series: 'rPDU2DeviceStatusPower{namespace="dc1", pdu="rack-a01-pdu1", model="apc-rpdu2", site="s1", room="r1", rack="a01", rPDU2DeviceStatusIndex="1"}'
+        values: '117x5'
+    promql_expr_test:
+      - expr: wattson_pdu_energy_joules_total{model="raritan-px"}
+        eval_time: 2m
+        exp_samples:
+          - labels: 'wattson_pdu_energy_joules_total{` + target + `, inlet="1", scope="inlet", unit="1"}'
+            value: 367200
+      - expr: wattson_pdu_power_watts{model="apc-rpdu2"}
+        eval_time: 2m
+        exp_samples:
+          - labels: 'wattson_pdu_power_watts{namespace="dc1", pdu="rack-a01-pdu1", model="apc-rpdu2", site="s1", room="r1", rack="a01", scope="device"}'
+            value: 1170
+`
+	if err := os.WriteFile(filepath.Join(dir, "test.yaml"), []byte(test), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(promtool, "test", "rules", "test.yaml")
+	cmd.Dir = dir
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("promtool test rules: %v\n%s", err, b)
 	}
 }

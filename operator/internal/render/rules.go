@@ -123,7 +123,9 @@ func rule(model string, em v1alpha1.EnergyMetric, q v1alpha1.Quantity, value str
 	}
 	if em.DecimalDigitsMetric != "" {
 		on := append([]string{v1alpha1.NamespaceLabel, v1alpha1.PDUNameLabel}, em.DecimalDigitsLabels...)
-		expr = fmt.Sprintf("%s / on(%s) (10 ^ %s%s)", expr, strings.Join(on, ", "), em.DecimalDigitsMetric, selector)
+		// group_left: a one-to-one on() would keep only the on() labels and lose the PDU's target
+		// labels (site, room, rack, ...).
+		expr = fmt.Sprintf("%s / on(%s) group_left() (10 ^ %s%s)", expr, strings.Join(on, ", "), em.DecimalDigitsMetric, selector)
 	}
 	if em.Scope != v1alpha1.ScopeDevice && em.Scope != "" {
 		expr = fmt.Sprintf(`label_replace(%s, %q, "$1", %q, "(.*)")`, expr, string(em.Scope), em.LocationLabel)
