@@ -24,6 +24,8 @@ type Run struct {
 	Files      int32
 	Output     string
 	Report     []byte
+	Revision   string
+	Replica    string
 }
 
 type SpecResult struct {
