@@ -16,8 +16,8 @@ import (
 	"github.com/wattson-dev/wattson/runtime/internal/verdict"
 )
 
-// serviceAccountToken is where a pod finds its token, sent by gate when no other is given.
-const serviceAccountToken = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+// saTokenPath is where a pod finds its token, sent by gate when no other is given.
+const saTokenPath = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 
 // gate is `wattson-runtime gate`: it polls a runtime's GET /api/verdict until green (exit 0) or
 // --timeout (exit 1, with the last reason), for any CI or promotion pipeline.
@@ -103,10 +103,10 @@ func gateToken(file string) (string, error) {
 		if t := os.Getenv("WATTSON_TOKEN"); t != "" {
 			return t, nil
 		}
-		if _, err := os.Stat(serviceAccountToken); err != nil {
+		if _, err := os.Stat(saTokenPath); err != nil {
 			return "", nil
 		}
-		file = serviceAccountToken
+		file = saTokenPath
 	}
 	b, err := os.ReadFile(file)
 	if err != nil {

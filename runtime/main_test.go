@@ -350,3 +350,7 @@ func TestFlags(t *testing.T) {
 		})
 	}
 }
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+func jsonDecode(resp *http.Response, v any) error { return json.NewDecoder(resp.Body).Decode(v) }
