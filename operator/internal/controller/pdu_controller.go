@@ -98,7 +98,7 @@ func (r *PDUReconciler) setCondition(pdu *v1alpha1.PDU, typ string, status metav
 func (r *PDUReconciler) reconcileScrapeObject(ctx context.Context, pdu *v1alpha1.PDU, c *check) error {
 	if !r.PrometheusOperator {
 		if c.Reason == "" {
-			pdu.Status.ScrapeObject = "job " + render.Job + " in Secret " + ScrapeConfigsName
+			pdu.Status.ScrapeObject = "job " + v1alpha1.PDUJob + " in Secret " + v1alpha1.ScrapeConfigsName
 		}
 		return nil
 	}
@@ -188,7 +188,7 @@ func (r *PDUReconciler) reconcileCollecting(pdu *v1alpha1.PDU, c *check) {
 	scope := render.BroadestPowerScope(c.Model)
 	switch {
 	case !reading.Scraped:
-		set(metav1.ConditionFalse, v1alpha1.TargetMissingReason, fmt.Sprintf("Prometheus has no series up{job=%q,namespace=%q,pdu=%q}", render.Job, pdu.Namespace, pdu.Name))
+		set(metav1.ConditionFalse, v1alpha1.TargetMissingReason, fmt.Sprintf("Prometheus has no series up{job=%q,namespace=%q,pdu=%q}", v1alpha1.PDUJob, pdu.Namespace, pdu.Name))
 		return
 	case reading.Up != 1:
 		set(metav1.ConditionFalse, v1alpha1.TargetDownReason, "up is 0: snmp_exporter cannot read the PDU (address, port, credentials or module)")
@@ -197,12 +197,12 @@ func (r *PDUReconciler) reconcileCollecting(pdu *v1alpha1.PDU, c *check) {
 	watts, ok := reading.Watts[string(scope)]
 	if !ok {
 		set(metav1.ConditionFalse, v1alpha1.PowerMissingReason, fmt.Sprintf("no %s{namespace=%q,pdu=%q,scope=%q} series (recording rules not loaded, or the PDU does not report this object)",
-			render.PowerMetric, pdu.Namespace, pdu.Name, scope))
+			v1alpha1.MetricPower, pdu.Namespace, pdu.Name, scope))
 		return
 	}
 	pdu.Status.LastPower = &v1alpha1.PowerReading{Watts: strconv.FormatFloat(watts, 'f', 1, 64), Time: metav1.NewTime(reading.SampleTime)}
-	if age, limit := snap.At.Sub(reading.SampleTime), 3*interval(pdu); age > limit {
-		set(metav1.ConditionFalse, v1alpha1.SamplesStaleReason, fmt.Sprintf("the newest power sample is %s old, more than 3 intervals (%s)", age.Round(time.Second), limit))
+	if age, limit := snap.At.Sub(reading.SampleTime), v1alpha1.StaleAfterIntervals*interval(pdu); age > limit {
+		set(metav1.ConditionFalse, v1alpha1.SamplesStaleReason, fmt.Sprintf("the newest power sample is %s old, more than %d intervals (%s)", age.Round(time.Second), v1alpha1.StaleAfterIntervals, limit))
 		return
 	}
 	set(metav1.ConditionTrue, v1alpha1.PowerReportedReason, fmt.Sprintf("%s W at scope %s", pdu.Status.LastPower.Watts, scope))

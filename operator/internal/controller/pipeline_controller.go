@@ -81,10 +81,10 @@ func (r *PipelineReconciler) Reconcile(ctx context.Context, _ ctrl.Request) (ctr
 	for _, k := range keys {
 		fmt.Fprintf(&envBytes, "%s=%s\n", k, env[k])
 	}
-	if err := r.writeSecret(ctx, ExporterConfigName, map[string][]byte{SNMPConfigKey: snmpYML}); err != nil {
+	if err := r.writeSecret(ctx, v1alpha1.ExporterConfigName, map[string][]byte{v1alpha1.SNMPConfigKey: snmpYML}); err != nil {
 		return ctrl.Result{}, err
 	}
-	if err := r.writeSecret(ctx, ExporterEnvName, envData); err != nil {
+	if err := r.writeSecret(ctx, v1alpha1.ExporterEnvName, envData); err != nil {
 		return ctrl.Result{}, err
 	}
 	if err := r.writeExporter(ctx, hashOf(snmpYML, envBytes.Bytes())); err != nil {
@@ -98,7 +98,7 @@ func (r *PipelineReconciler) Reconcile(ctx context.Context, _ ctrl.Request) (ctr
 		if err != nil {
 			return ctrl.Result{}, err
 		}
-		if err := r.writeSecret(ctx, ScrapeConfigsName, map[string][]byte{ScrapeConfigsKey: scrape}); err != nil {
+		if err := r.writeSecret(ctx, v1alpha1.ScrapeConfigsName, map[string][]byte{v1alpha1.ScrapeConfigsKey: scrape}); err != nil {
 			return ctrl.Result{}, err
 		}
 	}
@@ -114,12 +114,12 @@ func (r *PipelineReconciler) modules(ctx context.Context) ([]v1alpha1.PDUModel, 
 		return nil, nil, fmt.Errorf("listing PDUModels: %w", err)
 	}
 	var cms corev1.ConfigMapList
-	if err := r.List(ctx, &cms, client.InNamespace(r.Namespace), client.MatchingLabels{ComponentLabel: "module"}); err != nil {
+	if err := r.List(ctx, &cms, client.InNamespace(r.Namespace), client.MatchingLabels{v1alpha1.ComponentLabel: v1alpha1.ModuleComponent}); err != nil {
 		return nil, nil, fmt.Errorf("listing module ConfigMaps: %w", err)
 	}
 	byModel := map[string]*corev1.ConfigMap{}
 	for i := range cms.Items {
-		byModel[cms.Items[i].Annotations[ModelAnnotation]] = &cms.Items[i]
+		byModel[cms.Items[i].Annotations[v1alpha1.ModelAnnotation]] = &cms.Items[i]
 	}
 	var models []v1alpha1.PDUModel
 	modules := map[string]*config.Module{}
@@ -129,7 +129,7 @@ func (r *PipelineReconciler) modules(ctx context.Context) ([]v1alpha1.PDUModel, 
 			continue
 		}
 		var cfg config.Config
-		if err := yaml.UnmarshalStrict([]byte(cm.Data[SNMPConfigKey]), &cfg); err != nil {
+		if err := yaml.UnmarshalStrict([]byte(cm.Data[v1alpha1.SNMPConfigKey]), &cfg); err != nil {
 			log.FromContext(ctx).Error(err, "module ConfigMap does not parse; model skipped", "configmap", cm.Name)
 			continue
 		}
@@ -179,7 +179,7 @@ func (r *PipelineReconciler) pdus(ctx context.Context, models []v1alpha1.PDUMode
 }
 
 func (r *PipelineReconciler) labels() map[string]string {
-	return map[string]string{render.ManagedByLabel: render.ManagedBy, "app.kubernetes.io/name": ExporterName}
+	return map[string]string{v1alpha1.ManagedByLabel: v1alpha1.ManagedBy, "app.kubernetes.io/name": v1alpha1.ExporterName}
 }
 
 func (r *PipelineReconciler) writeSecret(ctx context.Context, name string, data map[string][]byte) error {
@@ -199,7 +199,7 @@ func (r *PipelineReconciler) writeSecret(ctx context.Context, name string, data 
 func (r *PipelineReconciler) deploymentRef() *appsv1.Deployment {
 	return &appsv1.Deployment{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
-		ObjectMeta: metav1.ObjectMeta{Name: ExporterName, Namespace: r.Namespace},
+		ObjectMeta: metav1.ObjectMeta{Name: v1alpha1.ExporterName, Namespace: r.Namespace},
 	}
 }
 
@@ -207,8 +207,8 @@ func (r *PipelineReconciler) deploymentRef() *appsv1.Deployment {
 // template rolls the pods whenever snmp.yml or the SNMPv3 environment changes (a mounted Secret
 // updates late and env never does).
 func (r *PipelineReconciler) writeExporter(ctx context.Context, configHash string) error {
-	sel := map[string]string{"app.kubernetes.io/name": ExporterName}
-	dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: ExporterName, Namespace: r.Namespace}}
+	sel := map[string]string{"app.kubernetes.io/name": v1alpha1.ExporterName}
+	dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: v1alpha1.ExporterName, Namespace: r.Namespace}}
 	_, err := controllerutil.CreateOrUpdate(ctx, r.Client, dep, func() error {
 		dep.Labels = r.labels()
 		replicas := r.ExporterReplicas
@@ -219,11 +219,11 @@ func (r *PipelineReconciler) writeExporter(ctx context.Context, configHash strin
 		if t.Annotations == nil {
 			t.Annotations = map[string]string{}
 		}
-		t.Annotations[ConfigHashAnnotaion] = configHash
+		t.Annotations[v1alpha1.ConfigHashAnnotation] = configHash
 		t.Spec.AutomountServiceAccountToken = ptr(false)
 		t.Spec.SecurityContext = &corev1.PodSecurityContext{RunAsNonRoot: ptr(true), SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}}
-		t.Spec.Volumes = []corev1.Volume{{Name: "config", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: ExporterConfigName}}}}
-		listen, port := ":"+strconv.Itoa(ExporterPort), int32(ExporterPort)
+		t.Spec.Volumes = []corev1.Volume{{Name: "config", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: v1alpha1.ExporterConfigName}}}}
+		listen, port := ":"+strconv.Itoa(v1alpha1.ExporterPort), int32(v1alpha1.ExporterPort)
 		probe := &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/", Port: intstr.FromString("http")}}}
 		t.Spec.HostNetwork = r.ExporterHostNetwork
 		if r.ExporterHostNetwork {
@@ -251,11 +251,11 @@ func (r *PipelineReconciler) writeExporter(ctx context.Context, configHash strin
 			Name:  "snmp-exporter",
 			Image: r.ExporterImage,
 			Args: []string{
-				"--config.file=/etc/snmp_exporter/" + SNMPConfigKey,
+				"--config.file=/etc/snmp_exporter/" + v1alpha1.SNMPConfigKey,
 				"--config.expand-environment-variables",
 				"--web.listen-address=" + listen,
 			},
-			EnvFrom:        []corev1.EnvFromSource{{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: ExporterEnvName}}}},
+			EnvFrom:        []corev1.EnvFromSource{{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: v1alpha1.ExporterEnvName}}}},
 			Ports:          []corev1.ContainerPort{{Name: "http", ContainerPort: port, Protocol: corev1.ProtocolTCP}},
 			VolumeMounts:   []corev1.VolumeMount{{Name: "config", MountPath: "/etc/snmp_exporter", ReadOnly: true}},
 			ReadinessProbe: probe,
@@ -272,17 +272,17 @@ func (r *PipelineReconciler) writeExporter(ctx context.Context, configHash strin
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("writing Deployment %s: %w", ExporterName, err)
+		return fmt.Errorf("writing Deployment %s: %w", v1alpha1.ExporterName, err)
 	}
-	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: ExporterName, Namespace: r.Namespace}}
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: v1alpha1.ExporterName, Namespace: r.Namespace}}
 	_, err = controllerutil.CreateOrUpdate(ctx, r.Client, svc, func() error {
 		svc.Labels = r.labels()
 		svc.Spec.Selector = sel
-		svc.Spec.Ports = []corev1.ServicePort{{Name: "http", Port: ExporterPort, TargetPort: intstr.FromString("http"), Protocol: corev1.ProtocolTCP}}
+		svc.Spec.Ports = []corev1.ServicePort{{Name: "http", Port: v1alpha1.ExporterPort, TargetPort: intstr.FromString("http"), Protocol: corev1.ProtocolTCP}}
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("writing Service %s: %w", ExporterName, err)
+		return fmt.Errorf("writing Service %s: %w", v1alpha1.ExporterName, err)
 	}
 	return nil
 }
@@ -295,14 +295,14 @@ func (r *PipelineReconciler) writeRules(ctx context.Context, models []v1alpha1.P
 		if err != nil {
 			return err
 		}
-		pr := &monitoringv1.PrometheusRule{ObjectMeta: metav1.ObjectMeta{Name: RecordingRulesName, Namespace: r.Namespace}}
+		pr := &monitoringv1.PrometheusRule{ObjectMeta: metav1.ObjectMeta{Name: v1alpha1.RecordingRulesName, Namespace: r.Namespace}}
 		_, err = controllerutil.CreateOrUpdate(ctx, r.Client, pr, func() error {
 			pr.Labels = r.labels()
 			pr.Spec.Groups = groups
 			return nil
 		})
 		if err != nil {
-			return fmt.Errorf("writing PrometheusRule %s: %w", RecordingRulesName, err)
+			return fmt.Errorf("writing PrometheusRule %s: %w", v1alpha1.RecordingRulesName, err)
 		}
 		return nil
 	}
@@ -310,14 +310,14 @@ func (r *PipelineReconciler) writeRules(ctx context.Context, models []v1alpha1.P
 	if err != nil {
 		return err
 	}
-	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: RecordingRulesName, Namespace: r.Namespace}}
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: v1alpha1.RecordingRulesName, Namespace: r.Namespace}}
 	_, err = controllerutil.CreateOrUpdate(ctx, r.Client, cm, func() error {
 		cm.Labels = r.labels()
-		cm.Data = map[string]string{RecordingRulesKey: string(rules)}
+		cm.Data = map[string]string{v1alpha1.RecordingRulesKey: string(rules)}
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("writing ConfigMap %s: %w", RecordingRulesName, err)
+		return fmt.Errorf("writing ConfigMap %s: %w", v1alpha1.RecordingRulesName, err)
 	}
 	return nil
 }

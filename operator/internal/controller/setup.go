@@ -53,7 +53,7 @@ type Options struct {
 
 // ExporterAddress is the in-cluster address of the exporter Service in namespace.
 func ExporterAddress(namespace string) string {
-	return fmt.Sprintf("%s.%s.svc:%d", ExporterName, namespace, ExporterPort)
+	return fmt.Sprintf("%s.%s.svc:%d", v1alpha1.ExporterName, namespace, v1alpha1.ExporterPort)
 }
 
 // PrometheusOperatorServed reports whether the apiserver serves the prometheus-operator kinds
@@ -173,10 +173,10 @@ func Setup(mgr ctrl.Manager, o Options) error {
 	referenced := predicate.NewPredicateFuncs(func(obj client.Object) bool {
 		var list v1alpha1.PDUList
 		err := c.List(context.Background(), &list, client.MatchingFields{indexSecret: obj.GetNamespace() + "/" + obj.GetName()})
-		return err != nil || len(list.Items) > 0 || (obj.GetNamespace() == o.Namespace && obj.GetLabels()[render.ManagedByLabel] == render.ManagedBy)
+		return err != nil || len(list.Items) > 0 || (obj.GetNamespace() == o.Namespace && obj.GetLabels()[v1alpha1.ManagedByLabel] == v1alpha1.ManagedBy)
 	})
 	managed := predicate.NewPredicateFuncs(func(obj client.Object) bool {
-		return obj.GetNamespace() == o.Namespace && obj.GetLabels()[render.ManagedByLabel] == render.ManagedBy
+		return obj.GetNamespace() == o.Namespace && obj.GetLabels()[v1alpha1.ManagedByLabel] == v1alpha1.ManagedBy
 	})
 	pb := ctrl.NewControllerManagedBy(mgr).Named("pipeline").
 		Watches(&v1alpha1.PDU{}, one, specChanged).
