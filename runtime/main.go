@@ -164,8 +164,6 @@ func (o *options) validate() error {
 		return errors.New("--web.max-waiters must be at least 1")
 	case o.debounce < 0:
 		return errors.New("--rerun.debounce must not be negative")
-	case o.journal != "" && o.postgresURL == "":
-		return errors.New("--store.journal needs --store.postgres-url (it holds runs not yet written to PostgreSQL)")
 	case o.journalBytes < 1<<20:
 		return errors.New("--store.journal-max-bytes must be at least 1 MiB")
 	case o.logFormat != "logfmt" && o.logFormat != "json":
