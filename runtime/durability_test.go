@@ -30,6 +30,12 @@ func loggedRuns(out string) []string {
 }
 
 func startRuntimeProc(t *testing.T, name string, args ...string) *procs.Proc {
+	p, _ := startRuntimeProcAddr(t, name, args...)
+	return p
+}
+
+// startRuntimeProcAddr starts the built runtime as a process and returns it and its base URL.
+func startRuntimeProcAddr(t *testing.T, name string, args ...string) (*procs.Proc, string) {
 	t.Helper()
 	addr, err := procs.FreeAddr()
 	if err != nil {
@@ -51,7 +57,7 @@ func startRuntimeProc(t *testing.T, name string, args ...string) *procs.Proc {
 	if err := p.WaitHTTP(ctx, "http://"+addr+"/-/healthy"); err != nil {
 		t.Fatal(err)
 	}
-	return p
+	return p, "http://" + addr
 }
 
 func dbRunIDs(t *testing.T, url string) []string {

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -28,6 +29,7 @@ import (
 
 	"github.com/wattson-dev/wattson/runtime/internal/auth"
 	"github.com/wattson-dev/wattson/runtime/internal/devwatch"
+	"github.com/wattson-dev/wattson/runtime/internal/fleet"
 	"github.com/wattson-dev/wattson/runtime/internal/metrics"
 	"github.com/wattson-dev/wattson/runtime/internal/report"
 	"github.com/wattson-dev/wattson/runtime/internal/runner"
@@ -55,6 +57,10 @@ type options struct {
 	memoryRuns, bufferSz int
 	journal              string
 	journalBytes         int64
+
+	replica  string
+	lease    time.Duration
+	replicas int
 
 	untilGreen int
 	ciTimeout  time.Duration
@@ -97,6 +103,10 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.bufferSz, "store.buffer", store.DefaultBuffer, "Runs buffered in memory while PostgreSQL is unreachable; beyond it the oldest are dropped from the database history.")
 	fs.StringVar(&o.journal, "store.journal", "", "Folder (a volume) for the on-disk journal of runs not yet written to PostgreSQL, replayed at start, so a restart during an outage loses none. In memory only when empty.")
 	fs.Int64Var(&o.journalBytes, "store.journal-max-bytes", store.DefaultJournalBytes, "Bound on the journal's size; beyond it (or --store.buffer runs) the oldest queued runs are dropped and counted in wattson_runtime_store_dropped_runs_total.")
+	host, _ := os.Hostname()
+	fs.StringVar(&o.replica, "fleet.replica", host, "This replica's name in the fleet's claims and the run history (default: the host name, the pod's name).")
+	fs.DurationVar(&o.lease, "fleet.lease", 30*time.Second, "Fleet mode: a claimed run's lease, renewed every third of it while the suite runs; a killed replica's run is rerun by another at most this long after.")
+	fs.IntVar(&o.replicas, "fleet.replicas", 1, "How many replicas run (the Deployment's replicas), so that a runtime without --store.postgres-url can say it cannot share the work.")
 	fs.IntVar(&o.untilGreen, "until-green", 0, "CI mode: exit 0 after this many consecutive passed runs, non-zero at --timeout.")
 	fs.DurationVar(&o.ciTimeout, "timeout", 10*time.Minute, "CI mode: give up and exit 1 after this long.")
 	fs.StringVar(&o.junit, "junit.output", "", "CI mode: write the last run as JUnit XML to this file.")
@@ -160,6 +170,10 @@ func (o *options) validate() error {
 		return fmt.Errorf("--web.auth %q: want kubernetes or none", o.auth)
 	case o.auth == auth.None && !auth.Loopback(o.listen) && o.devDir == "":
 		return fmt.Errorf("--web.auth=none with --web.listen-address %q would open the API to the network: only on a loopback address or in dev mode", o.listen)
+	case o.lease < time.Second:
+		return errors.New("--fleet.lease must be at least 1s")
+	case o.replica == "":
+		return errors.New("--fleet.replica must not be empty")
 	case o.maxWaiters < 1:
 		return errors.New("--web.max-waiters must be at least 1")
 	case o.debounce < 0:
@@ -295,10 +309,23 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 
 	ci := o.untilGreen > 0
+	var fl *fleet.Fleet
+	if o.postgresURL != "" && !ci && builder == nil {
+		fl = newFleet(ctx, o, durable, r, builder, m, mem, logger)
+	} else if o.replicas > 1 {
+		logger.Warn("NOT SHARING THE WORK: fleet mode needs --store.postgres-url (and watch mode); this replica runs the suite on its own, so each of the replicas does every run",
+			"fleet.replicas", o.replicas)
+	}
+	if o.journal != "" && o.postgresURL == "" {
+		logger.Info("--store.journal has no effect without --store.postgres-url")
+	}
 	if !ci || o.listenSet {
 		var trigger func(string) <-chan *report.Run
 		if !ci {
 			trigger = sched.Trigger
+			if fl != nil {
+				trigger = fl.Trigger
+			}
 		}
 		guard, err := webAuth(o, logger)
 		if err != nil {
@@ -327,10 +354,44 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 			}
 		}()
 	}
+	if fl != nil {
+		logger.Info("fleet mode: sharing the suite's runs with the other replicas through PostgreSQL",
+			"suite", fl.Suite, "replica", o.replica, "interval", o.interval, "lease", o.lease, "web", o.listen)
+		fl.Run(ctx)
+		logger.Info("stopped")
+		return 0
+	}
 	logger.Info("watching", "binary", o.binary, "interval", o.interval, "timeout", o.timeout, "web", o.listen)
 	sched.Watch(ctx)
 	logger.Info("stopped")
 	return 0
+}
+
+// newFleet wires fleet mode: the runs come from the shared queue, are recorded in the queue's
+// transaction, and the metrics export the fleet's view.
+func newFleet(ctx context.Context, o *options, durable *store.Durable, r *runner.Runner, b *devwatch.Builder,
+	m *metrics.Metrics, mem *store.Memory, logger *slog.Logger) *fleet.Fleet {
+	if r.Suite == "" {
+		r.Suite = strings.TrimSuffix(filepath.Base(o.binary), ".test")
+	}
+	pool := durable.Pool()
+	exec := execFunc(r, b)
+	f := &fleet.Fleet{Pool: pool, Suite: r.Suite, Replica: o.replica, Interval: o.interval, Lease: o.lease,
+		Debounce: o.debounce, Logger: logger,
+		Exec: func(ctx context.Context) *report.Run {
+			run := exec(ctx)
+			run.Revision = o.revision
+			return run
+		},
+		Record: func(run *report.Run) {
+			m.Observe(run)
+			_ = mem.Save(context.Background(), run)
+			scheduler.Log(logger, run)
+		}}
+	e := &fleet.Exporter{Pool: pool, Suite: r.Suite, Every: o.lease / 3}
+	m.SetShared(e.View)
+	go e.Run(ctx)
+	return f
 }
 
 // execFunc runs the suite, building it first in dev mode; a failed build is a harness error.

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/wattson-dev/wattson/runtime/internal/report"
@@ -200,6 +201,16 @@ func (d *Durable) forget(q *queued, failed bool) {
 	if err != nil {
 		d.log.Warn("journal cleanup failed", "run", q.run.ID, "err", err)
 	}
+}
+
+// Pool returns the database connection pool of a Durable on Postgres (nil otherwise).
+func (d *Durable) Pool() *pgxpool.Pool {
+	if p, ok := d.db.(*Postgres); ok {
+		if pool, ok := p.conn.(*pgxpool.Pool); ok {
+			return pool
+		}
+	}
+	return nil
 }
 
 // Pending returns the number of queued runs.
