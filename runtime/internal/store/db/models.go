@@ -8,6 +8,20 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
+type FleetJob struct {
+	Suite          string
+	Slot           int64
+	DueAt          pgtype.Timestamptz
+	Reason         string
+	State          string
+	ClaimedBy      string
+	LeaseUntil     pgtype.Timestamptz
+	Attempts       int32
+	RerunRequested bool
+	RerunReason    string
+	RunID          string
+}
+
 type Run struct {
 	ID         string
 	Suite      string
