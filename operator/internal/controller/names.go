@@ -17,12 +17,3 @@ func childName(prefix, name string) string {
 	sum := sha256.Sum256([]byte(name))
 	return prefix + name[:253-len(prefix)-9] + "-" + hex.EncodeToString(sum[:4])
 }
-
-func hashOf(parts ...[]byte) string {
-	h := sha256.New()
-	for _, p := range parts {
-		h.Write(p)
-		h.Write([]byte{0})
-	}
-	return hex.EncodeToString(h.Sum(nil))[:16]
-}

@@ -9,6 +9,7 @@ import (
 
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	monitoringv1alpha1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1alpha1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
@@ -18,7 +19,12 @@ import (
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/wattson-dev/wattson/operator/api/v1alpha1"
 	"github.com/wattson-dev/wattson/operator/internal/collect"
@@ -43,8 +49,43 @@ type PDUReconciler struct {
 	ExporterAddr string
 	// Readings may be nil (no --prometheus.url).
 	Readings Readings
+	// ReadingEvents names the PDUs whose Prometheus reading changed (collect.Poller); may be nil.
+	ReadingEvents <-chan event.GenericEvent
 	// RecheckAfter is how soon a PDU that is not collecting is looked at again.
 	RecheckAfter time.Duration
+	// MaxConcurrentReconciles is how many PDUs are reconciled at once (at least 1).
+	MaxConcurrentReconciles int
+}
+
+// SetupWithManager says what a PDU watches: its own spec, its PDUModel, its Secret, the PDUs
+// sharing its address (for DuplicateAddress), its ScrapeConfig or Probe when prometheus-operator
+// is served, and the Prometheus readings.
+func (r *PDUReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	byIndex := func(index string, key func(client.Object) string) handler.EventHandler {
+		return handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, obj client.Object) []reconcile.Request {
+			var list v1alpha1.PDUList
+			if err := r.List(ctx, &list, client.MatchingFields{index: key(obj)}); err != nil {
+				return nil
+			}
+			reqs := make([]reconcile.Request, 0, len(list.Items))
+			for _, p := range list.Items {
+				reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: p.Namespace, Name: p.Name}})
+			}
+			return reqs
+		})
+	}
+	b := ctrl.NewControllerManagedBy(mgr).For(&v1alpha1.PDU{}, specChanged).
+		WithOptions(controller.Options{MaxConcurrentReconciles: max(1, r.MaxConcurrentReconciles)}).
+		Watches(&v1alpha1.PDUModel{}, byIndex(indexModel, func(o client.Object) string { return o.GetName() })).
+		Watches(&corev1.Secret{}, byIndex(indexSecret, func(o client.Object) string { return o.GetNamespace() + "/" + o.GetName() })).
+		Watches(&v1alpha1.PDU{}, byIndex(indexTarget, func(o client.Object) string { return render.Target(o.(*v1alpha1.PDU)) }), specChanged)
+	if r.PrometheusOperator {
+		b = b.Owns(&monitoringv1alpha1.ScrapeConfig{}).Owns(&monitoringv1.Probe{})
+	}
+	if r.ReadingEvents != nil {
+		b = b.WatchesRawSource(source.Channel(r.ReadingEvents, &handler.EnqueueRequestForObject{}))
+	}
+	return b.Complete(r)
 }
 
 // +kubebuilder:rbac:groups=wattson.dev,resources=pdus,verbs=get;list;watch

@@ -13,11 +13,16 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/wattson-dev/wattson/operator/api/v1alpha1"
 	"github.com/wattson-dev/wattson/operator/internal/generator"
@@ -33,7 +38,33 @@ type PDUModelReconciler struct {
 	Recorder events.EventRecorder
 	// Namespace holds the MIB ConfigMaps and the compiled modules.
 	Namespace string
-	Compiler  ModuleCompiler
+	// Compiler caches the parsed MIBs between models; SetupWithManager makes one when nil.
+	Compiler *GeneratorCompiler
+}
+
+// SetupWithManager watches PDUModels (spec changes) and the MIB ConfigMaps in Namespace: any
+// change to a MIB recompiles every model, since any model may import it.
+func (r *PDUModelReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.Compiler == nil {
+		r.Compiler = &GeneratorCompiler{}
+	}
+	isMIB := predicate.NewPredicateFuncs(func(obj client.Object) bool {
+		return obj.GetNamespace() == r.Namespace && obj.GetLabels()[v1alpha1.MIBLabel] == "true"
+	})
+	allModels := handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, _ client.Object) []reconcile.Request {
+		var list v1alpha1.PDUModelList
+		if err := r.List(ctx, &list); err != nil {
+			return nil
+		}
+		reqs := make([]reconcile.Request, 0, len(list.Items))
+		for _, m := range list.Items {
+			reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Name: m.Name}})
+		}
+		return reqs
+	})
+	return ctrl.NewControllerManagedBy(mgr).For(&v1alpha1.PDUModel{}, specChanged).
+		Watches(&corev1.ConfigMap{}, allModels, builder.WithPredicates(isMIB)).
+		Complete(r)
 }
 
 // +kubebuilder:rbac:groups=wattson.dev,resources=pdumodels,verbs=get;list;watch

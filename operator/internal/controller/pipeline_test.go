@@ -227,8 +227,6 @@ func exporterHash(ctx context.Context, g Gomega, c client.Client) string {
 	return h
 }
 
-var _ = v1alpha1.PDUJob
-
 // TestExporterHostNetwork: on a single-node loopback cluster the exporter runs in the node's
 // network namespace, listens on --exporter.address itself, is replaced rather than rolled (one
 // port), and is never given the host's resolver.
