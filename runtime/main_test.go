@@ -272,8 +272,8 @@ func TestCIMode(t *testing.T) {
 		args       []string
 		noInterval bool // leave --specs.interval to its default
 		code       int
-		out   []string // in the summary
-		junit []string // in the JUnit file
+		out        []string // in the summary
+		junit      []string // in the JUnit file
 	}{
 		{suite: "passing", args: []string{"--until-green=2", "--timeout=1m"}, code: 0,
 			out: []string{"GREEN: 2 consecutive passed runs"}, junit: []string{"power adds up", `failures="0"`}},
