@@ -155,6 +155,11 @@ func TestWebAuthFlags(t *testing.T) {
 	if !contains(logs.String(), "AUTHENTICATION DISABLED") {
 		t.Errorf("loopback default without auth not announced:\n%s", logs.String())
 	}
+	// Replicas without PostgreSQL cannot share the work, and say so.
+	_, logs = startRuntime(t, "--specs.binary="+filepath.Join(t.TempDir(), "none.test"), "--specs.interval=1h", "--fleet.replicas=3")
+	if !contains(logs.String(), "NOT SHARING THE WORK") {
+		t.Errorf("replicas without PostgreSQL not announced:\n%s", logs.String())
+	}
 	// Outside a pod, without a kubeconfig, kubernetes auth cannot start: a clear error.
 	out = syncBuffer{}
 	t.Setenv("KUBECONFIG", "")

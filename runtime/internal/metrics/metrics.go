@@ -207,10 +207,14 @@ func max1(n int) int {
 	return n
 }
 
-// Ready reports whether a run has completed.
+// Ready reports whether a run has completed (in a fleet: by any replica).
 func (m *Metrics) Ready() bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.shared != nil {
+		s, ok := m.shared()
+		return ok && s.Last != nil
+	}
 	return m.ready
 }
 
