@@ -167,17 +167,20 @@ func (f *Fleet) claim(ctx context.Context) (*job, time.Duration, error) {
 func (f *Fleet) work(ctx context.Context, j *job) {
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	hbctx, stopHeartbeat := context.WithCancel(rctx)
 	lost := make(chan struct{})
+	hbDone := make(chan struct{})
 	go func() { // heartbeat
+		defer close(hbDone)
 		t := time.NewTicker(f.Lease / 3)
 		defer t.Stop()
 		for {
 			select {
-			case <-rctx.Done():
+			case <-hbctx.Done():
 				return
 			case <-t.C:
 			}
-			tag, err := f.Pool.Exec(rctx, `UPDATE fleet_jobs SET lease_until = now() + $4 * interval '1 millisecond'
+			tag, err := f.Pool.Exec(hbctx, `UPDATE fleet_jobs SET lease_until = now() + $4 * interval '1 millisecond'
 				WHERE suite = $1 AND slot = $2 AND claimed_by = $3 AND state = 'running'`,
 				f.Suite, j.slot, f.Replica, f.Lease.Milliseconds())
 			if err == nil && tag.RowsAffected() == 0 {
@@ -189,6 +192,8 @@ func (f *Fleet) work(ctx context.Context, j *job) {
 		}
 	}()
 	run := f.Exec(rctx)
+	stopHeartbeat()
+	<-hbDone
 	select {
 	case <-lost:
 		return

@@ -231,6 +231,10 @@ func (h *handler) rerun(w http.ResponseWriter, r *http.Request) {
 	c := h.o.Trigger(trigger)
 	select {
 	case run := <-c:
+		if run == nil {
+			writeJSON(w, http.StatusServiceUnavailable, apiError{"the run could not be queued (is the database reachable?); see the runtime's log"})
+			return
+		}
 		writeJSON(w, http.StatusOK, run)
 	case <-ctx.Done():
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
