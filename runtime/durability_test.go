@@ -101,7 +101,7 @@ func TestHistorySurvivesOutageAndRestart(t *testing.T) {
 	pg := suitetest.RestartablePostgres(t)
 	journal := filepath.Join(t.TempDir(), "journal")
 	args := []string{"--specs.binary=" + suitetest.Binary(t, "passing"), "--specs.interval=200ms",
-		"--store.postgres-url=" + pg.URL, "--store.journal=" + journal}
+		"--store.postgres-url=" + pg.URL, "--store.journal=" + journal, "--fleet.lease=2s"}
 
 	first := startRuntimeProc(t, "runtime-1", args...)
 	waitFor(t, "3 runs in the database", 60*time.Second, func() bool { return len(dbRunIDs(t, pg.URL)) >= 3 })

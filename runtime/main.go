@@ -387,7 +387,9 @@ func newFleet(ctx context.Context, o *options, durable *store.Durable, r *runner
 			m.Observe(run)
 			_ = mem.Save(context.Background(), run)
 			scheduler.Log(logger, run)
-		}}
+		},
+		Alone: func(run *report.Run) { _ = durable.Save(context.Background(), run) },
+	}
 	e := &fleet.Exporter{Pool: pool, Suite: r.Suite, Every: o.lease / 3}
 	m.SetShared(e.View)
 	go e.Run(ctx)

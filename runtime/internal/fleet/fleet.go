@@ -42,6 +42,9 @@ type Fleet struct {
 	Exec func(ctx context.Context) *report.Run
 	// Record receives every run this replica recorded (metrics, memory, logs).
 	Record func(*report.Run)
+	// Alone records a run made while the database was unreachable (through the durable
+	// queue and its journal, written when the database is back), after Record.
+	Alone  func(*report.Run)
 	Logger *slog.Logger
 
 	mu      sync.Mutex
@@ -72,20 +75,30 @@ func (f *Fleet) poke() {
 func (f *Fleet) Run(ctx context.Context) {
 	f.init()
 	go f.listen(ctx)
+	reached := time.Now()
 	for ctx.Err() == nil {
-		if err := f.ensure(ctx); err != nil {
-			f.Logger.Warn("fleet: cannot open the queue", "err", err)
-			f.sleep(ctx, f.Lease/3)
-			continue
+		err := f.ensure(ctx)
+		var job *job
+		var wait time.Duration
+		if err == nil {
+			job, wait, err = f.claim(ctx)
 		}
-		job, wait, err := f.claim(ctx)
 		if err != nil {
-			if ctx.Err() == nil {
-				f.Logger.Warn("fleet: claim failed", "err", err)
+			if ctx.Err() != nil {
+				break
 			}
-			f.sleep(ctx, f.Lease/3)
+			if time.Since(reached) < f.Lease {
+				f.Logger.Warn("fleet: queue unavailable", "err", err)
+				f.sleep(ctx, f.Lease/3)
+				continue
+			}
+			// The database has been unreachable for a lease: nothing can be shared, but the
+			// system must still be checked. Run alone, as without PostgreSQL, until it is back.
+			f.Logger.Warn("fleet: database unreachable for a lease: running the suite alone until it is back", "err", err)
+			f.alone(ctx)
 			continue
 		}
+		reached = time.Now()
 		if job == nil {
 			f.sleep(ctx, wait)
 			continue
@@ -207,7 +220,9 @@ func (f *Fleet) work(ctx context.Context, j *job) {
 	run.Replica = f.Replica
 	ok, err := f.complete(context.WithoutCancel(ctx), j, run)
 	if err != nil {
-		f.Logger.Error("fleet: could not record the run; another replica reruns it when the lease expires", "slot", j.slot, "run", run.ID, "err", err)
+		// Not lost: it goes through the durable queue; the slot is run again by the fleet.
+		f.Logger.Error("fleet: could not record the run in the queue's transaction: queued alone; the fleet reruns its slot", "slot", j.slot, "run", run.ID, "err", err)
+		f.recordAlone(run)
 		return
 	}
 	if !ok {
@@ -218,6 +233,28 @@ func (f *Fleet) work(ctx context.Context, j *job) {
 		f.Record(run)
 	}
 	f.served(j.slot, run)
+}
+
+// alone makes one run without the fleet, then waits an interval (or a notification: the
+// database is back).
+func (f *Fleet) alone(ctx context.Context) {
+	run := f.Exec(ctx)
+	if ctx.Err() != nil && !run.Result.Complete() {
+		return
+	}
+	run.Trigger = "interval (database unreachable: run alone)"
+	run.Replica = f.Replica
+	f.recordAlone(run)
+	f.sleep(ctx, f.Interval)
+}
+
+func (f *Fleet) recordAlone(run *report.Run) {
+	if f.Record != nil {
+		f.Record(run)
+	}
+	if f.Alone != nil {
+		f.Alone(run)
+	}
 }
 
 // release gives a claimed run back to the queue, due now, when this replica stops.

@@ -90,7 +90,8 @@ type Shared struct {
 }
 
 // SetShared makes Collect export f's view (fleet mode); f returns false when it has none (the
-// database is unreachable), and then no result gauge is exported: unknown, not green.
+// database is unreachable, and each replica runs alone), and then Collect exports what this
+// replica saw itself, as without PostgreSQL.
 func (m *Metrics) SetShared(f func() (Shared, bool)) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -212,8 +213,9 @@ func (m *Metrics) Ready() bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.shared != nil {
-		s, ok := m.shared()
-		return ok && s.Last != nil
+		if s, ok := m.shared(); ok {
+			return s.Last != nil
+		}
 	}
 	return m.ready
 }
@@ -245,8 +247,12 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(descInterval, m.interval.Seconds())
 	if m.shared != nil {
-		m.collectShared(gauge, counter)
-		return
+		// Without a view (the database is unreachable, so the replicas run alone), what this
+		// replica saw itself, as without PostgreSQL.
+		if sh, ok := m.shared(); ok {
+			m.collectShared(sh, gauge, counter)
+			return
+		}
 	}
 	gauge(descReady, b2f(m.ready))
 	gauge(descRunDuration, m.lastRunDur.Seconds())
@@ -271,14 +277,9 @@ func (m *Metrics) collectTotals(counter func(*prometheus.Desc, float64, ...strin
 }
 
 // collectShared exports a fleet's view; m.mu is held.
-func (m *Metrics) collectShared(gauge, counter func(*prometheus.Desc, float64, ...string)) {
+func (m *Metrics) collectShared(s Shared, gauge, counter func(*prometheus.Desc, float64, ...string)) {
 	if m.ready {
 		m.collectTotals(counter) // this replica's own runs, summed across replicas by rules
-	}
-	s, ok := m.shared()
-	if !ok {
-		gauge(descReady, 0)
-		return
 	}
 	gauge(descReady, b2f(s.Last != nil))
 	gauge(descRunDuration, s.LastDuration.Seconds())
