@@ -101,7 +101,7 @@ func TestHistorySurvivesOutageAndRestart(t *testing.T) {
 	pg := suitetest.RestartablePostgres(t)
 	journal := filepath.Join(t.TempDir(), "journal")
 	args := []string{"--specs.binary=" + suitetest.Binary(t, "passing"), "--specs.interval=200ms",
-		"--store.postgres-url=" + pg.URL, "--fleet.lease=2s"}
+		"--store.postgres-url=" + pg.URL, "--store.journal=" + journal, "--fleet.lease=2s"}
 
 	first := startRuntimeProc(t, "runtime-1", args...)
 	waitFor(t, "3 runs in the database", 60*time.Second, func() bool { return len(dbRunIDs(t, pg.URL)) >= 3 })
@@ -113,7 +113,7 @@ func TestHistorySurvivesOutageAndRestart(t *testing.T) {
 	}
 	logged := loggedRuns(first.Output())
 	queued, _ := filepath.Glob(filepath.Join(journal, "*.json"))
-	if false && len(queued) < 4 {
+	if len(queued) < 4 {
 		t.Fatalf("%d runs in the journal after SIGTERM during the outage, want at least 4", len(queued))
 	}
 
