@@ -27,6 +27,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/wattson-dev/wattson/internal/listflag"
 	"github.com/wattson-dev/wattson/runtime/internal/auth"
 	"github.com/wattson-dev/wattson/runtime/internal/devwatch"
 	"github.com/wattson-dev/wattson/runtime/internal/fleet"
@@ -42,7 +43,7 @@ import (
 type options struct {
 	binary, suite, labelFilter string
 	interval, timeout, grace   time.Duration
-	args                       stringList
+	args                       listflag.Strings
 
 	listen     string
 	auth       string
@@ -210,11 +211,6 @@ func (o *options) validate() error {
 	return nil
 }
 
-type stringList []string
-
-func (s *stringList) String() string     { return strings.Join(*s, " ") }
-func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
-
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stderr)
@@ -240,119 +236,30 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		return 0
 	}
 	logger := newLogger(o, stderr)
-
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	interval := o.interval
-	if o.untilGreen > 0 {
-		interval = 0
+	reg := newRegistry()
+	m := metrics.NewMetrics(reg, o.maxSpecs, o.exportedInterval())
+	hist, durable, closeHistory, err := openHistory(ctx, o, logger, reg)
+	if err != nil {
+		logger.Error("open history", "err", err)
+		return 2
 	}
-	m := metrics.NewMetrics(reg, o.maxSpecs, interval)
-
-	// History: memory always, PostgreSQL behind a buffer when configured.
-	mem := store.NewMemory(o.memoryRuns)
-	var hist store.Store = mem
-	var durable *store.Durable
-	if o.postgresURL != "" {
-		pool, err := pgxpool.New(ctx, o.postgresURL) // connects lazily: an outage at start is fine
+	defer closeHistory()
+	builder := o.devBuilder()
+	sched := newScheduler(o, builder, m, hist, logger)
+	fl := newFleet(ctx, o, durable, builder, m, logger)
+	if o.serves() {
+		srv, err := serveWeb(o, sched, fl, m, hist, reg, logger)
 		if err != nil {
-			logger.Error("open postgres", "err", err)
-			return 2
-		}
-		defer pool.Close()
-		do := store.DurableOptions{Buffer: o.bufferSz, Retention: o.retention, Logger: logger, Registerer: reg,
-			JournalBytes: o.journalBytes}
-		if o.journal != "" {
-			j, replay, err := store.OpenJournal(o.journal)
-			if j == nil {
-				logger.Error("open journal", "dir", o.journal, "err", err)
-				return 2
-			}
-			if err != nil {
-				logger.Warn("journal files moved to failed/", "dir", o.journal, "err", err)
-			}
-			do.Journal, do.Replay = j, replay
-		} else {
-			logger.Warn("no --store.journal: runs queued while PostgreSQL is down are lost if the runtime stops")
-		}
-		durable = store.NewDurable(store.NewPostgres(pool), mem, do)
-		hist = durable
-	}
-	storeCtx, stopStore := context.WithCancel(context.Background())
-	storeDone := make(chan struct{})
-	go func() {
-		defer close(storeDone)
-		if durable != nil {
-			durable.Start(storeCtx, 10*time.Second)
-		}
-	}()
-	defer func() { stopStore(); <-storeDone }()
-
-	r := &runner.Runner{Binary: o.binary, Suite: o.suite, LabelFilter: o.labelFilter,
-		Timeout: o.timeout, Grace: o.grace, Args: o.args}
-	var builder *devwatch.Builder
-	if o.devDir != "" {
-		builder = &devwatch.Builder{Dir: o.devDir, Package: o.devPackage, Output: o.binary}
-	}
-	sched := &scheduler.Scheduler{
-		Interval: o.interval,
-		Debounce: o.debounce,
-		Exec:     execFunc(r, builder),
-		Record: func(run *report.Run) {
-			run.Revision = o.revision
-			m.Observe(run)
-			if err := hist.Save(context.Background(), run); err != nil {
-				logger.Error("save run", "run", run.ID, "err", err)
-			}
-			scheduler.Log(logger, run)
-		},
-	}
-
-	ci := o.untilGreen > 0
-	var fl *fleet.Fleet
-	if o.postgresURL != "" && !ci && builder == nil {
-		fl = newFleet(ctx, o, durable, r, builder, m, mem, logger)
-	} else if o.replicas > 1 {
-		logger.Warn("NOT SHARING THE WORK: fleet mode needs --store.postgres-url (and watch mode); this replica runs the suite on its own, so each of the replicas does every run",
-			"fleet.replicas", o.replicas)
-	}
-	if o.journal != "" && o.postgresURL == "" {
-		logger.Info("--store.journal has no effect without --store.postgres-url")
-	}
-	if !ci || o.listenSet {
-		var trigger func(string) <-chan *report.Run
-		if !ci {
-			trigger = sched.Trigger
-			if fl != nil {
-				trigger = fl.Trigger
-			}
-		}
-		guard, err := webAuth(o, logger)
-		if err != nil {
-			logger.Error("web auth", "err", err)
-			return 2
-		}
-		h := web.Handler(web.Options{Store: hist, Trigger: trigger, Ready: m.Ready, Logger: logger,
-			Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}), Auth: guard,
-			MaxWaiters: o.maxWaiters, WaitTimeout: waitTimeout(o)})
-		srv, err := serve(o.listen, h, logger)
-		if err != nil {
-			logger.Error("listen", "addr", o.listen, "err", err)
+			logger.Error("web", "addr", o.listen, "err", err)
 			return 2
 		}
 		defer srv.Close()
 	}
-
-	if ci {
+	if o.ci() {
 		return ciGate(ctx, sched, o, stderr)
 	}
 	if builder != nil {
-		go func() {
-			logger.Info("dev mode: watching sources", "dir", o.devDir, "package", o.devPackage)
-			if err := builder.Watch(ctx, o.devPoll, func() { sched.Trigger(scheduler.TriggerChange) }); err != nil {
-				logger.Error("dev mode: watch stopped", "err", err)
-			}
-		}()
+		go watchSources(ctx, builder, sched, o, logger)
 	}
 	if fl != nil {
 		logger.Info("fleet mode: sharing the suite's runs with the other replicas through PostgreSQL",
@@ -367,10 +274,140 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	return 0
 }
 
-// newFleet wires fleet mode: the runs come from the shared queue, are recorded in the queue's
-// transaction, and the metrics export the fleet's view.
-func newFleet(ctx context.Context, o *options, durable *store.Durable, r *runner.Runner, b *devwatch.Builder,
-	m *metrics.Metrics, mem *store.Memory, logger *slog.Logger) *fleet.Fleet {
+// ci is CI mode: run until green --until-green times in a row, or fail at --timeout.
+func (o *options) ci() bool { return o.untilGreen > 0 }
+
+// serves says whether the web server runs: always outside CI mode, in CI mode only when
+// --web.listen-address is given.
+func (o *options) serves() bool { return !o.ci() || o.listenSet }
+
+// exportedInterval is the interval the metrics report for staleness alerts: 0 in CI mode.
+func (o *options) exportedInterval() time.Duration {
+	if o.ci() {
+		return 0
+	}
+	return o.interval
+}
+
+// devBuilder is dev mode's builder of the suite, nil outside dev mode.
+func (o *options) devBuilder() *devwatch.Builder {
+	if o.devDir == "" {
+		return nil
+	}
+	return &devwatch.Builder{Dir: o.devDir, Package: o.devPackage, Output: o.binary}
+}
+
+// newRegistry is the runtime's private registry, with the Go and process collectors.
+func newRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+// openHistory opens the run history: memory always, PostgreSQL behind a buffer (and the journal)
+// when configured. The returned function stops the buffer's writer and closes the pool.
+func openHistory(ctx context.Context, o *options, logger *slog.Logger, reg prometheus.Registerer) (store.Store, *store.Durable, func(), error) {
+	mem := store.NewMemory(o.memoryRuns)
+	if o.postgresURL == "" {
+		if o.journal != "" {
+			logger.Info("--store.journal has no effect without --store.postgres-url")
+		}
+		return mem, nil, func() {}, nil
+	}
+	pool, err := pgxpool.New(ctx, o.postgresURL) // connects lazily: an outage at start is fine
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("postgres: %w", err)
+	}
+	do := store.DurableOptions{Buffer: o.bufferSz, Retention: o.retention, Logger: logger, Registerer: reg,
+		JournalBytes: o.journalBytes}
+	if o.journal != "" {
+		j, replay, err := store.OpenJournal(o.journal)
+		if j == nil {
+			pool.Close()
+			return nil, nil, nil, err
+		}
+		if err != nil {
+			logger.Warn("journal files moved to failed/", "dir", o.journal, "err", err)
+		}
+		do.Journal, do.Replay = j, replay
+	} else {
+		logger.Warn("no --store.journal: runs queued while PostgreSQL is down are lost if the runtime stops")
+	}
+	durable := store.NewDurable(store.NewPostgres(pool), mem, do)
+	storeCtx, stopStore := context.WithCancel(context.Background())
+	storeDone := make(chan struct{})
+	go func() {
+		defer close(storeDone)
+		durable.Start(storeCtx, 10*time.Second)
+	}()
+	return durable, durable, func() { stopStore(); <-storeDone; pool.Close() }, nil
+}
+
+// suiteRunner runs the compiled suite once.
+func (o *options) suiteRunner() *runner.Runner {
+	return &runner.Runner{Binary: o.binary, Suite: o.suite, LabelFilter: o.labelFilter,
+		Timeout: o.timeout, Grace: o.grace, Args: o.args}
+}
+
+// newScheduler runs the suite (built first in dev mode) and records each run in the metrics,
+// the history and the log.
+func newScheduler(o *options, builder *devwatch.Builder, m *metrics.Metrics, hist store.Store, logger *slog.Logger) *scheduler.Scheduler {
+	r := o.suiteRunner()
+	return &scheduler.Scheduler{
+		Interval: o.interval,
+		Debounce: o.debounce,
+		Exec:     execFunc(r, builder),
+		Record: func(run *report.Run) {
+			run.Revision = o.revision
+			m.Observe(run)
+			if err := hist.Save(context.Background(), run); err != nil {
+				logger.Error("save run", "run", run.ID, "err", err)
+			}
+			scheduler.Log(logger, run)
+		},
+	}
+}
+
+// serveWeb serves /metrics, the history page and its API, and (outside CI mode) /rerun, through
+// the fleet when there is one.
+func serveWeb(o *options, sched *scheduler.Scheduler, fl *fleet.Fleet, m *metrics.Metrics, hist store.Store, reg *prometheus.Registry, logger *slog.Logger) (*http.Server, error) {
+	var trigger func(string) <-chan *report.Run
+	if !o.ci() {
+		trigger = sched.Trigger
+		if fl != nil {
+			trigger = fl.Trigger
+		}
+	}
+	guard, err := webAuth(o, logger)
+	if err != nil {
+		return nil, err
+	}
+	h := web.Handler(web.Options{Store: hist, Trigger: trigger, Ready: m.Ready, Logger: logger,
+		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}), Auth: guard,
+		MaxWaiters: o.maxWaiters, WaitTimeout: waitTimeout(o)})
+	return serve(o.listen, h, logger)
+}
+
+// watchSources is dev mode: rebuild and rerun whenever a spec source changes.
+func watchSources(ctx context.Context, builder *devwatch.Builder, sched *scheduler.Scheduler, o *options, logger *slog.Logger) {
+	logger.Info("dev mode: watching sources", "dir", o.devDir, "package", o.devPackage)
+	if err := builder.Watch(ctx, o.devPoll, func() { sched.Trigger(scheduler.TriggerChange) }); err != nil {
+		logger.Error("dev mode: watch stopped", "err", err)
+	}
+}
+
+// newFleet wires fleet mode (watch mode with PostgreSQL): the runs come from the shared queue,
+// are recorded in the queue's transaction, and the metrics export the fleet's view. It returns
+// nil outside fleet mode, saying so when told there are several replicas.
+func newFleet(ctx context.Context, o *options, durable *store.Durable, b *devwatch.Builder, m *metrics.Metrics, logger *slog.Logger) *fleet.Fleet {
+	if durable == nil || o.ci() || b != nil {
+		if o.replicas > 1 {
+			logger.Warn("NOT SHARING THE WORK: fleet mode needs --store.postgres-url (and watch mode); this replica runs the suite on its own, so each of the replicas does every run",
+				"fleet.replicas", o.replicas)
+		}
+		return nil
+	}
+	r := o.suiteRunner()
 	if r.Suite == "" {
 		r.Suite = strings.TrimSuffix(filepath.Base(o.binary), ".test")
 	}
@@ -385,10 +422,10 @@ func newFleet(ctx context.Context, o *options, durable *store.Durable, r *runner
 		},
 		Record: func(run *report.Run) {
 			m.Observe(run)
-			_ = mem.Save(context.Background(), run)
+			durable.Remember(run)
 			scheduler.Log(logger, run)
 		},
-		Alone: func(run *report.Run) { _ = durable.Save(context.Background(), run) },
+		Alone: durable.Enqueue,
 	}
 	e := &fleet.Exporter{Pool: pool, Suite: r.Suite, Every: o.lease / 3}
 	m.SetShared(e.View)

@@ -145,6 +145,13 @@ func (d *Durable) journalSize(name string) int64 {
 // Save implements Store. It never blocks on the database (it writes the journal file, if any).
 func (d *Durable) Save(ctx context.Context, run *report.Run) error {
 	_ = d.mem.Save(ctx, run)
+	d.Enqueue(run)
+	return nil
+}
+
+// Enqueue queues run for the database (and the journal) without keeping it in memory: for a run
+// Remember already kept.
+func (d *Durable) Enqueue(run *report.Run) {
 	q := &queued{run: run}
 	if d.journal != nil {
 		name, size, err := d.journal.Add(run)
@@ -162,7 +169,6 @@ func (d *Durable) Save(ctx context.Context, run *report.Run) error {
 	case d.wake <- struct{}{}:
 	default:
 	}
-	return nil
 }
 
 // trim drops the oldest queued runs while the queue is over its bounds. d.mu is held (or d is
@@ -212,6 +218,9 @@ func (d *Durable) Pool() *pgxpool.Pool {
 	}
 	return nil
 }
+
+// Remember keeps run in the memory store only (it was written to the database elsewhere).
+func (d *Durable) Remember(run *report.Run) { _ = d.mem.Save(context.Background(), run) }
 
 // Pending returns the number of queued runs.
 func (d *Durable) Pending() int {
