@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -23,9 +24,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
 	"github.com/wattson-dev/wattson/internal/buildinfo"
 	"github.com/wattson-dev/wattson/internal/listflag"
+	"github.com/wattson-dev/wattson/runtime/internal/auth"
 	"github.com/wattson-dev/wattson/runtime/internal/devwatch"
+	"github.com/wattson-dev/wattson/runtime/internal/fleet"
 	"github.com/wattson-dev/wattson/runtime/internal/metrics"
 	"github.com/wattson-dev/wattson/runtime/internal/report"
 	"github.com/wattson-dev/wattson/runtime/internal/runner"
@@ -40,12 +46,23 @@ type options struct {
 	interval, timeout, grace   time.Duration
 	args                       listflag.Strings
 
-	listen   string
-	maxSpecs int
+	listen     string
+	auth       string
+	kubeconfig string
+	maxWaiters int
+	debounce   time.Duration
+	revision   string
+	maxSpecs   int
 
 	postgresURL          string
 	retention            time.Duration
 	memoryRuns, bufferSz int
+	journal              string
+	journalBytes         int64
+
+	replica  string
+	lease    time.Duration
+	replicas int
 
 	untilGreen int
 	ciTimeout  time.Duration
@@ -57,8 +74,12 @@ type options struct {
 	logLevel, logFormat string
 	dryRun, version     bool
 
-	listenSet bool
+	listenSet, intervalSet bool
 }
+
+// ciInterval is the pause between runs in CI mode unless --specs.interval is given: a gate wants
+// its N green runs now, not one a minute.
+const ciInterval = 5 * time.Second
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	o := &options{}
@@ -72,11 +93,22 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.labelFilter, "specs.label-filter", "", "Ginkgo label filter (--ginkgo.label-filter), e.g. 'pdu && !slow'.")
 	fs.Var(&o.args, "specs.arg", "Extra argument for the suite; repeat for several.")
 	fs.StringVar(&o.listen, "web.listen-address", "127.0.0.1:9464", "Address for /metrics, the history page, its API and /rerun. Use :9464 in a pod (port name assert). In CI mode the server only starts when this flag is given.")
+	fs.StringVar(&o.auth, "web.auth", "", "Who may use the history API and POST /rerun: kubernetes (a bearer token checked with TokenReview, authorised by SubjectAccessReview on the path and verb, e.g. get /api/runs, post /rerun) or none (loopback or dev mode only). Default: none on a loopback --web.listen-address, kubernetes otherwise. /metrics, the page's static files and /-/healthy stay open.")
+	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "Kubeconfig for --web.auth=kubernetes (default: $KUBECONFIG, else in-cluster).")
+	fs.IntVar(&o.maxWaiters, "web.max-waiters", web.DefaultMaxWaiters, "Most POST /rerun?wait=true requests waiting at once; beyond it they get 429.")
+	fs.DurationVar(&o.debounce, "rerun.debounce", 2*time.Second, "A trigger (POST /rerun, a source change) waits this long for more before its run starts; all are served by that run.")
+	fs.StringVar(&o.revision, "specs.revision", os.Getenv("WATTSON_REVISION"), "Revision of the system under test recorded with every run, for GET /api/verdict?revision= (default $WATTSON_REVISION).")
 	fs.IntVar(&o.maxSpecs, "metrics.max-specs", metrics.DefaultMaxSpecs, "Most specs exported with per-spec series; failing specs are exported first, the rest counted in wattson_spec_series_dropped.")
 	fs.StringVar(&o.postgresURL, "store.postgres-url", "", "PostgreSQL URL for the history (postgres://user@host/db). In memory only when empty.")
 	fs.DurationVar(&o.retention, "store.retention", 30*24*time.Hour, "Delete runs older than this from PostgreSQL (0 keeps everything).")
 	fs.IntVar(&o.memoryRuns, "store.memory-runs", store.DefaultMemoryRuns, "Runs kept in memory (the whole history without PostgreSQL, the fallback with it).")
 	fs.IntVar(&o.bufferSz, "store.buffer", store.DefaultBuffer, "Runs buffered in memory while PostgreSQL is unreachable; beyond it the oldest are dropped from the database history.")
+	fs.StringVar(&o.journal, "store.journal", "", "Folder (a volume) for the on-disk journal of runs not yet written to PostgreSQL, replayed at start, so a restart during an outage loses none. In memory only when empty.")
+	fs.Int64Var(&o.journalBytes, "store.journal-max-bytes", store.DefaultJournalBytes, "Bound on the journal's size; beyond it (or --store.buffer runs) the oldest queued runs are dropped and counted in wattson_runtime_store_dropped_runs_total.")
+	host, _ := os.Hostname()
+	fs.StringVar(&o.replica, "fleet.replica", host, "This replica's name in the fleet's claims and the run history (default: the host name, the pod's name).")
+	fs.DurationVar(&o.lease, "fleet.lease", 30*time.Second, "Fleet mode: a claimed run's lease, renewed every third of it while the suite runs; a killed replica's run is rerun by another at most this long after.")
+	fs.IntVar(&o.replicas, "fleet.replicas", 1, "How many replicas run (the Deployment's replicas), so that a runtime without --store.postgres-url can say it cannot share the work.")
 	fs.IntVar(&o.untilGreen, "until-green", 0, "CI mode: exit 0 after this many consecutive passed runs, non-zero at --timeout.")
 	fs.DurationVar(&o.ciTimeout, "timeout", 10*time.Minute, "CI mode: give up and exit 1 after this long.")
 	fs.StringVar(&o.junit, "junit.output", "", "CI mode: write the last run as JUnit XML to this file.")
@@ -111,7 +143,13 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q (suite arguments go in --specs.arg)", fs.Arg(0))
 	}
-	fs.Visit(func(f *flag.Flag) { o.listenSet = o.listenSet || f.Name == "web.listen-address" })
+	fs.Visit(func(f *flag.Flag) {
+		o.listenSet = o.listenSet || f.Name == "web.listen-address"
+		o.intervalSet = o.intervalSet || f.Name == "specs.interval"
+	})
+	if o.untilGreen > 0 && !o.intervalSet {
+		o.interval = ciInterval
+	}
 	return o, o.validate()
 }
 
@@ -131,6 +169,23 @@ func (o *options) validate() error {
 		return errors.New("--dev.watch-dir and --dev.package go together")
 	case o.devDir != "" && o.untilGreen > 0:
 		return errors.New("dev mode (--dev.watch-dir) and CI mode (--until-green) exclude each other")
+	case o.untilGreen > 1 && time.Duration(o.untilGreen-1)*o.interval >= o.ciTimeout:
+		return fmt.Errorf("--until-green %d cannot succeed within --timeout %s: %d pauses of --specs.interval %s alone take %s (lower the interval or raise the timeout)",
+			o.untilGreen, o.ciTimeout, o.untilGreen-1, o.interval, time.Duration(o.untilGreen-1)*o.interval)
+	case o.auth != "" && o.auth != auth.Kubernetes && o.auth != auth.None:
+		return fmt.Errorf("--web.auth %q: want kubernetes or none", o.auth)
+	case o.auth == auth.None && !auth.Loopback(o.listen) && o.devDir == "":
+		return fmt.Errorf("--web.auth=none with --web.listen-address %q would open the API to the network: only on a loopback address or in dev mode", o.listen)
+	case o.lease < time.Second:
+		return errors.New("--fleet.lease must be at least 1s")
+	case o.replica == "":
+		return errors.New("--fleet.replica must not be empty")
+	case o.maxWaiters < 1:
+		return errors.New("--web.max-waiters must be at least 1")
+	case o.debounce < 0:
+		return errors.New("--rerun.debounce must not be negative")
+	case o.journalBytes < 1<<20:
+		return errors.New("--store.journal-max-bytes must be at least 1 MiB")
 	case o.logFormat != "logfmt" && o.logFormat != "json":
 		return fmt.Errorf("--log.format %q: want logfmt or json", o.logFormat)
 	}
@@ -170,6 +225,9 @@ func main() {
 
 // run is the runtime; it returns the exit code.
 func run(ctx context.Context, args []string, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "gate" {
+		return gate(ctx, args[1:], stderr)
+	}
 	o, err := parseFlags(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
@@ -189,18 +247,19 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	logger := newLogger(o, stderr)
 	reg := newRegistry()
 	m := metrics.NewMetrics(reg, o.maxSpecs, o.exportedInterval())
-	hist, closeHistory, err := openHistory(ctx, o, logger, reg)
+	hist, durable, closeHistory, err := openHistory(ctx, o, logger, reg)
 	if err != nil {
-		logger.Error("open postgres", "err", err)
+		logger.Error("open history", "err", err)
 		return 2
 	}
 	defer closeHistory()
 	builder := o.devBuilder()
 	sched := newScheduler(o, builder, m, hist, logger)
+	fl := newFleet(ctx, o, durable, builder, m, logger)
 	if o.serves() {
-		srv, err := serveWeb(o, sched, m, hist, reg, logger)
+		srv, err := serveWeb(o, sched, fl, m, hist, reg, logger)
 		if err != nil {
-			logger.Error("listen", "addr", o.listen, "err", err)
+			logger.Error("web", "addr", o.listen, "err", err)
 			return 2
 		}
 		defer srv.Close()
@@ -210,6 +269,13 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 	if builder != nil {
 		go watchSources(ctx, builder, sched, o, logger)
+	}
+	if fl != nil {
+		logger.Info("fleet mode: sharing the suite's runs with the other replicas through PostgreSQL",
+			"suite", fl.Suite, "replica", o.replica, "interval", o.interval, "lease", o.lease, "web", o.listen)
+		fl.Run(ctx)
+		logger.Info("stopped")
+		return 0
 	}
 	logger.Info("watching", "binary", o.binary, "interval", o.interval, "timeout", o.timeout, "web", o.listen)
 	sched.Watch(ctx)
@@ -247,37 +313,61 @@ func newRegistry() *prometheus.Registry {
 	return reg
 }
 
-// openHistory opens the run history: memory always, PostgreSQL behind a buffer when configured.
-// The returned function stops the buffer's writer and closes the pool.
-func openHistory(ctx context.Context, o *options, logger *slog.Logger, reg prometheus.Registerer) (store.Store, func(), error) {
+// openHistory opens the run history: memory always, PostgreSQL behind a buffer (and the journal)
+// when configured. The returned function stops the buffer's writer and closes the pool.
+func openHistory(ctx context.Context, o *options, logger *slog.Logger, reg prometheus.Registerer) (store.Store, *store.Durable, func(), error) {
 	mem := store.NewMemory(o.memoryRuns)
 	if o.postgresURL == "" {
-		return mem, func() {}, nil
+		if o.journal != "" {
+			logger.Info("--store.journal has no effect without --store.postgres-url")
+		}
+		return mem, nil, func() {}, nil
 	}
 	pool, err := pgxpool.New(ctx, o.postgresURL) // connects lazily: an outage at start is fine
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, fmt.Errorf("postgres: %w", err)
 	}
-	durable := store.NewDurable(store.NewPostgres(pool), mem, store.DurableOptions{
-		Buffer: o.bufferSz, Retention: o.retention, Logger: logger, Registerer: reg})
+	do := store.DurableOptions{Buffer: o.bufferSz, Retention: o.retention, Logger: logger, Registerer: reg,
+		JournalBytes: o.journalBytes}
+	if o.journal != "" {
+		j, replay, err := store.OpenJournal(o.journal)
+		if j == nil {
+			pool.Close()
+			return nil, nil, nil, err
+		}
+		if err != nil {
+			logger.Warn("journal files moved to failed/", "dir", o.journal, "err", err)
+		}
+		do.Journal, do.Replay = j, replay
+	} else {
+		logger.Warn("no --store.journal: runs queued while PostgreSQL is down are lost if the runtime stops")
+	}
+	durable := store.NewDurable(store.NewPostgres(pool), mem, do)
 	storeCtx, stopStore := context.WithCancel(context.Background())
 	storeDone := make(chan struct{})
 	go func() {
 		defer close(storeDone)
 		durable.Start(storeCtx, 10*time.Second)
 	}()
-	return durable, func() { stopStore(); <-storeDone; pool.Close() }, nil
+	return durable, durable, func() { stopStore(); <-storeDone; pool.Close() }, nil
+}
+
+// suiteRunner runs the compiled suite once.
+func (o *options) suiteRunner() *runner.Runner {
+	return &runner.Runner{Binary: o.binary, Suite: o.suite, LabelFilter: o.labelFilter,
+		Timeout: o.timeout, Grace: o.grace, Args: o.args}
 }
 
 // newScheduler runs the suite (built first in dev mode) and records each run in the metrics,
 // the history and the log.
 func newScheduler(o *options, builder *devwatch.Builder, m *metrics.Metrics, hist store.Store, logger *slog.Logger) *scheduler.Scheduler {
-	r := &runner.Runner{Binary: o.binary, Suite: o.suite, LabelFilter: o.labelFilter,
-		Timeout: o.timeout, Grace: o.grace, Args: o.args}
+	r := o.suiteRunner()
 	return &scheduler.Scheduler{
 		Interval: o.interval,
+		Debounce: o.debounce,
 		Exec:     execFunc(r, builder),
 		Record: func(run *report.Run) {
+			run.Revision = o.revision
 			m.Observe(run)
 			if err := hist.Save(context.Background(), run); err != nil {
 				logger.Error("save run", "run", run.ID, "err", err)
@@ -287,14 +377,23 @@ func newScheduler(o *options, builder *devwatch.Builder, m *metrics.Metrics, his
 	}
 }
 
-// serveWeb serves /metrics, the history page and its API, and (outside CI mode) /rerun.
-func serveWeb(o *options, sched *scheduler.Scheduler, m *metrics.Metrics, hist store.Store, reg *prometheus.Registry, logger *slog.Logger) (*http.Server, error) {
+// serveWeb serves /metrics, the history page and its API, and (outside CI mode) /rerun, through
+// the fleet when there is one.
+func serveWeb(o *options, sched *scheduler.Scheduler, fl *fleet.Fleet, m *metrics.Metrics, hist store.Store, reg *prometheus.Registry, logger *slog.Logger) (*http.Server, error) {
 	var trigger func(string) <-chan *report.Run
 	if !o.ci() {
 		trigger = sched.Trigger
+		if fl != nil {
+			trigger = fl.Trigger
+		}
+	}
+	guard, err := webAuth(o, logger)
+	if err != nil {
+		return nil, err
 	}
 	h := web.Handler(web.Options{Store: hist, Trigger: trigger, Ready: m.Ready, Logger: logger,
-		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})})
+		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}), Auth: guard,
+		MaxWaiters: o.maxWaiters, WaitTimeout: waitTimeout(o)})
 	return serve(o.listen, h, logger)
 }
 
@@ -304,6 +403,43 @@ func watchSources(ctx context.Context, builder *devwatch.Builder, sched *schedul
 	if err := builder.Watch(ctx, o.devPoll, func() { sched.Trigger(scheduler.TriggerChange) }); err != nil {
 		logger.Error("dev mode: watch stopped", "err", err)
 	}
+}
+
+// newFleet wires fleet mode (watch mode with PostgreSQL): the runs come from the shared queue,
+// are recorded in the queue's transaction, and the metrics export the fleet's view. It returns
+// nil outside fleet mode, saying so when told there are several replicas.
+func newFleet(ctx context.Context, o *options, durable *store.Durable, b *devwatch.Builder, m *metrics.Metrics, logger *slog.Logger) *fleet.Fleet {
+	if durable == nil || o.ci() || b != nil {
+		if o.replicas > 1 {
+			logger.Warn("NOT SHARING THE WORK: fleet mode needs --store.postgres-url (and watch mode); this replica runs the suite on its own, so each of the replicas does every run",
+				"fleet.replicas", o.replicas)
+		}
+		return nil
+	}
+	r := o.suiteRunner()
+	if r.Suite == "" {
+		r.Suite = strings.TrimSuffix(filepath.Base(o.binary), ".test")
+	}
+	pool := durable.Pool()
+	exec := execFunc(r, b)
+	f := &fleet.Fleet{Pool: pool, Suite: r.Suite, Replica: o.replica, Interval: o.interval, Lease: o.lease,
+		Debounce: o.debounce, Logger: logger,
+		Exec: func(ctx context.Context) *report.Run {
+			run := exec(ctx)
+			run.Revision = o.revision
+			return run
+		},
+		Record: func(run *report.Run) {
+			m.Observe(run)
+			durable.Remember(run)
+			scheduler.Log(logger, run)
+		},
+		Alone: durable.Enqueue,
+	}
+	e := &fleet.Exporter{Pool: pool, Suite: r.Suite, Every: o.lease / 3}
+	m.SetShared(e.View)
+	go e.Run(ctx)
+	return f
 }
 
 // execFunc runs the suite, building it first in dev mode; a failed build is a harness error.
@@ -383,7 +519,7 @@ func serve(addr string, h http.Handler, logger *slog.Logger) (*http.Server, erro
 	if err != nil {
 		return nil, err
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	srv := web.Server(h)
 	go func() {
 		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			logger.Error("web server stopped", "err", err)
@@ -391,6 +527,53 @@ func serve(addr string, h http.Handler, logger *slog.Logger) (*http.Server, erro
 	}()
 	logger.Info("listening", "addr", l.Addr().String())
 	return srv, nil
+}
+
+// webAuth is the middleware --web.auth chose. Without authentication it says so loudly.
+func webAuth(o *options, logger *slog.Logger) (auth.Middleware, error) {
+	mode := o.auth
+	if mode == "" {
+		mode = auth.Kubernetes
+		if auth.Loopback(o.listen) {
+			mode = auth.None
+		}
+	}
+	if mode == auth.None {
+		logger.Warn("AUTHENTICATION DISABLED: anyone who reaches --web.listen-address may read the history and POST /rerun; use --web.auth=kubernetes in a pod",
+			"addr", o.listen, "web.auth", o.auth)
+		return auth.Open, nil
+	}
+	cfg, err := kubeConfig(o.kubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("--web.auth=kubernetes: %w", err)
+	}
+	logger.Info("web auth: bearer tokens checked with TokenReview and SubjectAccessReview", "apiserver", cfg.Host)
+	return auth.NewKubernetes(cfg, logger)
+}
+
+// kubeConfig reads path, else $KUBECONFIG, else the in-cluster config.
+func kubeConfig(path string) (*rest.Config, error) {
+	if path == "" {
+		path = os.Getenv("KUBECONFIG")
+	}
+	if path == "" {
+		cfg, err := rest.InClusterConfig()
+		if err != nil {
+			return nil, fmt.Errorf("no --kubeconfig and not in a pod: %w", err)
+		}
+		return cfg, nil
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", path)
+	if err != nil {
+		return nil, fmt.Errorf("kubeconfig %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// waitTimeout bounds a POST /rerun?wait=true: a run in progress, then the debounce and its own
+// run, each at most the suite's timeout plus grace and the kill margin.
+func waitTimeout(o *options) time.Duration {
+	return 2*(o.timeout+2*o.grace+10*time.Second) + o.debounce
 }
 
 func newLogger(o *options, w io.Writer) *slog.Logger {

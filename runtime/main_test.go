@@ -268,14 +268,19 @@ func TestRerun(t *testing.T) {
 func TestCIMode(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		suite string
-		args  []string
-		code  int
-		out   []string // in the summary
-		junit []string // in the JUnit file
+		suite      string
+		args       []string
+		noInterval bool // leave --specs.interval to its default
+		code       int
+		out        []string // in the summary
+		junit      []string // in the JUnit file
 	}{
 		{suite: "passing", args: []string{"--until-green=2", "--timeout=1m"}, code: 0,
 			out: []string{"GREEN: 2 consecutive passed runs"}, junit: []string{"power adds up", `failures="0"`}},
+		// Issue 18: without --specs.interval, CI mode reruns at a short interval rather than the
+		// watch mode's minute, so 2 green runs fit in 30s.
+		{suite: "passing", args: []string{"--until-green=2", "--timeout=30s"}, noInterval: true, code: 0,
+			out: []string{"GREEN: 2 consecutive passed runs (2 runs in all)"}, junit: []string{`failures="0"`}},
 		{suite: "failing", args: []string{"--until-green=1", "--timeout=2s"}, code: 1,
 			out:   []string{"NOT GREEN after 2s", "[FAILED] outlet reports watts", "outlet 3 watts", "failing_test.go:"},
 			junit: []string{`failures="1"`, "outlet 3 watts"}},
@@ -291,8 +296,11 @@ func TestCIMode(t *testing.T) {
 			}
 			junit := filepath.Join(t.TempDir(), "junit.xml")
 			var out syncBuffer
-			code := run(context.Background(), append([]string{"--specs.binary=" + bin, "--specs.interval=100ms",
-				"--junit.output=" + junit}, tt.args...), &out)
+			args := []string{"--specs.binary=" + bin, "--junit.output=" + junit}
+			if !tt.noInterval {
+				args = append(args, "--specs.interval=100ms")
+			}
+			code := run(context.Background(), append(args, tt.args...), &out)
 			if code != tt.code {
 				t.Errorf("exit %d, want %d", code, tt.code)
 			}
@@ -336,6 +344,11 @@ func TestFlags(t *testing.T) {
 		{[]string{"--junit.output=x.xml"}, 2, "--junit.output needs CI mode"},
 		{[]string{"--store.postgres-url=::nope"}, 2, "--store.postgres-url"},
 		{[]string{"--log.level=loud"}, 2, "--log.level"},
+		{[]string{"--until-green=2", "--timeout=30s", "--specs.interval=1m"}, 2, "--until-green 2 cannot succeed within --timeout 30s"},
+		{[]string{"--until-green=3", "--timeout=10s"}, 2, "2 pauses of --specs.interval 5s alone take 10s"},
+		{[]string{"--web.auth=open"}, 2, `--web.auth "open": want kubernetes or none`},
+		{[]string{"--web.max-waiters=0"}, 2, "--web.max-waiters"},
+		{[]string{"--fleet.lease=10ms"}, 2, "--fleet.lease"},
 		{[]string{"stray"}, 2, `unexpected argument "stray"`},
 	}
 	for _, tt := range tests {
@@ -350,3 +363,7 @@ func TestFlags(t *testing.T) {
 		})
 	}
 }
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+func jsonDecode(resp *http.Response, v any) error { return json.NewDecoder(resp.Body).Decode(v) }

@@ -68,9 +68,35 @@ type Metrics struct {
 	lastComplete time.Time
 	lastSuccess  time.Time
 	consecutive  map[specKey]int
+	shared       func() (Shared, bool)
 }
 
 type specKey struct{ suite, name string }
+
+// Shared is a fleet's view of its suite, read from the shared history, which every replica
+// exports instead of what it saw itself: the time and duration gauges and readiness in every
+// replica (alike), the result gauges (assertions_failed, tests_run, test_suites_run,
+// assert_files_seen, wattson_spec_*) only in the Leader, so that no sum across replicas counts a
+// failure twice. Counters stay per replica: each run is counted by the replica that ran it.
+type Shared struct {
+	// Leader is true in the one replica that exports the result gauges.
+	Leader                             bool
+	LastRun, LastComplete, LastSuccess time.Time
+	LastDuration                       time.Duration
+	// Last is the last complete run with its specs; nil before the first.
+	Last *report.Run
+	// Consecutive are the complete runs in a row each spec of Last has failed.
+	Consecutive map[string]int
+}
+
+// SetShared makes Collect export f's view (fleet mode); f returns false when it has none (the
+// database is unreachable, and each replica runs alone), and then Collect exports what this
+// replica saw itself, as without PostgreSQL.
+func (m *Metrics) SetShared(f func() (Shared, bool)) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.shared = f
+}
 
 type specState struct {
 	suite, name, labels string
@@ -135,7 +161,12 @@ func (m *Metrics) Observe(run *report.Run) {
 		})
 	}
 	m.consecutive = next
-	// Over the cap, failing specs go first (alerts need them), then by name for stable series.
+	m.lastSpecs, m.dropped = capSpecs(states, m.maxSpecs)
+}
+
+// capSpecs orders states and keeps at most max: over the cap, failing specs go first (alerts
+// need them), then by name for stable series. It returns how many were dropped.
+func capSpecs(states []specState, max int) ([]specState, int) {
 	slices.SortStableFunc(states, func(a, b specState) int {
 		if a.passing != b.passing {
 			if !a.passing {
@@ -145,18 +176,47 @@ func (m *Metrics) Observe(run *report.Run) {
 		}
 		return cmp.Compare(a.name, b.name)
 	})
-	m.dropped = 0
-	if len(states) > m.maxSpecs {
-		m.dropped = len(states) - m.maxSpecs
-		states = states[:m.maxSpecs]
+	dropped := 0
+	if len(states) > max {
+		dropped = len(states) - max
+		states = states[:max]
 	}
-	m.lastSpecs = dedupe(states)
+	return dedupe(states), dropped
 }
 
-// Ready reports whether a run has completed.
+// sharedSpecs are the per-spec states of a fleet's last complete run.
+func sharedSpecs(s Shared, max int) ([]specState, int) {
+	states := make([]specState, 0, len(s.Last.Specs))
+	for _, sp := range s.Last.Specs {
+		if !sp.Ran() {
+			continue
+		}
+		c := 0
+		if sp.Failed() {
+			c = max1(s.Consecutive[sp.Name])
+		}
+		states = append(states, specState{suite: s.Last.Suite, name: clip(sp.Name), labels: clip(strings.Join(sp.Labels, ",")),
+			passing: !sp.Failed(), consecutive: c, duration: sp.Duration})
+	}
+	return capSpecs(states, max)
+}
+
+func max1(n int) int {
+	if n < 1 {
+		return 1
+	}
+	return n
+}
+
+// Ready reports whether a run has completed (in a fleet: by any replica).
 func (m *Metrics) Ready() bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.shared != nil {
+		if s, ok := m.shared(); ok {
+			return s.Last != nil
+		}
+	}
 	return m.ready
 }
 
@@ -182,27 +242,64 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	counter := func(d *prometheus.Desc, v float64, lv ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, lv...)
 	}
-	gauge(descReady, b2f(m.ready))
 	for _, r := range []report.Result{report.Passed, report.Failed, report.Error} {
 		counter(descRuns, m.runs[r], string(r))
 	}
+	gauge(descInterval, m.interval.Seconds())
+	if m.shared != nil {
+		// Without a view (the database is unreachable, so the replicas run alone), what this
+		// replica saw itself, as without PostgreSQL.
+		if sh, ok := m.shared(); ok {
+			m.collectShared(sh, gauge, counter)
+			return
+		}
+	}
+	gauge(descReady, b2f(m.ready))
 	gauge(descRunDuration, m.lastRunDur.Seconds())
 	gauge(descLastRun, unix(m.lastRun))
 	gauge(descLastComplete, unix(m.lastComplete))
 	gauge(descLastSuccess, unix(m.lastSuccess))
-	gauge(descInterval, m.interval.Seconds())
 	if !m.ready {
 		return
 	}
+	m.collectTotals(counter)
 	gauge(descAssertionsFailed, float64(m.last.Failed))
-	counter(descAssertionsFailedTotal, m.failedTotal)
 	gauge(descTestsRun, float64(m.last.Ran()))
-	counter(descTestsRunTotal, m.ranTotal)
 	gauge(descSuitesRun, 1)
-	counter(descSuitesRunTotal, m.suitesTotal)
 	gauge(descFilesSeen, float64(m.last.Files))
-	gauge(descSpecsDropped, float64(m.dropped))
-	for _, s := range m.lastSpecs {
+	m.collectSpecs(gauge, m.lastSpecs, m.dropped)
+}
+
+func (m *Metrics) collectTotals(counter func(*prometheus.Desc, float64, ...string)) {
+	counter(descAssertionsFailedTotal, m.failedTotal)
+	counter(descTestsRunTotal, m.ranTotal)
+	counter(descSuitesRunTotal, m.suitesTotal)
+}
+
+// collectShared exports a fleet's view; m.mu is held.
+func (m *Metrics) collectShared(s Shared, gauge, counter func(*prometheus.Desc, float64, ...string)) {
+	if m.ready {
+		m.collectTotals(counter) // this replica's own runs, summed across replicas by rules
+	}
+	gauge(descReady, b2f(s.Last != nil))
+	gauge(descRunDuration, s.LastDuration.Seconds())
+	gauge(descLastRun, unix(s.LastRun))
+	gauge(descLastComplete, unix(s.LastComplete))
+	gauge(descLastSuccess, unix(s.LastSuccess))
+	if s.Last == nil || !s.Leader {
+		return
+	}
+	gauge(descAssertionsFailed, float64(s.Last.Failed))
+	gauge(descTestsRun, float64(s.Last.Ran()))
+	gauge(descSuitesRun, 1)
+	gauge(descFilesSeen, float64(s.Last.Files))
+	specs, dropped := sharedSpecs(s, m.maxSpecs)
+	m.collectSpecs(gauge, specs, dropped)
+}
+
+func (m *Metrics) collectSpecs(gauge func(*prometheus.Desc, float64, ...string), specs []specState, dropped int) {
+	gauge(descSpecsDropped, float64(dropped))
+	for _, s := range specs {
 		gauge(descSpecPassing, b2f(s.passing), s.suite, s.name, s.labels)
 		gauge(descSpecConsecutive, float64(s.consecutive), s.suite, s.name, s.labels)
 		gauge(descSpecDuration, s.duration.Seconds(), s.suite, s.name, s.labels)

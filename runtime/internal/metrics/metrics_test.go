@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/common/expfmt"
 
 	"github.com/wattson-dev/wattson/runtime/internal/metrics"
 	"github.com/wattson-dev/wattson/runtime/internal/report"
@@ -213,5 +214,69 @@ wattson_spec_passing{labels="",spec="same",suite="energy"} 0
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "wattson_spec_passing"); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestShared: in fleet mode every replica exports the fleet's readiness and times alike, only
+// the leader exports the result gauges (so sum() across replicas never counts a failure twice),
+// consecutive failures come from the shared history, and without a view (an outage) a replica
+// exports what it saw itself.
+func TestShared(t *testing.T) {
+	last := run(report.Failed, t0, spec("outlet reports watts", "failed", "pdu"), spec("alert fires", "passed"))
+	view := metrics.Shared{LastRun: t0, LastComplete: t0, LastSuccess: t0.Add(-time.Minute), LastDuration: 2 * time.Second,
+		Last: last, Consecutive: map[string]int{"outlet reports watts": 4}}
+	tests := []struct {
+		name    string
+		leader  bool
+		ok      bool
+		present []string
+		absent  []string
+	}{
+		{"leader", true, true, []string{"wattson_runtime_ready 1", "assertions_failed 1", "tests_run 2",
+			`wattson_spec_consecutive_failures{labels="pdu",spec="outlet reports watts",suite="energy"} 4`,
+			"wattson_runtime_last_complete_run_timestamp_seconds 1.7e+09"}, nil},
+		{"follower", false, true, []string{"wattson_runtime_ready 1", "wattson_runtime_last_complete_run_timestamp_seconds 1.7e+09"},
+			[]string{"assertions_failed ", "tests_run ", "wattson_spec_passing"}},
+		// The database is unreachable: the replica's own last run, as without PostgreSQL.
+		{"no view", true, false, []string{"wattson_runtime_ready 1", "assertions_failed 0",
+			`wattson_spec_passing{labels="",spec="alert fires",suite="energy"} 1`}, []string{"wattson_spec_consecutive_failures{labels=\"pdu\""}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			reg := prometheus.NewPedanticRegistry()
+			m := metrics.NewMetrics(reg, 0, time.Minute)
+			v := view
+			v.Leader = tt.leader
+			m.SetShared(func() (metrics.Shared, bool) { return v, tt.ok })
+			// This replica's own run moves its counters only.
+			m.Observe(run(report.Passed, t0.Add(-time.Hour), spec("alert fires", "passed")))
+			var b strings.Builder
+			mfs, err := reg.Gather()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, mf := range mfs {
+				if _, err := expfmt.MetricFamilyToText(&b, mf); err != nil {
+					t.Fatal(err)
+				}
+			}
+			out := "\n" + b.String()
+			for _, s := range tt.present {
+				if !strings.Contains(out, "\n"+s+"\n") {
+					t.Errorf("lacks %q", s)
+				}
+			}
+			for _, s := range tt.absent {
+				if strings.Contains(out, "\n"+s) {
+					t.Errorf("has %q", s)
+				}
+			}
+			if !strings.Contains(out, "\ntests_run_total 1\n") {
+				t.Errorf("own counters missing")
+			}
+			if t.Failed() {
+				t.Log(out)
+			}
+		})
 	}
 }

@@ -52,6 +52,10 @@ type Run struct {
 	Error string `json:"error,omitempty"`
 	// Trigger says what started the run: interval, rerun, change, start.
 	Trigger string `json:"trigger,omitempty"`
+	// Revision is the --specs.revision the runtime ran with (what the verdict's revision= matches).
+	Revision string `json:"revision,omitempty"`
+	// Replica is the runtime replica that ran it (fleet mode).
+	Replica string `json:"replica,omitempty"`
 	Passed  int    `json:"passed"`
 	Failed  int    `json:"failed"`
 	Skipped int    `json:"skipped"`

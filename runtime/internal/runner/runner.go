@@ -40,6 +40,8 @@ type Runner struct {
 	Dir string
 	// Output, when set, also receives the suite's output as it runs.
 	Output io.Writer
+	// MaxReport bounds the size of the report read from disk (MaxReport when <= 0).
+	MaxReport int64
 }
 
 // killMargin is how long after Timeout+Grace the process is killed if Ginkgo has not stopped it.
@@ -142,7 +144,14 @@ func (r *Runner) run(ctx context.Context, run *report.Run) error {
 	}
 	run.Output = out.String()
 
-	raw, err := os.ReadFile(reportPath)
+	limit := r.MaxReport
+	if limit <= 0 {
+		limit = MaxReport
+	}
+	raw, err := readReport(reportPath, limit)
+	if errors.Is(err, errReportTooLarge) {
+		return fmt.Errorf("%w; last output:\n%s", err, lastLines(run.Output, 40))
+	}
 	if err != nil || len(raw) == 0 {
 		reason := "suite wrote no report"
 		if killed != nil {
@@ -166,6 +175,29 @@ func (r *Runner) run(ctx context.Context, run *report.Run) error {
 		return killed
 	}
 	return nil
+}
+
+// MaxReport bounds the Ginkgo JSON report read from disk: a larger one is a harness error rather
+// than an allocation as large as whatever a suite wrote.
+const MaxReport = 64 << 20
+
+var errReportTooLarge = errors.New("ginkgo report too large")
+
+// readReport reads at most max bytes of path, failing with errReportTooLarge beyond.
+func readReport(path string, max int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > max {
+		return nil, fmt.Errorf("%w: over %d bytes", errReportTooLarge, max)
+	}
+	return b, nil
 }
 
 // tailWriter keeps the last max bytes written to it.

@@ -5,7 +5,10 @@ package scheduler
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -29,13 +32,19 @@ type Scheduler struct {
 	Record func(*report.Run)
 	// Interval between the end of one run and the start of the next in watch mode.
 	Interval time.Duration
+	// Debounce is how long a trigger waits for more triggers before its run starts; all of them
+	// (and the timer, if it fires meanwhile) are served by that one run.
+	Debounce time.Duration
 
 	mu      sync.Mutex
 	waiters []chan *report.Run
-	reason  string
+	reasons []string
 	kick    chan struct{}
 	once    sync.Once
 }
+
+// maxReasons bounds the distinct triggers named in one run's record.
+const maxReasons = 5
 
 func (s *Scheduler) init() {
 	s.once.Do(func() { s.kick = make(chan struct{}, 1) })
@@ -48,8 +57,8 @@ func (s *Scheduler) Trigger(reason string) <-chan *report.Run {
 	c := make(chan *report.Run, 1)
 	s.mu.Lock()
 	s.waiters = append(s.waiters, c)
-	if s.reason == "" {
-		s.reason = reason
+	if !slices.Contains(s.reasons, reason) {
+		s.reasons = append(s.reasons, reason)
 	}
 	// Under the lock, so that Watch's drain below and this send agree on who serves c.
 	select {
@@ -70,10 +79,10 @@ func (s *Scheduler) Watch(ctx context.Context) {
 	for {
 		s.mu.Lock()
 		waiters := s.waiters
-		if s.reason != "" {
-			reason = s.reason
+		if len(s.reasons) > 0 {
+			reason = joinReasons(s.reasons)
 		}
-		s.waiters, s.reason = nil, ""
+		s.waiters, s.reasons = nil, nil
 		select { // this run serves every trigger so far
 		case <-s.kick:
 		default:
@@ -96,9 +105,31 @@ func (s *Scheduler) Watch(ctx context.Context) {
 				<-timer.C
 			}
 			reason = ""
+			if s.Debounce > 0 && !sleep(ctx, s.Debounce) {
+				return
+			}
 		case <-timer.C:
 			reason = TriggerInterval
 		}
+	}
+}
+
+// joinReasons names the triggers a run serves, the first few of them.
+func joinReasons(r []string) string {
+	if len(r) > maxReasons {
+		return strings.Join(r[:maxReasons], "; ") + fmt.Sprintf("; and %d more", len(r)-maxReasons)
+	}
+	return strings.Join(r, "; ")
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
 }
 

@@ -2,6 +2,7 @@ package scheduler_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -78,5 +79,37 @@ func TestUntilGreen(t *testing.T) {
 	s.Interval = 20 * time.Millisecond
 	if out := s.UntilGreen(ctx, 1); out.Green || out.LastComplete == nil || out.LastComplete.Result != report.Failed {
 		t.Errorf("outcome %+v", out)
+	}
+}
+
+// TestDebounce: triggers within the debounce are served by one run that names each of them,
+// and the run starts only once the debounce has passed.
+func TestDebounce(t *testing.T) {
+	var runs atomic.Int32
+	started := make(chan time.Time, 10)
+	s := &scheduler.Scheduler{Interval: time.Hour, Debounce: 200 * time.Millisecond, Exec: func(ctx context.Context) *report.Run {
+		started <- time.Now()
+		return &report.Run{ID: fmt.Sprint(runs.Add(1)), Result: report.Passed}
+	}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); s.Watch(ctx) }()
+	<-started // the start run
+	first := time.Now()
+	a := s.Trigger("PDU default/rack-1")
+	time.Sleep(50 * time.Millisecond)
+	b := s.Trigger("PDU default/rack-2")
+	c := s.Trigger("PDU default/rack-1")
+	ra, rb, rc := <-a, <-b, <-c
+	if at := <-started; at.Sub(first) < 200*time.Millisecond {
+		t.Errorf("run started %s after the first trigger, before the debounce", at.Sub(first))
+	}
+	if ra != rb || rb != rc || ra.Trigger != "PDU default/rack-1; PDU default/rack-2" {
+		t.Errorf("runs %s %s %s, trigger %q", ra.ID, rb.ID, rc.ID, ra.Trigger)
+	}
+	cancel()
+	<-done
+	if n := runs.Load(); n != 2 {
+		t.Errorf("%d runs, want 2", n)
 	}
 }

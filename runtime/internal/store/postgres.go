@@ -3,8 +3,10 @@ package store
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -44,13 +46,13 @@ func (p *Postgres) Save(ctx context.Context, run *report.Run) error {
 	q := p.q.WithTx(tx)
 	n, err := q.InsertRun(ctx, db.InsertRunParams{
 		ID:         run.ID,
-		Suite:      run.Suite,
+		Suite:      clean(run.Suite, maxName),
 		StartedAt:  ts(run.StartedAt),
 		FinishedAt: ts(run.FinishedAt),
 		DurationMs: run.Duration.Milliseconds(),
 		Result:     string(run.Result),
 		Error:      report.Tail(run.Error, report.MaxRunOutput),
-		Trigger:    run.Trigger,
+		Trigger:    clean(run.Trigger, maxName),
 		Passed:     int32(run.Passed),
 		Failed:     int32(run.Failed),
 		Skipped:    int32(run.Skipped),
@@ -58,6 +60,8 @@ func (p *Postgres) Save(ctx context.Context, run *report.Run) error {
 		Files:      int32(run.Files),
 		Output:     report.Tail(run.Output, report.MaxRunOutput),
 		Report:     jsonb(run.Raw),
+		Revision:   clean(run.Revision, maxName),
+		Replica:    clean(run.Replica, maxName),
 	})
 	if err != nil {
 		return fmt.Errorf("save run %s: %w", run.ID, err)
@@ -66,21 +70,21 @@ func (p *Postgres) Save(ctx context.Context, run *report.Run) error {
 		return nil // already written by an earlier attempt whose commit acknowledgement was lost
 	}
 	for i, s := range run.Specs {
-		labels := s.Labels
-		if labels == nil {
-			labels = []string{}
+		labels := make([]string, 0, len(s.Labels))
+		for _, l := range s.Labels {
+			labels = append(labels, clean(l, maxName))
 		}
 		if err := q.InsertSpecResult(ctx, db.InsertSpecResultParams{
 			RunID:      run.ID,
 			Position:   int32(i),
-			Suite:      run.Suite,
-			Name:       s.Name,
+			Suite:      clean(run.Suite, maxName),
+			Name:       clean(s.Name, maxName),
 			Labels:     labels,
-			State:      s.State,
+			State:      clean(s.State, maxName),
 			DurationMs: s.Duration.Milliseconds(),
-			Message:    s.Message,
-			Location:   s.Location,
-			Output:     s.Output,
+			Message:    report.Tail(s.Message, report.MaxMessage),
+			Location:   clean(s.Location, maxName),
+			Output:     report.Tail(s.Output, report.MaxSpecOutput),
 			StartedAt:  ts(run.StartedAt),
 		}); err != nil {
 			return fmt.Errorf("save run %s: spec %q: %w", run.ID, s.Name, err)
@@ -105,6 +109,7 @@ func (p *Postgres) Runs(ctx context.Context, limit int) ([]report.Run, error) {
 			Duration: time.Duration(r.DurationMs) * time.Millisecond, Result: report.Result(r.Result),
 			Error: r.Error, Trigger: r.Trigger, Passed: int(r.Passed), Failed: int(r.Failed),
 			Skipped: int(r.Skipped), Pending: int(r.Pending), Files: int(r.Files),
+			Revision: r.Revision, Replica: r.Replica,
 		})
 	}
 	return out, nil
@@ -128,6 +133,7 @@ func (p *Postgres) Run(ctx context.Context, id string) (*report.Run, error) {
 		Duration: time.Duration(r.DurationMs) * time.Millisecond, Result: report.Result(r.Result),
 		Error: r.Error, Trigger: r.Trigger, Passed: int(r.Passed), Failed: int(r.Failed),
 		Skipped: int(r.Skipped), Pending: int(r.Pending), Files: int(r.Files), Output: r.Output,
+		Revision: r.Revision, Replica: r.Replica,
 	}
 	for _, s := range specs {
 		run.Specs = append(run.Specs, specFromRow(s))
@@ -189,12 +195,34 @@ func specFromRow(s db.SpecResult) report.Spec {
 
 func ts(t time.Time) pgtype.Timestamptz { return pgtype.Timestamptz{Time: t, Valid: true} }
 
-// jsonb prepares a raw report for a jsonb column, which refuses the NUL character even escaped.
+// MaxRawReport bounds the raw Ginkgo report kept as JSONB; a larger one is not kept (the run and
+// its specs are).
+const MaxRawReport = 8 << 20
+
+// maxName bounds names, labels, locations and triggers: PostgreSQL's btree index on spec names
+// refuses entries over about 2.7 kB, which would refuse the run for good.
+const maxName = 1024
+
+// jsonb prepares a raw report for a jsonb column, which refuses the NUL character even escaped,
+// invalid UTF-8 and invalid JSON; nil when it is none of its business or too large.
 func jsonb(raw []byte) []byte {
-	if len(raw) == 0 {
+	if len(raw) == 0 || len(raw) > MaxRawReport {
 		return nil
 	}
-	return bytes.ReplaceAll(raw, []byte(`\u0000`), []byte(`\ufffd`))
+	raw = bytes.ReplaceAll(bytes.ToValidUTF8(raw, []byte("\uFFFD")), []byte(`\u0000`), []byte(`\ufffd`))
+	if !json.Valid(raw) {
+		return nil
+	}
+	return raw
+}
+
+// clean makes s storable as text: valid UTF-8, no NUL, at most max bytes (the start kept).
+func clean(s string, max int) string {
+	s = strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
+	if len(s) > max {
+		s = strings.ToValidUTF8(s[:max-3], "") + "..."
+	}
+	return s
 }
 
 // Prepare implements Writer: it applies the embedded migrations.

@@ -11,9 +11,13 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
+	"time"
+	"unicode"
 
 	"github.com/wattson-dev/wattson/runtime/internal/report"
 	"github.com/wattson-dev/wattson/runtime/internal/store"
+	"github.com/wattson-dev/wattson/runtime/internal/verdict"
 )
 
 //go:embed static
@@ -29,6 +33,37 @@ type Options struct {
 	// Ready reports whether a run has completed, for /api/status.
 	Ready  func() bool
 	Logger *slog.Logger
+	// Auth guards the history API and POST /rerun (not the page's static files, /metrics or the
+	// health endpoints); nil lets everything through.
+	Auth func(http.Handler) http.Handler
+	// MaxWaiters bounds the POST /rerun?wait=true requests waiting at once (DefaultMaxWaiters
+	// when <= 0); beyond it they get 429.
+	MaxWaiters int
+	// WaitTimeout bounds how long one ?wait=true request waits (DefaultWaitTimeout when <= 0).
+	WaitTimeout time.Duration
+}
+
+// Defaults of Options.
+const (
+	DefaultMaxWaiters  = 64
+	DefaultWaitTimeout = 25 * time.Minute
+	// MaxTriggerLen bounds the trigger text of POST /rerun?trigger=.
+	MaxTriggerLen = 200
+)
+
+// Server timeouts of every HTTP server of the runtime. A POST /rerun?wait=true extends its own
+// write deadline to its wait timeout.
+const (
+	ReadHeaderTimeout = 10 * time.Second
+	ReadTimeout       = 30 * time.Second
+	WriteTimeout      = 2 * time.Minute
+	IdleTimeout       = 2 * time.Minute
+)
+
+// Server returns an http.Server for h with the runtime's timeouts.
+func Server(h http.Handler) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: ReadHeaderTimeout, ReadTimeout: ReadTimeout,
+		WriteTimeout: WriteTimeout, IdleTimeout: IdleTimeout, MaxHeaderBytes: 64 << 10}
 }
 
 // Handler returns the runtime's HTTP handler.
@@ -36,7 +71,16 @@ func Handler(o Options) http.Handler {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	h := &handler{o: o}
+	if o.Auth == nil {
+		o.Auth = func(h http.Handler) http.Handler { return h }
+	}
+	if o.MaxWaiters <= 0 {
+		o.MaxWaiters = DefaultMaxWaiters
+	}
+	if o.WaitTimeout <= 0 {
+		o.WaitTimeout = DefaultWaitTimeout
+	}
+	h := &handler{o: o, waiters: make(chan struct{}, o.MaxWaiters)}
 	sub, _ := fs.Sub(static, "static")
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", o.Metrics)
@@ -48,16 +92,21 @@ func Handler(o Options) http.Handler {
 	// Ready means "serving": the pod must stay scrapeable before the first run, when the metrics
 	// say wattson_runtime_ready 0.
 	mux.HandleFunc("GET /-/ready", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok\n")) })
-	mux.HandleFunc("GET /api/status", h.status)
-	mux.HandleFunc("GET /api/runs", h.runs)
-	mux.HandleFunc("GET /api/runs/{id}", h.run)
-	mux.HandleFunc("GET /api/specs/history", h.specHistory)
-	mux.HandleFunc("GET /api/flaky", h.flaky)
-	mux.HandleFunc("POST /rerun", h.rerun)
+	guard := func(f http.HandlerFunc) http.Handler { return o.Auth(f) }
+	mux.Handle("GET /api/status", guard(h.status))
+	mux.Handle("GET /api/runs", guard(h.runs))
+	mux.Handle("GET /api/runs/{id}", guard(h.run))
+	mux.Handle("GET /api/specs/history", guard(h.specHistory))
+	mux.Handle("GET /api/flaky", guard(h.flaky))
+	mux.Handle("GET /api/verdict", guard(h.verdict))
+	mux.Handle("POST /rerun", guard(h.rerun))
 	return mux
 }
 
-type handler struct{ o Options }
+type handler struct {
+	o       Options
+	waiters chan struct{}
+}
 
 func (h *handler) status(w http.ResponseWriter, r *http.Request) {
 	runs, err := h.o.Store.Runs(r.Context(), 1)
@@ -132,26 +181,96 @@ func (h *handler) flaky(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, f)
 }
 
+// verdict answers a promotion gate: 200 with green, red or unknown and the reason.
+func (h *handler) verdict(w http.ResponseWriter, r *http.Request) {
+	q, err := verdict.ParseQuery(r.URL.Query())
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, apiError{err.Error()})
+		return
+	}
+	v, err := verdict.Compute(r.Context(), h.o.Store, q)
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
 // rerun starts a run now; with ?wait=true it answers with the finished run.
 func (h *handler) rerun(w http.ResponseWriter, r *http.Request) {
 	if h.o.Trigger == nil {
 		writeJSON(w, http.StatusConflict, apiError{"reruns are not available in CI mode"})
 		return
 	}
-	wait, _ := strconv.ParseBool(r.URL.Query().Get("wait"))
-	c := h.o.Trigger("rerun")
+	wait, err := boolParam(r, "wait")
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, apiError{err.Error()})
+		return
+	}
+	trigger, err := triggerParam(r.URL.Query().Get("trigger"))
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, apiError{err.Error()})
+		return
+	}
 	if !wait {
-		writeJSON(w, http.StatusAccepted, map[string]string{"status": "queued"})
+		h.o.Trigger(trigger)
+		writeJSON(w, http.StatusAccepted, map[string]string{"status": "queued", "trigger": trigger})
 		return
 	}
 	select {
+	case h.waiters <- struct{}{}:
+		defer func() { <-h.waiters }()
+	default:
+		w.Header().Set("Retry-After", "10")
+		writeJSON(w, http.StatusTooManyRequests, apiError{"too many requests waiting for a run; retry later or POST without wait"})
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), h.o.WaitTimeout)
+	defer cancel()
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(h.o.WaitTimeout + 10*time.Second))
+	c := h.o.Trigger(trigger)
+	select {
 	case run := <-c:
+		if run == nil {
+			writeJSON(w, http.StatusServiceUnavailable, apiError{"the run could not be queued (is the database reachable?); see the runtime's log"})
+			return
+		}
 		writeJSON(w, http.StatusOK, run)
-	case <-r.Context().Done():
-		if errors.Is(r.Context().Err(), context.DeadlineExceeded) {
-			writeJSON(w, http.StatusGatewayTimeout, apiError{"run did not finish in time"})
+	case <-ctx.Done():
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			writeJSON(w, http.StatusGatewayTimeout, apiError{"run did not finish within " + h.o.WaitTimeout.String()})
 		}
 	}
+}
+
+// triggerParam checks the free text of ?trigger= ("rerun" when empty): printable, one line,
+// bounded, since it is stored in the history and shown on the page.
+func triggerParam(s string) (string, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return "rerun", nil
+	}
+	if len(s) > MaxTriggerLen {
+		return "", errors.New("query parameter trigger: longer than " + strconv.Itoa(MaxTriggerLen) + " bytes")
+	}
+	for _, c := range s {
+		if c == unicode.ReplacementChar || !unicode.IsPrint(c) {
+			return "", errors.New("query parameter trigger: only printable characters on one line")
+		}
+	}
+	return s, nil
+}
+
+func boolParam(r *http.Request, name string) (bool, error) {
+	s := r.URL.Query().Get(name)
+	if s == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		return false, errors.New("query parameter " + name + " must be true or false")
+	}
+	return b, nil
 }
 
 type apiError struct {

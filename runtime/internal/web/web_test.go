@@ -140,3 +140,75 @@ func TestPageInChromium(t *testing.T) {
 		t.Logf("DOM:\n%s", dom)
 	}
 }
+
+// TestRerunTriggerAndWaiters: ?trigger= names the run (checked text), and the waiters of
+// ?wait=true are bounded and time out.
+func TestRerunTriggerAndWaiters(t *testing.T) {
+	var reasons []string
+	block := make(chan *report.Run)
+	t.Cleanup(func() { close(block) })
+	mem := store.NewMemory(10)
+	h := web.Handler(web.Options{Store: mem, MaxWaiters: 2, WaitTimeout: 300 * time.Millisecond,
+		Trigger: func(reason string) <-chan *report.Run { reasons = append(reasons, reason); return block },
+		Metrics: http.NotFoundHandler()})
+	srv := httptest.NewUnstartedServer(h)
+	srv.Config = web.Server(h)
+	srv.Start()
+	t.Cleanup(srv.Close)
+	tests := []struct {
+		query string
+		code  int
+		body  string
+	}{
+		{"?trigger=PDU+default/rack-1", 202, `"trigger": "PDU default/rack-1"`},
+		{"", 202, `"trigger": "rerun"`},
+		{"?trigger=" + strings.Repeat("x", web.MaxTriggerLen+1), 400, "longer than 200 bytes"},
+		{"?trigger=a%0Ab", 400, "only printable characters on one line"},
+		{"?trigger=a%00b", 400, "only printable"},
+		{"?wait=sometimes", 400, "wait must be true or false"},
+	}
+	for _, tt := range tests {
+		resp, err := http.Post(srv.URL+"/rerun"+tt.query, "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tt.code || !strings.Contains(string(b), tt.body) {
+			t.Errorf("%s: %d %s, want %d %q", tt.query, resp.StatusCode, b, tt.code, tt.body)
+		}
+	}
+	if len(reasons) != 2 || reasons[0] != "PDU default/rack-1" {
+		t.Errorf("triggers %q", reasons)
+	}
+	// Two waiters fill the bound; a third is refused at once; the two time out with 504.
+	codes := make(chan int, 3)
+	for range 2 {
+		go func() {
+			resp, err := http.Post(srv.URL+"/rerun?wait=true", "", nil)
+			if err != nil {
+				codes <- 0
+				return
+			}
+			resp.Body.Close()
+			codes <- resp.StatusCode
+		}()
+	}
+	time.Sleep(100 * time.Millisecond)
+	resp, err := http.Post(srv.URL+"/rerun?wait=true", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("third waiter: %d, want 429 with Retry-After", resp.StatusCode)
+	}
+	for range 2 {
+		if c := <-codes; c != http.StatusGatewayTimeout {
+			t.Errorf("waiter: %d, want 504", c)
+		}
+	}
+	if srv.Config.ReadTimeout == 0 || srv.Config.WriteTimeout == 0 || srv.Config.IdleTimeout == 0 || srv.Config.ReadHeaderTimeout == 0 {
+		t.Errorf("server timeouts %+v", srv.Config)
+	}
+}

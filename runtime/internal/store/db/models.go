@@ -8,6 +8,20 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
+type FleetJob struct {
+	Suite          string
+	Slot           int64
+	DueAt          pgtype.Timestamptz
+	Reason         string
+	State          string
+	ClaimedBy      string
+	LeaseUntil     pgtype.Timestamptz
+	Attempts       int32
+	RerunRequested bool
+	RerunReason    string
+	RunID          string
+}
+
 type Run struct {
 	ID         string
 	Suite      string
@@ -24,6 +38,8 @@ type Run struct {
 	Files      int32
 	Output     string
 	Report     []byte
+	Revision   string
+	Replica    string
 }
 
 type SpecResult struct {

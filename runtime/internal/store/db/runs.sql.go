@@ -36,7 +36,7 @@ func (q *Queries) DeleteRunsBefore(ctx context.Context, startedAt pgtype.Timesta
 
 const getRun = `-- name: GetRun :one
 SELECT id, suite, started_at, finished_at, duration_ms, result, error, trigger,
-       passed, failed, skipped, pending, files, output
+       passed, failed, skipped, pending, files, output, revision, replica
 FROM runs
 WHERE id = $1
 `
@@ -56,6 +56,8 @@ type GetRunRow struct {
 	Pending    int32
 	Files      int32
 	Output     string
+	Revision   string
+	Replica    string
 }
 
 func (q *Queries) GetRun(ctx context.Context, id string) (GetRunRow, error) {
@@ -76,6 +78,8 @@ func (q *Queries) GetRun(ctx context.Context, id string) (GetRunRow, error) {
 		&i.Pending,
 		&i.Files,
 		&i.Output,
+		&i.Revision,
+		&i.Replica,
 	)
 	return i, err
 }
@@ -93,8 +97,8 @@ func (q *Queries) GetRunReport(ctx context.Context, id string) ([]byte, error) {
 
 const insertRun = `-- name: InsertRun :execrows
 INSERT INTO runs (id, suite, started_at, finished_at, duration_ms, result, error, trigger,
-                  passed, failed, skipped, pending, files, output, report)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+                  passed, failed, skipped, pending, files, output, report, revision, replica)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
 ON CONFLICT (id) DO NOTHING
 `
 
@@ -114,6 +118,8 @@ type InsertRunParams struct {
 	Files      int32
 	Output     string
 	Report     []byte
+	Revision   string
+	Replica    string
 }
 
 // ON CONFLICT makes a retried write (after a lost connection) harmless.
@@ -134,6 +140,8 @@ func (q *Queries) InsertRun(ctx context.Context, arg InsertRunParams) (int64, er
 		arg.Files,
 		arg.Output,
 		arg.Report,
+		arg.Revision,
+		arg.Replica,
 	)
 	if err != nil {
 		return 0, err
@@ -143,7 +151,7 @@ func (q *Queries) InsertRun(ctx context.Context, arg InsertRunParams) (int64, er
 
 const listRuns = `-- name: ListRuns :many
 SELECT id, suite, started_at, finished_at, duration_ms, result, error, trigger,
-       passed, failed, skipped, pending, files
+       passed, failed, skipped, pending, files, revision, replica
 FROM runs
 ORDER BY started_at DESC, id DESC
 LIMIT $1
@@ -163,6 +171,8 @@ type ListRunsRow struct {
 	Skipped    int32
 	Pending    int32
 	Files      int32
+	Revision   string
+	Replica    string
 }
 
 func (q *Queries) ListRuns(ctx context.Context, limit int32) ([]ListRunsRow, error) {
@@ -188,6 +198,8 @@ func (q *Queries) ListRuns(ctx context.Context, limit int32) ([]ListRunsRow, err
 			&i.Skipped,
 			&i.Pending,
 			&i.Files,
+			&i.Revision,
+			&i.Replica,
 		); err != nil {
 			return nil, err
 		}
