@@ -43,7 +43,7 @@ func TestSamplesAndValidation(t *testing.T) {
 			n++
 		}
 	}
-	g.Expect(n).To(Equal(7)) // four models (apc-rpdu, apc-rpdu2, raritan-px, cyberpower-epdu), three PDUs
+	g.Expect(n).To(Equal(8)) // four models (apc-rpdu, apc-rpdu2, raritan-px, cyberpower-epdu), three PDUs, the energy Suite
 
 	cases := []struct {
 		name  string

@@ -20,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
@@ -123,7 +124,8 @@ func (r *SuiteReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&appsv1.Deployment{}).
 		Owns(&corev1.Service{}).
 		Watches(&v1alpha1.Suite{}, byIndex(indexSuiteName, func(o client.Object) string { return o.(*v1alpha1.Suite).EffectiveSuiteName() }), specChanged).
-		Watches(&corev1.Secret{}, byIndex(indexSuiteSecret, func(o client.Object) string { return o.GetNamespace() + "/" + o.GetName() }))
+		// Metadata only, as every Secret watch of the operator: no Secret's data is cached.
+		Watches(&corev1.Secret{}, byIndex(indexSuiteSecret, func(o client.Object) string { return o.GetNamespace() + "/" + o.GetName() }), builder.OnlyMetadata)
 	if r.PrometheusOperator {
 		b = b.Owns(&monitoringv1.ServiceMonitor{}).Owns(&monitoringv1.PrometheusRule{})
 	} else {
