@@ -196,6 +196,9 @@ func (r *PipelineReconciler) writeSecret(ctx context.Context, name string, data 
 	return nil
 }
 
+// ExporterUID is the user and group snmp_exporter runs as: nobody.
+const ExporterUID int64 = 65534
+
 func (r *PipelineReconciler) deploymentRef() *appsv1.Deployment {
 	return &appsv1.Deployment{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
@@ -221,7 +224,12 @@ func (r *PipelineReconciler) writeExporter(ctx context.Context, configHash strin
 		}
 		t.Annotations[ConfigHashAnnotaion] = configHash
 		t.Spec.AutomountServiceAccountToken = ptr(false)
-		t.Spec.SecurityContext = &corev1.PodSecurityContext{RunAsNonRoot: ptr(true), SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}}
+		// The published snmp_exporter image has no USER (it runs as root): runAsNonRoot alone makes
+		// kubelet refuse it, so the user is set here, nobody as in the Prometheus images.
+		t.Spec.SecurityContext = &corev1.PodSecurityContext{
+			RunAsNonRoot: ptr(true), RunAsUser: ptr(ExporterUID), RunAsGroup: ptr(ExporterUID),
+			SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+		}
 		t.Spec.Volumes = []corev1.Volume{{Name: "config", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: ExporterConfigName}}}}
 		listen, port := ":"+strconv.Itoa(ExporterPort), int32(ExporterPort)
 		probe := &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/", Port: intstr.FromString("http")}}}
