@@ -111,6 +111,7 @@ func TestCluster(t *testing.T) {
 		{"port-forwards", e.forwards},
 		{"pods ready, targets up, specs green", e.green},
 		{"fault pages Alertmanager", e.fault},
+		{"NetworkPolicies enforced", e.networkPolicies},
 		{"nothing sent off the machine", e.census},
 		{"down leaves nothing", func(t *testing.T, ctx context.Context) { down() }},
 	}
@@ -124,8 +125,8 @@ func TestCluster(t *testing.T) {
 func (e *env) up(t *testing.T, ctx context.Context) {
 	e.run(t, ctx, "cluster up", "hack/cluster/cluster.sh", "up")
 	// The kit's third-party images; skaffold builds Wattson's own.
-	e.run(t, ctx, "images (third-party)", "hack/cluster/images.sh",
-		"snmp-exporter", "prometheus", "alertmanager", "prometheus-operator", "prometheus-config-reloader")
+	e.run(t, ctx, "images (third-party, published users and entrypoints)", "hack/cluster/images.sh",
+		"snmp-exporter", "prometheus", "alertmanager", "prometheus-operator", "prometheus-config-reloader", "busybox")
 }
 
 func (e *env) skaffoldRun(t *testing.T, ctx context.Context) {
@@ -294,6 +295,100 @@ func (e *env) fault(t *testing.T, ctx context.Context) {
 		t.Fatalf("WattsonSpecFailing did not resolve: %v", err)
 	}
 	e.took("fault cleared → alert resolved", time.Since(cleared))
+}
+
+// probeManifest is a pod that waits, for `kubectl exec` to run busybox's wget and nslookup in.
+const probeManifest = `apiVersion: v1
+kind: Namespace
+metadata: {name: %[1]s}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: probe
+  namespace: %[1]s
+  labels: {%[2]s}
+spec:
+  securityContext: {runAsNonRoot: true, runAsUser: 65534, runAsGroup: 65534, seccompProfile: {type: RuntimeDefault}}
+  containers:
+    - name: probe
+      image: wattson.local/busybox:%[3]s
+      imagePullPolicy: Never
+      command: [/bin/busybox, sleep, "3600"]
+      securityContext: {allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: {drop: [ALL]}}
+`
+
+// networkPolicies: a pod in another namespace is refused by every kit component the policies
+// close (its DNS lookups work, so the refusals are the policies'), and a pod labelled as
+// Prometheus in wattson-monitoring is let through to snmp_exporter, which refuses the other.
+func (e *env) networkPolicies(t *testing.T, ctx context.Context) {
+	kubectl := filepath.Join(e.bin, "kubectl")
+	bb := strings.TrimSpace(e.run(t, ctx, "busybox version", "bash", "-c", `busybox 2>&1 | head -n1 | awk '{print $2}'`))
+	for _, p := range []struct{ ns, labels string }{
+		{"wattson-np-probe", "app.kubernetes.io/name: probe"},
+		{"wattson-monitoring", "app.kubernetes.io/name: prometheus"},
+	} {
+		manifest := fmt.Sprintf(probeManifest, p.ns, p.labels, bb)
+		if p.ns == "wattson-monitoring" { // the kit's namespace exists; only the pod is added
+			manifest = manifest[strings.Index(manifest, "---\n")+4:]
+		}
+		cmd := exec.CommandContext(ctx, kubectl, "apply", "-f", "-")
+		cmd.Env, cmd.Stdin = e.environ, strings.NewReader(manifest)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("probe pod in %s: %v\n%s", p.ns, err, out)
+		}
+	}
+	t.Cleanup(func() {
+		for _, a := range [][]string{{"delete", "namespace", "wattson-np-probe", "--wait=false"}, {"-n", "wattson-monitoring", "delete", "pod", "probe", "--wait=false"}} {
+			exec.Command(kubectl, a...).Run()
+		}
+	})
+	e.run(t, ctx, "probe pods Ready", kubectl, "wait", "--for=condition=Ready", "pod/probe", "-n", "wattson-np-probe", "--timeout=2m")
+	e.run(t, ctx, "probe pods Ready", kubectl, "wait", "--for=condition=Ready", "pod/probe", "-n", "wattson-monitoring", "--timeout=2m")
+	// get runs wget in a probe pod: nil when the server answered.
+	get := func(ns, url string) error {
+		cmd := exec.CommandContext(ctx, kubectl, "-n", ns, "exec", "probe", "--", "/bin/busybox", "wget", "-T", "4", "-q", "-O", "/dev/null", url)
+		cmd.Env = e.environ
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("%v: %s", err, strings.TrimSpace(string(out)))
+		}
+		return nil
+	}
+	for _, c := range []struct {
+		ns, url string
+		allowed bool
+	}{
+		{"wattson-np-probe", "http://wattson-snmp-exporter.wattson-system.svc:9116/metrics", false},
+		{"wattson-np-probe", "http://wattson-runtime.wattson-system.svc:9464/metrics", false},
+		{"wattson-np-probe", "http://wattson-operator.wattson-system.svc:8080/metrics", false},
+		{"wattson-np-probe", "http://wattson-operator.wattson-system.svc:8082/", false},
+		{"wattson-np-probe", "http://wattson-snmpsim.wattson-system.svc:8161/healthz", false},
+		{"wattson-np-probe", "http://wattson-prometheus.wattson-monitoring.svc:9090/-/ready", false},
+		{"wattson-np-probe", "http://wattson-alertmanager.wattson-monitoring.svc:9093/-/ready", false},
+		{"wattson-monitoring", "http://wattson-snmp-exporter.wattson-system.svc:9116/metrics", true},
+		{"wattson-monitoring", "http://wattson-runtime.wattson-system.svc:9464/metrics", true},
+		{"wattson-monitoring", "http://wattson-snmpsim.wattson-system.svc:8161/healthz", true},
+	} {
+		// The name resolves from both (CoreDNS is open): a refusal is the policy's, not DNS's.
+		host := strings.Split(strings.TrimPrefix(c.url, "http://"), ":")[0]
+		lookup := exec.CommandContext(ctx, kubectl, "-n", c.ns, "exec", "probe", "--", "/bin/busybox", "nslookup", host)
+		lookup.Env = e.environ
+		if out, err := lookup.CombinedOutput(); err != nil || !strings.Contains(string(out), "198.19.") {
+			t.Errorf("from %s: %s does not resolve to a ClusterIP: %v\n%s", c.ns, host, err, out)
+			continue
+		}
+		err := get(c.ns, c.url)
+		switch {
+		case c.allowed && err != nil:
+			t.Errorf("from %s: %s refused, want allowed: %v", c.ns, c.url, err)
+		case !c.allowed && err == nil:
+			t.Errorf("from %s: %s answered, want refused by the NetworkPolicies", c.ns, c.url)
+		default:
+			t.Logf("from %s: %s %s", c.ns, c.url, map[bool]string{true: "allowed", false: "refused"}[c.allowed])
+		}
+	}
+	e.took("NetworkPolicies: 7 refused from another namespace, 3 allowed to Prometheus's label", 0)
 }
 
 // census: every socket of every cluster process (components and containers, each read in its

@@ -126,12 +126,12 @@ table inet wattson-egress
 delete table inet wattson-egress
 table inet wattson-egress {
   counter escaped {}
-  chain out {
+  chain sent {
     type filter hook output priority 0; policy accept;
     oifname "eth0" ip daddr != $HOST_IP counter name escaped drop
     oifname "eth0" meta nfproto ipv6 counter name escaped drop
   }
-  chain fwd {
+  chain forwarded {
     type filter hook forward priority 0; policy accept;
     oifname "eth0" ip daddr != $HOST_IP counter name escaped drop
     oifname "eth0" meta nfproto ipv6 counter name escaped drop

@@ -13,7 +13,7 @@
 #   hack/cluster/images.sh --list
 #
 # Names: pause wattson wattson-dev snmp-exporter prometheus alertmanager prometheus-operator
-#        prometheus-config-reloader coredns kube-network-policies
+#        prometheus-config-reloader coredns kube-network-policies busybox
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -23,7 +23,7 @@ SOCK=$DIR/containerd/containerd.sock
 # The cluster's own image storage (hack/cluster/cluster.sh writes it: vfs, under the cluster's
 # folder, so that `cluster.sh down` removes every image).
 export CONTAINERS_STORAGE_CONF=$DIR/storage.conf BUILDAH_ISOLATION=chroot
-ALL="pause wattson wattson-dev snmp-exporter prometheus alertmanager prometheus-operator prometheus-config-reloader coredns kube-network-policies"
+ALL="pause wattson wattson-dev snmp-exporter prometheus alertmanager prometheus-operator prometheus-config-reloader coredns kube-network-policies busybox"
 # What the cluster and the kit's third-party pods need; skaffold builds Wattson's own images.
 DEFAULT="pause coredns kube-network-policies snmp-exporter prometheus alertmanager prometheus-operator prometheus-config-reloader"
 
@@ -34,6 +34,7 @@ die() { log "$*"; exit 1; }
 tag() {
   case $1 in
     pause) echo v1 ;;
+    busybox) busybox 2>&1 | head -n1 | awk '{print $2}' ;;
     wattson | wattson-dev) echo dev ;;
     snmp-exporter) version snmp_exporter ;;
     # Prometheus's Go module v0.315.0 is Prometheus 3.15.0; prometheus-operator reads the tag.
@@ -201,6 +202,11 @@ build() {
     coredns)
       need "$BIN/coredns"
       image "$ref" 65532:65532 '["/coredns"]' "$BIN/coredns:/coredns" ;;
+    busybox)
+      # For the NetworkPolicy probes of make cluster-e2e: wget and nslookup, FROM scratch.
+      local bb; bb=$(command -v busybox) || die "busybox not found; run: apt-get install -y busybox-static"
+      file -b "$bb" | grep -q 'statically linked' || die "$bb is not static; run: apt-get install -y busybox-static"
+      image "$ref" 65534:65534 '["/bin/busybox"]' "$bb:/bin/busybox" ;;
     kube-network-policies)
       need "$BIN/kube-network-policies"
       image "$ref" "" '["/bin/netpol"]' "$BIN/kube-network-policies:/bin/netpol" ;;

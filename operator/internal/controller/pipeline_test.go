@@ -71,6 +71,14 @@ func TestPipelinePlain(t *testing.T) {
 	var svc corev1.Service
 	g.Expect(c.Get(ctx, types.NamespacedName{Namespace: opNamespace, Name: controller.ExporterName}, &svc)).To(Succeed())
 	g.Expect(svc.Spec.Ports[0].Port).To(Equal(int32(controller.ExporterPort)))
+	// The published snmp_exporter image has no USER (root): runAsNonRoot needs an explicit
+	// non-root user, or kubelet refuses the container ("image will run as root").
+	var exp appsv1.Deployment
+	g.Expect(c.Get(ctx, types.NamespacedName{Namespace: opNamespace, Name: controller.ExporterName}, &exp)).To(Succeed())
+	psc := exp.Spec.Template.Spec.SecurityContext
+	g.Expect(psc.RunAsNonRoot).To(HaveValue(BeTrue()))
+	g.Expect(psc.RunAsUser).To(HaveValue(BeNumerically(">", 0)), "runAsUser must be set and non-root")
+	g.Expect(psc.RunAsGroup).To(HaveValue(BeNumerically(">", 0)), "runAsGroup must be set and non-root")
 
 	// Plain mode: a scrape configuration Secret and a rules ConfigMap.
 	g.Eventually(func(g Gomega) {
