@@ -17,6 +17,7 @@ import (
 
 	"github.com/wattson-dev/wattson/internal/stack"
 	"github.com/wattson-dev/wattson/internal/testenv"
+	"github.com/wattson-dev/wattson/operator/api/v1alpha1"
 	"github.com/wattson-dev/wattson/specs/sim"
 )
 
@@ -148,7 +149,7 @@ func faultLatencies(ctx context.Context, t *testing.T, s *stack.Stack, logf func
 	// past the stall must be recorded too.
 	frozenVisible := func(device string, step float64) func() time.Duration {
 		return func() time.Duration {
-			w, err := s.QueryScalar(ctx, fmt.Sprintf(`sum(wattson_pdu_power_watts{pdu=%q})`, pduFor(device)))
+			w, err := s.QueryScalar(ctx, fmt.Sprintf(`sum(%s{pdu=%q})`, v1alpha1.MetricPower, pduFor(device)))
 			if err != nil || w <= 0 {
 				t.Errorf("power of %s: %v (%g W)", device, err, w)
 				return 0

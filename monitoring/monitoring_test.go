@@ -32,6 +32,7 @@ import (
 
 	"github.com/wattson-dev/wattson/internal/procs"
 	"github.com/wattson-dev/wattson/internal/testenv"
+	"github.com/wattson-dev/wattson/operator/api/v1alpha1"
 )
 
 // kitImage is the one image holding every Wattson binary (Dockerfile).
@@ -58,7 +59,7 @@ var renders = []render{
 	{name: "dev", dir: "monitoring/overlays/dev", complete: true},
 	{name: "cluster", dir: "hack/cluster/kit", complete: true},
 	{name: "operator", dir: "monitoring/operator"},
-	{name: "runtime", dir: "monitoring/runtime", namespaces: []string{"wattson-system"}},
+	{name: "runtime", dir: "runtime/config", namespaces: []string{"wattson-system"}},
 	// README.md's "bring your own Prometheus" kustomization, with local paths.
 	{name: "byo-kit", dir: "monitoring/testdata/byo-kit"},
 }
@@ -66,7 +67,7 @@ var renders = []render{
 // operatorManaged are ServiceMonitor targets that no manifest holds: the operator creates them at
 // run time (operator/internal/controller: the snmp_exporter Deployment and Service, label
 // app.kubernetes.io/name=wattson-snmp-exporter, port http).
-var operatorManaged = map[string]bool{"wattson-snmp-exporter": true}
+var operatorManaged = map[string]bool{v1alpha1.ExporterName: true}
 
 func root(t testing.TB) string {
 	t.Helper()
@@ -117,7 +118,7 @@ func decode(t testing.TB, data []byte) []*unstructured.Unstructured {
 // operator has not landed it yet.
 func requireOperatorConfig(t testing.TB, repo, dir string) {
 	t.Helper()
-	if dir == "monitoring/overlays/byo-prometheus" || dir == "monitoring/overlays/full-stack" || dir == "monitoring/runtime" {
+	if dir == "monitoring/overlays/byo-prometheus" || dir == "monitoring/overlays/full-stack" || dir == "runtime/config" {
 		return
 	}
 	if _, err := os.Stat(filepath.Join(repo, "operator/config/default/kustomization.yaml")); err != nil {

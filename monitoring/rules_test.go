@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/wattson-dev/wattson/internal/testenv"
+	"github.com/wattson-dev/wattson/operator/api/v1alpha1"
 )
 
 // ruleFile is a PrometheusRule of monitoring/rules, the single source of truth for the rules.
@@ -199,6 +200,8 @@ func TestAlertContract(t *testing.T) {
 
 // metricName finds metric names in PromQL: identifiers followed by a selector, a range, a closing
 // parenthesis, an operator or the end. Label names inside by/without are excluded by the caller.
+var jobRef = regexp.MustCompile(`\bjob=~?"([^"]*)"`)
+
 var metricRef = regexp.MustCompile(`\b((?:wattson|snmp|assert|assertions|tests|test)_[a-z_]+)\b`)
 
 // TestMetricNamesExist checks the metric names the rules and the dashboard use against the code
@@ -208,7 +211,10 @@ func TestMetricNamesExist(t *testing.T) {
 	repo := root(t)
 	sources := map[string]string{
 		"runtime/internal/metrics/metrics.go": "",
-		"operator/internal/render/rules.go":   "",
+	}
+	normalised := map[string]bool{}
+	for _, n := range v1alpha1.MetricNames() {
+		normalised[n] = true
 	}
 	for p := range sources {
 		data, err := os.ReadFile(filepath.Join(repo, p))
@@ -251,14 +257,27 @@ func TestMetricNamesExist(t *testing.T) {
 		switch {
 		case snmpExporter[name]:
 		case strings.HasPrefix(name, "wattson_pdu_"):
-			if !strings.Contains(sources["operator/internal/render/rules.go"], quoted) {
-				t.Errorf("%s is not a metric the operator's recording rules write (operator/internal/render/rules.go)", name)
+			if !normalised[name] {
+				t.Errorf("%s is not a metric the operator's recording rules write (v1alpha1.MetricNames, operator/api/v1alpha1/contract.go)", name)
 			}
 		default:
 			if !strings.Contains(sources["runtime/internal/metrics/metrics.go"], quoted) {
 				t.Errorf("%s is not a metric the runtime exports (runtime/internal/metrics/metrics.go)", name)
 			}
 		}
+	}
+	// Every job the rules and the dashboard select is the PDU job the operator's scrape objects set.
+	jobs := 0
+	for _, e := range exprs {
+		for _, m := range jobRef.FindAllStringSubmatch(e, -1) {
+			jobs++
+			if m[1] != v1alpha1.PDUJob {
+				t.Errorf("%s selects job %q; the operator's PDU scrapes have job %q (v1alpha1.PDUJob)", strings.TrimSpace(e), m[1], v1alpha1.PDUJob)
+			}
+		}
+	}
+	if jobs == 0 {
+		t.Errorf("no job=%q selector found in the rules: the pattern misses them", v1alpha1.PDUJob)
 	}
 	t.Logf("checked %d metric names: %v", len(seen), sortedKeys(seen))
 	if len(seen) < 10 {

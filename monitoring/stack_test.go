@@ -20,6 +20,7 @@ import (
 
 	"github.com/wattson-dev/wattson/internal/procs"
 	"github.com/wattson-dev/wattson/internal/testenv"
+	"github.com/wattson-dev/wattson/operator/api/v1alpha1"
 )
 
 // TestPrometheusOperatorConfig is the full stack's selectors at work: it applies the full-stack
@@ -151,7 +152,7 @@ func TestPrometheusOperatorConfig(t *testing.T) {
 	}
 	for _, want := range []string{
 		// The PDU job carries the label the alerts select on.
-		"replacement: wattson-pdu",
+		"replacement: " + v1alpha1.PDUJob,
 		// Alerts go to the kit's Alertmanager.
 		"wattson-alertmanager",
 		// Short retention (prometheus-operator writes it to the configuration for Prometheus 3).

@@ -10,6 +10,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/wattson-dev/wattson/operator/api/v1alpha1"
 	"github.com/wattson-dev/wattson/specs/prom"
 	"github.com/wattson-dev/wattson/specs/sim"
 )
@@ -49,14 +50,14 @@ var errTooYoung = fmt.Errorf("no energy series has enough samples yet")
 func energyAgreement(ctx context.Context, extra prom.Labels, since time.Time, minIntegral float64) error {
 	window := time.Since(since).Round(time.Second)
 	rng := fmt.Sprintf("[%ds]", int(window.Seconds()))
-	energy, err := promc.QueryMatrix(ctx, energySelector("wattson_pdu_energy_joules_total", extra)+rng)
+	energy, err := promc.QueryMatrix(ctx, energySelector(v1alpha1.MetricEnergy, extra)+rng)
 	if err != nil {
 		return err
 	}
 	if len(energy.Series) == 0 {
-		return fmt.Errorf("no wattson_pdu_energy_joules_total series in the last %s", window)
+		return fmt.Errorf("no %s series in the last %s", v1alpha1.MetricEnergy, window)
 	}
-	power, err := promc.QueryMatrix(ctx, energySelector("wattson_pdu_power_watts", extra)+rng)
+	power, err := promc.QueryMatrix(ctx, energySelector(v1alpha1.MetricPower, extra)+rng)
 	if err != nil {
 		return err
 	}
@@ -144,7 +145,7 @@ func energyAgreement(ctx context.Context, extra prom.Labels, since time.Time, mi
 // modelEnergyStep is one raw unit of a model's energy counter in joules, 0 when unknown.
 func modelEnergyStep(model string) float64 {
 	for _, r := range sim.Models[model].Readings {
-		if r.Metric == "wattson_pdu_energy_joules_total" {
+		if r.Metric == v1alpha1.MetricEnergy {
 			return r.Scale
 		}
 	}
@@ -185,7 +186,7 @@ var _ = Describe("Energy counters", Label("energy"), func() {
 	It("only grow", func(ctx SpecContext) {
 		// A PDU reboot or a manual reset fails this spec too, for --wattson.energy-window: raw
 		// counter values went back, which whoever reads them must know (rate() copes).
-		Eventually(ctx, prom.QueryMatrix(energySelector("wattson_pdu_energy_joules_total", nil)+
+		Eventually(ctx, prom.QueryMatrix(energySelector(v1alpha1.MetricEnergy, nil)+
 			fmt.Sprintf("[%ds]", int(cfg.EnergyWindow.Seconds())))).Should(prom.Lookback(prom.BeNonDecreasing()))
 	})
 

@@ -17,9 +17,6 @@ import (
 	"github.com/wattson-dev/wattson/specs/sim"
 )
 
-// pduJob is the job label of every PDU scrape (set by the operator's scrape objects).
-const pduJob = "wattson-pdu"
-
 // simulatorDeviceAnnotation names the simulator device a PDU reads, when neither its SNMPv3
 // context nor its community says so (or the suite may not read Secrets).
 const simulatorDeviceAnnotation = "specs.wattson.dev/simulator-device"
@@ -45,7 +42,7 @@ func namespaceText() string {
 
 // pduLabels selects a PDU's series.
 func pduLabels(p v1alpha1.PDU) prom.Labels {
-	return prom.Labels{"namespace": p.Namespace, "pdu": p.Name}
+	return prom.Labels{v1alpha1.NamespaceLabel: p.Namespace, v1alpha1.PDUNameLabel: p.Name}
 }
 
 // duration parses a PDU's Prometheus duration, with the CRD's default when unset.

@@ -25,13 +25,14 @@ var _ = Describe("PDUs", Label("pdu"), func() {
 	It("are scraped: target up, with fresh samples", func(ctx SpecContext) {
 		for _, p := range listPDUs(ctx) {
 			sel := pduLabels(p)
-			sel["job"] = pduJob
+			sel["job"] = v1alpha1.PDUJob
 			up := prom.Selector("up", sel)
 			Eventually(ctx, prom.Query(up)).Should(prom.HaveSeries(sel, Equal(1.0)),
 				"PDU %s/%s is not scraped successfully", p.Namespace, p.Name)
-			// A sample older than three intervals means the scrapes stopped.
+			// A sample older than StaleAfterIntervals intervals means the scrapes stopped (the
+			// operator's SamplesStale reason uses the same bound).
 			Eventually(ctx, prom.Query("time() - timestamp("+up+")")).Should(
-				prom.EverySeries(BeNumerically("<", 3*interval(p).Seconds())),
+				prom.EverySeries(BeNumerically("<", v1alpha1.StaleAfterIntervals*interval(p).Seconds())),
 				"the last scrape of PDU %s/%s (interval %s) is too old, in seconds", p.Namespace, p.Name, interval(p))
 			Eventually(ctx, prom.Query(prom.Selector("scrape_samples_scraped", sel))).Should(
 				prom.EverySeries(BeNumerically(">", 0)), "scrapes of PDU %s/%s return no samples", p.Namespace, p.Name)
@@ -41,7 +42,7 @@ var _ = Describe("PDUs", Label("pdu"), func() {
 	It("are scraped by snmp_exporter within their timeout", func(ctx SpecContext) {
 		for _, p := range listPDUs(ctx) {
 			sel := pduLabels(p)
-			sel["job"] = pduJob
+			sel["job"] = v1alpha1.PDUJob
 			limit := timeout(p).Seconds()
 			// The slowest scrape of the last 10 minutes, as Prometheus timed it and as
 			// snmp_exporter timed its SNMP walk.

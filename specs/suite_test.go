@@ -11,15 +11,15 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/wattson-dev/wattson/specs/alerts"
-	"github.com/wattson-dev/wattson/specs/config"
 	"github.com/wattson-dev/wattson/specs/kube"
 	"github.com/wattson-dev/wattson/specs/prom"
+	"github.com/wattson-dev/wattson/specs/settings"
 	"github.com/wattson-dev/wattson/specs/sim"
 )
 
 // cfg is filled from --wattson.* flags (registered here, before the test binary parses its
 // flags) and WATTSON_* environment variables (in BeforeSuite).
-var cfg = config.Register(flag.CommandLine)
+var cfg = settings.Register(flag.CommandLine)
 
 // Clients of the live system, set up in BeforeSuite.
 var (
@@ -49,7 +49,7 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	if err := cfg.Load(flag.CommandLine, nil); err != nil {
 		Fail(err.Error())
 	}
-	if err := cfg.Validate(config.Need{Simulator: selected("simulator")}); err != nil {
+	if err := cfg.Validate(settings.Need{Simulator: selected("simulator")}); err != nil {
 		Fail(err.Error())
 	}
 	SetDefaultEventuallyTimeout(cfg.EventuallyTimeout)

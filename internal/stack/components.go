@@ -230,7 +230,7 @@ func (s *Stack) startExporter(ctx context.Context) error {
 // config-hash annotation rolls the Deployment in a cluster.
 func (s *Stack) restartExporter(ctx context.Context) error {
 	s.mu.Lock()
-	cfg, env := s.synced["snmp.yml"], s.synced["env"]
+	cfg, env := s.synced[v1alpha1.SNMPConfigKey], s.synced["env"]
 	s.mu.Unlock()
 	if s.Exporter != nil {
 		s.Exporter.Proc.Stop(5 * time.Second)
@@ -240,7 +240,7 @@ func (s *Stack) restartExporter(ctx context.Context) error {
 		return err
 	}
 	dir := filepath.Join(s.Dir, "snmp-exporter")
-	if err := writeFile(filepath.Join(dir, "snmp.yml"), cfg); err != nil {
+	if err := writeFile(filepath.Join(dir, v1alpha1.SNMPConfigKey), cfg); err != nil {
 		return err
 	}
 	var envList []string
@@ -250,7 +250,7 @@ func (s *Stack) restartExporter(ctx context.Context) error {
 		}
 	}
 	p, err := procs.Start(procs.Spec{Name: "snmp_exporter", Path: path, Output: s.output("snmp_exporter"), Env: envList, Args: []string{
-		"--config.file=" + filepath.Join(dir, "snmp.yml"),
+		"--config.file=" + filepath.Join(dir, v1alpha1.SNMPConfigKey),
 		"--config.expand-environment-variables",
 		"--web.listen-address=" + s.exporterAddr,
 	}})

@@ -26,17 +26,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/wattson-dev/wattson/internal/procs"
-)
-
-// Names of the objects the operator writes in its namespace (operator/README.md documents them).
-const (
-	exporterConfigName = "wattson-snmp-exporter-config"
-	exporterEnvName    = "wattson-snmp-exporter-env"
-	scrapeConfigsName  = "wattson-scrape-configs"
-	recordingRulesName = "wattson-recording-rules"
-	snmpConfigKey      = "snmp.yml"
-	scrapeConfigsKey   = "scrape-configs.yml"
-	recordingRulesKey  = "wattson.rules.yml"
+	"github.com/wattson-dev/wattson/operator/api/v1alpha1"
 )
 
 // Namespace holds the operator's outputs; PDUNamespace the demo PDUs.
@@ -333,27 +323,27 @@ func (s *Stack) syncOnce(ctx context.Context) (bool, error) {
 	}
 	var snmp, env, scrape corev1.Secret
 	var rules corev1.ConfigMap
-	haveSNMP, err := get(&snmp, exporterConfigName)
+	haveSNMP, err := get(&snmp, v1alpha1.ExporterConfigName)
 	if err != nil {
 		return false, err
 	}
 	// The exporter needs every demo model compiled and a PDU's auth: the first snmp.yml may
 	// have neither yet, and snmp_exporter refuses to start on it.
-	if !bytes.Contains(snmp.Data[snmpConfigKey], []byte("auths:\n  ")) {
+	if !bytes.Contains(snmp.Data[v1alpha1.SNMPConfigKey], []byte("auths:\n  ")) {
 		haveSNMP = false
 	}
 	for _, d := range DemoPDUs {
-		if !bytes.Contains(snmp.Data[snmpConfigKey], []byte("\n  "+d.Model+":")) {
+		if !bytes.Contains(snmp.Data[v1alpha1.SNMPConfigKey], []byte("\n  "+d.Model+":")) {
 			haveSNMP = false
 		}
 	}
-	if _, err := get(&env, exporterEnvName); err != nil {
+	if _, err := get(&env, v1alpha1.ExporterEnvName); err != nil {
 		return false, err
 	}
-	if _, err := get(&scrape, scrapeConfigsName); err != nil {
+	if _, err := get(&scrape, v1alpha1.ScrapeConfigsName); err != nil {
 		return false, err
 	}
-	if _, err := get(&rules, recordingRulesName); err != nil {
+	if _, err := get(&rules, v1alpha1.RecordingRulesName); err != nil {
 		return false, err
 	}
 	var envBytes []byte
@@ -369,7 +359,7 @@ func (s *Stack) syncOnce(ctx context.Context) (bool, error) {
 		s.synced[key] = b
 		return true
 	}
-	exporterChanged := changed("snmp.yml", snmp.Data[snmpConfigKey])
+	exporterChanged := changed(v1alpha1.SNMPConfigKey, snmp.Data[v1alpha1.SNMPConfigKey])
 	exporterChanged = changed("env", envBytes) || exporterChanged
 	if !haveSNMP {
 		return false, nil
@@ -380,14 +370,14 @@ func (s *Stack) syncOnce(ctx context.Context) (bool, error) {
 		}
 	}
 	promChanged := false
-	if b := scrape.Data[scrapeConfigsKey]; len(b) > 0 && changed("scrape", b) {
+	if b := scrape.Data[v1alpha1.ScrapeConfigsKey]; len(b) > 0 && changed("scrape", b) {
 		// Used as is: the operator was given the exporter's loopback address (--exporter.address).
 		if err := writeFile(filepath.Join(s.Prometheus.Dir, "scrape", "wattson-pdus.yml"), b); err != nil {
 			return haveSNMP, err
 		}
 		promChanged = true
 	}
-	if r := rules.Data[recordingRulesKey]; r != "" && changed("rules", []byte(r)) {
+	if r := rules.Data[v1alpha1.RecordingRulesKey]; r != "" && changed("rules", []byte(r)) {
 		if err := writeFile(filepath.Join(s.Prometheus.Dir, "rules", "wattson-recording.yml"), []byte(r)); err != nil {
 			return haveSNMP, err
 		}

@@ -3,6 +3,8 @@ package sim
 import (
 	"fmt"
 	"math"
+
+	"github.com/wattson-dev/wattson/operator/api/v1alpha1"
 )
 
 // Reading says how to compute one normalised Wattson series from a device's raw values.
@@ -63,10 +65,10 @@ var Models = map[string]Model{
 		VendorPrefix: "1.3.6.1.4.1.318",
 		PowerOIDs:    []string{"1.3.6.1.4.1.318.1.1.26.4.3.1.5"},
 		Readings: []Reading{
-			{Metric: "wattson_pdu_power_watts", Labels: map[string]string{"scope": "device"}, OID: "1.3.6.1.4.1.318.1.1.26.4.3.1.5.1", Scale: 10},
-			{Metric: "wattson_pdu_energy_joules_total", Labels: map[string]string{"scope": "device"}, OID: "1.3.6.1.4.1.318.1.1.26.4.3.1.9.1", Scale: 360000},
-			{Metric: "wattson_pdu_current_amperes", Labels: map[string]string{"scope": "phase", "phase": "1"}, OID: "1.3.6.1.4.1.318.1.1.26.6.3.1.5.1", Scale: 0.1},
-			{Metric: "wattson_pdu_voltage_volts", Labels: map[string]string{"scope": "phase", "phase": "1"}, OID: "1.3.6.1.4.1.318.1.1.26.6.3.1.6.1", Scale: 1},
+			{Metric: v1alpha1.MetricPower, Labels: map[string]string{v1alpha1.ScopeLabel: "device"}, OID: "1.3.6.1.4.1.318.1.1.26.4.3.1.5.1", Scale: 10},
+			{Metric: v1alpha1.MetricEnergy, Labels: map[string]string{v1alpha1.ScopeLabel: "device"}, OID: "1.3.6.1.4.1.318.1.1.26.4.3.1.9.1", Scale: 360000},
+			{Metric: v1alpha1.MetricCurrent, Labels: map[string]string{v1alpha1.ScopeLabel: "phase", "phase": "1"}, OID: "1.3.6.1.4.1.318.1.1.26.6.3.1.5.1", Scale: 0.1},
+			{Metric: v1alpha1.MetricVoltage, Labels: map[string]string{v1alpha1.ScopeLabel: "phase", "phase": "1"}, OID: "1.3.6.1.4.1.318.1.1.26.6.3.1.6.1", Scale: 1},
 		},
 	},
 	// PDU2-MIB: measurementsInletSensorValue.PDU.INLET.SENSORTYPE divided by
@@ -77,10 +79,10 @@ var Models = map[string]Model{
 		VendorPrefix: "1.3.6.1.4.1.13742",
 		PowerOIDs:    []string{"1.3.6.1.4.1.13742.6.5.2.3.1.4.1.1.5"},
 		Readings: []Reading{
-			{Metric: "wattson_pdu_power_watts", Labels: map[string]string{"scope": "inlet", "inlet": "1"}, OID: "1.3.6.1.4.1.13742.6.5.2.3.1.4.1.1.5", Scale: 1, DecimalDigitsOID: "1.3.6.1.4.1.13742.6.3.3.4.1.7.1.1.5"},
-			{Metric: "wattson_pdu_energy_joules_total", Labels: map[string]string{"scope": "inlet", "inlet": "1"}, OID: "1.3.6.1.4.1.13742.6.5.2.3.1.4.1.1.8", Scale: 3600, DecimalDigitsOID: "1.3.6.1.4.1.13742.6.3.3.4.1.7.1.1.8"},
-			{Metric: "wattson_pdu_current_amperes", Labels: map[string]string{"scope": "inlet", "inlet": "1"}, OID: "1.3.6.1.4.1.13742.6.5.2.3.1.4.1.1.1", Scale: 1, DecimalDigitsOID: "1.3.6.1.4.1.13742.6.3.3.4.1.7.1.1.1"},
-			{Metric: "wattson_pdu_voltage_volts", Labels: map[string]string{"scope": "inlet", "inlet": "1"}, OID: "1.3.6.1.4.1.13742.6.5.2.3.1.4.1.1.4", Scale: 1, DecimalDigitsOID: "1.3.6.1.4.1.13742.6.3.3.4.1.7.1.1.4"},
+			{Metric: v1alpha1.MetricPower, Labels: map[string]string{v1alpha1.ScopeLabel: "inlet", "inlet": "1"}, OID: "1.3.6.1.4.1.13742.6.5.2.3.1.4.1.1.5", Scale: 1, DecimalDigitsOID: "1.3.6.1.4.1.13742.6.3.3.4.1.7.1.1.5"},
+			{Metric: v1alpha1.MetricEnergy, Labels: map[string]string{v1alpha1.ScopeLabel: "inlet", "inlet": "1"}, OID: "1.3.6.1.4.1.13742.6.5.2.3.1.4.1.1.8", Scale: 3600, DecimalDigitsOID: "1.3.6.1.4.1.13742.6.3.3.4.1.7.1.1.8"},
+			{Metric: v1alpha1.MetricCurrent, Labels: map[string]string{v1alpha1.ScopeLabel: "inlet", "inlet": "1"}, OID: "1.3.6.1.4.1.13742.6.5.2.3.1.4.1.1.1", Scale: 1, DecimalDigitsOID: "1.3.6.1.4.1.13742.6.3.3.4.1.7.1.1.1"},
+			{Metric: v1alpha1.MetricVoltage, Labels: map[string]string{v1alpha1.ScopeLabel: "inlet", "inlet": "1"}, OID: "1.3.6.1.4.1.13742.6.5.2.3.1.4.1.1.4", Scale: 1, DecimalDigitsOID: "1.3.6.1.4.1.13742.6.3.3.4.1.7.1.1.4"},
 		},
 	},
 	// CPS-MIB ePDULoadStatus: load in tenths of A, voltage in tenths of V, active power in W.
@@ -90,9 +92,9 @@ var Models = map[string]Model{
 		VendorPrefix: "1.3.6.1.4.1.3808",
 		PowerOIDs:    []string{"1.3.6.1.4.1.3808.1.1.3.2.3.1.1.7"},
 		Readings: []Reading{
-			{Metric: "wattson_pdu_power_watts", Labels: map[string]string{"scope": "phase", "phase": "1"}, OID: "1.3.6.1.4.1.3808.1.1.3.2.3.1.1.7.1", Scale: 1},
-			{Metric: "wattson_pdu_current_amperes", Labels: map[string]string{"scope": "phase", "phase": "1"}, OID: "1.3.6.1.4.1.3808.1.1.3.2.3.1.1.2.1", Scale: 0.1},
-			{Metric: "wattson_pdu_voltage_volts", Labels: map[string]string{"scope": "phase", "phase": "1"}, OID: "1.3.6.1.4.1.3808.1.1.3.2.3.1.1.6.1", Scale: 0.1},
+			{Metric: v1alpha1.MetricPower, Labels: map[string]string{v1alpha1.ScopeLabel: "phase", "phase": "1"}, OID: "1.3.6.1.4.1.3808.1.1.3.2.3.1.1.7.1", Scale: 1},
+			{Metric: v1alpha1.MetricCurrent, Labels: map[string]string{v1alpha1.ScopeLabel: "phase", "phase": "1"}, OID: "1.3.6.1.4.1.3808.1.1.3.2.3.1.1.2.1", Scale: 0.1},
+			{Metric: v1alpha1.MetricVoltage, Labels: map[string]string{v1alpha1.ScopeLabel: "phase", "phase": "1"}, OID: "1.3.6.1.4.1.3808.1.1.3.2.3.1.1.6.1", Scale: 0.1},
 		},
 	},
 }

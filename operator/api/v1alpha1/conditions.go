@@ -52,7 +52,8 @@ const (
 	// PowerMissingReason: the PDU is scraped but wattson_pdu_power_watts has no series for it
 	// (recording rules not loaded, or the model's power annotation matches nothing).
 	PowerMissingReason = "PowerMissing"
-	// SamplesStaleReason: the newest power sample is older than three scrape intervals.
+	// SamplesStaleReason: the newest power sample is older than StaleAfterIntervals scrape
+	// intervals.
 	SamplesStaleReason = "SamplesStale"
 	// PrometheusNotConfiguredReason: the operator runs without --prometheus.url
 	// (Collecting=Unknown).

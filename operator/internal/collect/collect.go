@@ -15,13 +15,15 @@ import (
 	"github.com/prometheus/common/model"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/wattson-dev/wattson/operator/api/v1alpha1"
 )
 
 // Queries the Poller runs. They select on the labels every PDU series carries.
 const (
-	UpQuery    = `up{job="wattson-pdu"}`
-	PowerQuery = `sum by (namespace, pdu, scope) (wattson_pdu_power_watts)`
-	AgeQuery   = `max by (namespace, pdu) (timestamp(wattson_pdu_power_watts))`
+	UpQuery    = `up{job="` + v1alpha1.PDUJob + `"}`
+	PowerQuery = `sum by (` + v1alpha1.NamespaceLabel + `, ` + v1alpha1.PDUNameLabel + `, ` + v1alpha1.ScopeLabel + `) (` + v1alpha1.MetricPower + `)`
+	AgeQuery   = `max by (` + v1alpha1.NamespaceLabel + `, ` + v1alpha1.PDUNameLabel + `) (timestamp(` + v1alpha1.MetricPower + `))`
 )
 
 // Reading is what Prometheus knows about one PDU.
@@ -134,7 +136,7 @@ func (p *Poller) query(ctx context.Context, now time.Time, snap *Snapshot) error
 		return vv, nil
 	}
 	get := func(m model.Metric) (types.NamespacedName, Reading) {
-		key := types.NamespacedName{Namespace: string(m["namespace"]), Name: string(m["pdu"])}
+		key := types.NamespacedName{Namespace: string(m[v1alpha1.NamespaceLabel]), Name: string(m[v1alpha1.PDUNameLabel])}
 		return key, snap.readings[key]
 	}
 	up, err := vec(UpQuery)
@@ -155,7 +157,7 @@ func (p *Poller) query(ctx context.Context, now time.Time, snap *Snapshot) error
 		if r.Watts == nil {
 			r.Watts = map[string]float64{}
 		}
-		r.Watts[string(s.Metric["scope"])] = float64(s.Value)
+		r.Watts[string(s.Metric[v1alpha1.ScopeLabel])] = float64(s.Value)
 		snap.readings[key] = r
 	}
 	age, err := vec(AgeQuery)

@@ -19,7 +19,6 @@ import (
 
 	"github.com/wattson-dev/wattson/internal/testenv"
 	"github.com/wattson-dev/wattson/operator/api/v1alpha1"
-	"github.com/wattson-dev/wattson/operator/internal/controller"
 	"github.com/wattson-dev/wattson/operator/internal/manager"
 )
 
@@ -66,11 +65,11 @@ func TestCollecting(t *testing.T) {
 	var scrape string
 	var rules corev1.ConfigMap
 	g.Eventually(func(g Gomega) {
-		scrape = secretData(ctx, g, c, controller.ScrapeConfigsName, controller.ScrapeConfigsKey)
+		scrape = secretData(ctx, g, c, v1alpha1.ScrapeConfigsName, v1alpha1.ScrapeConfigsKey)
 		g.Expect(scrape).To(ContainSubstring("192.0.2.1:161"))
-		g.Expect(c.Get(ctx, types.NamespacedName{Namespace: opNamespace, Name: controller.RecordingRulesName}, &rules)).To(Succeed())
+		g.Expect(c.Get(ctx, types.NamespacedName{Namespace: opNamespace, Name: v1alpha1.RecordingRulesName}, &rules)).To(Succeed())
 	}).WithTimeout(10 * time.Second).Should(Succeed())
-	g.Expect(os.WriteFile(filepath.Join(prom.Dir, "wattson.rules.yml"), []byte(rules.Data[controller.RecordingRulesKey]), 0o644)).To(Succeed())
+	g.Expect(os.WriteFile(filepath.Join(prom.Dir, "wattson.rules.yml"), []byte(rules.Data[v1alpha1.RecordingRulesKey]), 0o644)).To(Succeed())
 	config := "global: {scrape_interval: 1s, evaluation_interval: 1s}\nrule_files: [wattson.rules.yml]\n" + scrape
 	g.Expect(os.WriteFile(filepath.Join(prom.Dir, "prometheus.yml"), []byte(config), 0o644)).To(Succeed())
 	resp, err := http.Post(prom.URL+"/-/reload", "", nil)

@@ -9,12 +9,6 @@ import (
 	"github.com/wattson-dev/wattson/operator/internal/generator"
 )
 
-// ModuleCompiler compiles one generator module against a set of MIB files (name -> content).
-// The seam exists so reconciler tests could swap the compiler; production uses GeneratorCompiler.
-type ModuleCompiler interface {
-	CompileModule(ctx context.Context, files map[string][]byte, filesHash, name string, gm *generator.GeneratorModule) (*config.Module, []generator.EnergyMetric, generator.Diagnostics, error)
-}
-
 // GeneratorCompiler is the MIB compiler of package generator, with the parsed MIBs of the last
 // file set cached: every model reconciled against the same ConfigMaps reuses one parse.
 type GeneratorCompiler struct {
@@ -24,7 +18,8 @@ type GeneratorCompiler struct {
 	diags generator.Diagnostics
 }
 
-// CompileModule implements ModuleCompiler. The returned diagnostics are the MIB problems of the
+// CompileModule compiles one generator module against a set of MIB files (name -> content)
+// whose hash is filesHash, parsing them again only when the hash changes. The returned diagnostics are the MIB problems of the
 // whole file set plus the module's own warnings.
 func (g *GeneratorCompiler) CompileModule(ctx context.Context, files map[string][]byte, filesHash, name string, gm *generator.GeneratorModule) (*config.Module, []generator.EnergyMetric, generator.Diagnostics, error) {
 	g.mu.Lock()

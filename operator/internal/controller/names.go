@@ -5,25 +5,6 @@ import (
 	"encoding/hex"
 )
 
-// Names of the singleton objects in the operator's namespace.
-const (
-	ExporterName        = "wattson-snmp-exporter"
-	ExporterConfigName  = "wattson-snmp-exporter-config"
-	ExporterEnvName     = "wattson-snmp-exporter-env"
-	ScrapeConfigsName   = "wattson-scrape-configs"
-	RecordingRulesName  = "wattson-recording-rules"
-	ExporterPort        = 9116
-	SNMPConfigKey       = "snmp.yml"
-	ScrapeConfigsKey    = "scrape-configs.yml"
-	RecordingRulesKey   = "wattson.rules.yml"
-	ConfigHashAnnotaion = "wattson.dev/config-hash"
-	// ComponentLabel tells Wattson's own ConfigMaps apart; its value for compiled modules is
-	// "module".
-	ComponentLabel = "wattson.dev/component"
-	// ModelAnnotation names the PDUModel a module ConfigMap belongs to.
-	ModelAnnotation = "wattson.dev/pdumodel"
-)
-
 // ModuleConfigMapName is the ConfigMap holding a model's last good compiled module.
 func ModuleConfigMapName(model string) string { return childName("wattson-model-", model) }
 
@@ -35,13 +16,4 @@ func childName(prefix, name string) string {
 	}
 	sum := sha256.Sum256([]byte(name))
 	return prefix + name[:253-len(prefix)-9] + "-" + hex.EncodeToString(sum[:4])
-}
-
-func hashOf(parts ...[]byte) string {
-	h := sha256.New()
-	for _, p := range parts {
-		h.Write(p)
-		h.Write([]byte{0})
-	}
-	return hex.EncodeToString(h.Sum(nil))[:16]
 }

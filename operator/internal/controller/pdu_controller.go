@@ -9,6 +9,7 @@ import (
 
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	monitoringv1alpha1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1alpha1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
@@ -18,7 +19,12 @@ import (
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/wattson-dev/wattson/operator/api/v1alpha1"
 	"github.com/wattson-dev/wattson/operator/internal/collect"
@@ -43,8 +49,43 @@ type PDUReconciler struct {
 	ExporterAddr string
 	// Readings may be nil (no --prometheus.url).
 	Readings Readings
+	// ReadingEvents names the PDUs whose Prometheus reading changed (collect.Poller); may be nil.
+	ReadingEvents <-chan event.GenericEvent
 	// RecheckAfter is how soon a PDU that is not collecting is looked at again.
 	RecheckAfter time.Duration
+	// MaxConcurrentReconciles is how many PDUs are reconciled at once (at least 1).
+	MaxConcurrentReconciles int
+}
+
+// SetupWithManager says what a PDU watches: its own spec, its PDUModel, its Secret, the PDUs
+// sharing its address (for DuplicateAddress), its ScrapeConfig or Probe when prometheus-operator
+// is served, and the Prometheus readings.
+func (r *PDUReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	byIndex := func(index string, key func(client.Object) string) handler.EventHandler {
+		return handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, obj client.Object) []reconcile.Request {
+			var list v1alpha1.PDUList
+			if err := r.List(ctx, &list, client.MatchingFields{index: key(obj)}); err != nil {
+				return nil
+			}
+			reqs := make([]reconcile.Request, 0, len(list.Items))
+			for _, p := range list.Items {
+				reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: p.Namespace, Name: p.Name}})
+			}
+			return reqs
+		})
+	}
+	b := ctrl.NewControllerManagedBy(mgr).For(&v1alpha1.PDU{}, specChanged).
+		WithOptions(controller.Options{MaxConcurrentReconciles: max(1, r.MaxConcurrentReconciles)}).
+		Watches(&v1alpha1.PDUModel{}, byIndex(indexModel, func(o client.Object) string { return o.GetName() })).
+		Watches(&corev1.Secret{}, byIndex(indexSecret, func(o client.Object) string { return o.GetNamespace() + "/" + o.GetName() })).
+		Watches(&v1alpha1.PDU{}, byIndex(indexTarget, func(o client.Object) string { return render.Target(o.(*v1alpha1.PDU)) }), specChanged)
+	if r.PrometheusOperator {
+		b = b.Owns(&monitoringv1alpha1.ScrapeConfig{}).Owns(&monitoringv1.Probe{})
+	}
+	if r.ReadingEvents != nil {
+		b = b.WatchesRawSource(source.Channel(r.ReadingEvents, &handler.EnqueueRequestForObject{}))
+	}
+	return b.Complete(r)
 }
 
 // +kubebuilder:rbac:groups=wattson.dev,resources=pdus,verbs=get;list;watch
@@ -98,7 +139,7 @@ func (r *PDUReconciler) setCondition(pdu *v1alpha1.PDU, typ string, status metav
 func (r *PDUReconciler) reconcileScrapeObject(ctx context.Context, pdu *v1alpha1.PDU, c *check) error {
 	if !r.PrometheusOperator {
 		if c.Reason == "" {
-			pdu.Status.ScrapeObject = "job " + render.Job + " in Secret " + ScrapeConfigsName
+			pdu.Status.ScrapeObject = "job " + v1alpha1.PDUJob + " in Secret " + v1alpha1.ScrapeConfigsName
 		}
 		return nil
 	}
@@ -188,7 +229,7 @@ func (r *PDUReconciler) reconcileCollecting(pdu *v1alpha1.PDU, c *check) {
 	scope := render.BroadestPowerScope(c.Model)
 	switch {
 	case !reading.Scraped:
-		set(metav1.ConditionFalse, v1alpha1.TargetMissingReason, fmt.Sprintf("Prometheus has no series up{job=%q,namespace=%q,pdu=%q}", render.Job, pdu.Namespace, pdu.Name))
+		set(metav1.ConditionFalse, v1alpha1.TargetMissingReason, fmt.Sprintf("Prometheus has no series up{job=%q,namespace=%q,pdu=%q}", v1alpha1.PDUJob, pdu.Namespace, pdu.Name))
 		return
 	case reading.Up != 1:
 		set(metav1.ConditionFalse, v1alpha1.TargetDownReason, "up is 0: snmp_exporter cannot read the PDU (address, port, credentials or module)")
@@ -197,12 +238,12 @@ func (r *PDUReconciler) reconcileCollecting(pdu *v1alpha1.PDU, c *check) {
 	watts, ok := reading.Watts[string(scope)]
 	if !ok {
 		set(metav1.ConditionFalse, v1alpha1.PowerMissingReason, fmt.Sprintf("no %s{namespace=%q,pdu=%q,scope=%q} series (recording rules not loaded, or the PDU does not report this object)",
-			render.PowerMetric, pdu.Namespace, pdu.Name, scope))
+			v1alpha1.MetricPower, pdu.Namespace, pdu.Name, scope))
 		return
 	}
 	pdu.Status.LastPower = &v1alpha1.PowerReading{Watts: strconv.FormatFloat(watts, 'f', 1, 64), Time: metav1.NewTime(reading.SampleTime)}
-	if age, limit := snap.At.Sub(reading.SampleTime), 3*interval(pdu); age > limit {
-		set(metav1.ConditionFalse, v1alpha1.SamplesStaleReason, fmt.Sprintf("the newest power sample is %s old, more than 3 intervals (%s)", age.Round(time.Second), limit))
+	if age, limit := snap.At.Sub(reading.SampleTime), v1alpha1.StaleAfterIntervals*interval(pdu); age > limit {
+		set(metav1.ConditionFalse, v1alpha1.SamplesStaleReason, fmt.Sprintf("the newest power sample is %s old, more than %d intervals (%s)", age.Round(time.Second), v1alpha1.StaleAfterIntervals, limit))
 		return
 	}
 	set(metav1.ConditionTrue, v1alpha1.PowerReportedReason, fmt.Sprintf("%s W at scope %s", pdu.Status.LastPower.Watts, scope))

@@ -13,17 +13,22 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/wattson-dev/wattson/operator/api/v1alpha1"
 	"github.com/wattson-dev/wattson/operator/internal/generator"
 	"github.com/wattson-dev/wattson/operator/internal/mib"
+	"github.com/wattson-dev/wattson/operator/internal/mibconfigmaps"
 	"github.com/wattson-dev/wattson/operator/internal/render"
-	"github.com/wattson-dev/wattson/operator/internal/store"
 )
 
 // PDUModelReconciler compiles PDUModels into snmp_exporter modules.
@@ -33,7 +38,33 @@ type PDUModelReconciler struct {
 	Recorder events.EventRecorder
 	// Namespace holds the MIB ConfigMaps and the compiled modules.
 	Namespace string
-	Compiler  ModuleCompiler
+	// Compiler caches the parsed MIBs between models; SetupWithManager makes one when nil.
+	Compiler *GeneratorCompiler
+}
+
+// SetupWithManager watches PDUModels (spec changes) and the MIB ConfigMaps in Namespace: any
+// change to a MIB recompiles every model, since any model may import it.
+func (r *PDUModelReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.Compiler == nil {
+		r.Compiler = &GeneratorCompiler{}
+	}
+	isMIB := predicate.NewPredicateFuncs(func(obj client.Object) bool {
+		return obj.GetNamespace() == r.Namespace && obj.GetLabels()[v1alpha1.MIBLabel] == "true"
+	})
+	allModels := handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, _ client.Object) []reconcile.Request {
+		var list v1alpha1.PDUModelList
+		if err := r.List(ctx, &list); err != nil {
+			return nil
+		}
+		reqs := make([]reconcile.Request, 0, len(list.Items))
+		for _, m := range list.Items {
+			reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Name: m.Name}})
+		}
+		return reqs
+	})
+	return ctrl.NewControllerManagedBy(mgr).For(&v1alpha1.PDUModel{}, specChanged).
+		Watches(&corev1.ConfigMap{}, allModels, builder.WithPredicates(isMIB)).
+		Complete(r)
 }
 
 // +kubebuilder:rbac:groups=wattson.dev,resources=pdumodels,verbs=get;list;watch
@@ -61,7 +92,7 @@ func (r *PDUModelReconciler) Reconcile(ctx context.Context, req ctrl.Request) (r
 		setCondition(r.Recorder, model, &model.Status.Conditions, model.Generation, v1alpha1.ReadyCondition, status, reason, msg)
 	}
 
-	mibs, err := store.LoadMIBs(ctx, r.Client, r.Namespace)
+	mibs, err := mibconfigmaps.LoadMIBs(ctx, r.Client, r.Namespace)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -103,7 +134,7 @@ func (r *PDUModelReconciler) Reconcile(ctx context.Context, req ctrl.Request) (r
 	return ctrl.Result{}, nil
 }
 
-func (r *PDUModelReconciler) missingMIBs(model *v1alpha1.PDUModel, mibs *store.MIBSet) string {
+func (r *PDUModelReconciler) missingMIBs(model *v1alpha1.PDUModel, mibs *mibconfigmaps.MIBSet) string {
 	for i, m := range model.Spec.MIBs {
 		if _, ok := mibs.Modules[string(m)]; !ok {
 			return fmt.Sprintf("spec.mibs[%d]: MIB module %s is defined in no ConfigMap labelled %s=true in namespace %s",
@@ -132,13 +163,13 @@ func (r *PDUModelReconciler) writeModule(ctx context.Context, model *v1alpha1.PD
 		if cm.Labels == nil {
 			cm.Labels = map[string]string{}
 		}
-		cm.Labels[ComponentLabel] = "module"
-		cm.Labels[render.ManagedByLabel] = render.ManagedBy
+		cm.Labels[v1alpha1.ComponentLabel] = v1alpha1.ModuleComponent
+		cm.Labels[v1alpha1.ManagedByLabel] = v1alpha1.ManagedBy
 		if cm.Annotations == nil {
 			cm.Annotations = map[string]string{}
 		}
-		cm.Annotations[ModelAnnotation] = model.Name
-		cm.Data = map[string]string{SNMPConfigKey: string(out)}
+		cm.Annotations[v1alpha1.ModelAnnotation] = model.Name
+		cm.Data = map[string]string{v1alpha1.SNMPConfigKey: string(out)}
 		return controllerutil.SetControllerReference(model, cm, r.Scheme)
 	})
 	if err != nil {
@@ -148,7 +179,7 @@ func (r *PDUModelReconciler) writeModule(ctx context.Context, model *v1alpha1.PD
 }
 
 // relevantDiagnostics keeps the problems of the files holding the model's MIBs, capped at 20.
-func relevantDiagnostics(diags mib.Diagnostics, model *v1alpha1.PDUModel, mibs *store.MIBSet) []string {
+func relevantDiagnostics(diags mib.Diagnostics, model *v1alpha1.PDUModel, mibs *mibconfigmaps.MIBSet) []string {
 	files := map[string]bool{}
 	for _, f := range usedFiles(model, mibs) {
 		files[f] = true
@@ -166,7 +197,7 @@ func relevantDiagnostics(diags mib.Diagnostics, model *v1alpha1.PDUModel, mibs *
 	return out
 }
 
-func usedFiles(model *v1alpha1.PDUModel, mibs *store.MIBSet) []string {
+func usedFiles(model *v1alpha1.PDUModel, mibs *mibconfigmaps.MIBSet) []string {
 	var out []string
 	for _, m := range model.Spec.MIBs {
 		if f, ok := mibs.Modules[string(m)]; ok {

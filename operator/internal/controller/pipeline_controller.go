@@ -1,27 +1,26 @@
 package controller
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"net"
-	"sort"
-	"strconv"
 
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	"github.com/prometheus/snmp_exporter/config"
 	yaml "go.yaml.in/yaml/v2"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/wattson-dev/wattson/operator/api/v1alpha1"
 	"github.com/wattson-dev/wattson/operator/internal/render"
@@ -49,6 +48,32 @@ type PipelineReconciler struct {
 	ExporterHostNetwork bool
 }
 
+// SetupWithManager feeds every change that can alter the pipeline into its one request:
+// PDUs (spec), PDUModels, the Secrets PDUs reference, and the objects the pipeline itself wrote in
+// Namespace (so a deleted or edited one is put back).
+func (r *PipelineReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	one := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
+		return []reconcile.Request{PipelineRequest}
+	})
+	managed := managedIn(r.Namespace)
+	referenced := predicate.NewPredicateFuncs(func(obj client.Object) bool {
+		var list v1alpha1.PDUList
+		err := r.List(context.Background(), &list, client.MatchingFields{indexSecret: obj.GetNamespace() + "/" + obj.GetName()})
+		return err != nil || len(list.Items) > 0 || managed.Generic(event.GenericEvent{Object: obj})
+	})
+	b := ctrl.NewControllerManagedBy(mgr).Named("pipeline").
+		Watches(&v1alpha1.PDU{}, one, specChanged).
+		Watches(&v1alpha1.PDUModel{}, one).
+		Watches(&corev1.Secret{}, one, builder.WithPredicates(referenced)).
+		Watches(&corev1.ConfigMap{}, one, builder.WithPredicates(managed)).
+		Watches(&appsv1.Deployment{}, one, builder.WithPredicates(managed)).
+		Watches(&corev1.Service{}, one, builder.WithPredicates(managed))
+	if r.PrometheusOperator {
+		b = b.Watches(&monitoringv1.PrometheusRule{}, one, builder.WithPredicates(managed))
+	}
+	return b.Complete(r)
+}
+
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=create;update;patch;delete,namespace=wattson-system
 // +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch;create;update;patch;delete,namespace=wattson-system
 // +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update;patch;delete,namespace=wattson-system
@@ -70,24 +95,13 @@ func (r *PipelineReconciler) Reconcile(ctx context.Context, _ ctrl.Request) (ctr
 		r.Recorder.Eventf(r.deploymentRef(), nil, corev1.EventTypeWarning, "RenderFailed", "Render", "snmp.yml not updated: %v", err)
 		return ctrl.Result{}, err
 	}
-	envData := map[string][]byte{}
-	keys := make([]string, 0, len(env))
-	for k, v := range env {
-		envData[k] = []byte(v)
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var envBytes bytes.Buffer
-	for _, k := range keys {
-		fmt.Fprintf(&envBytes, "%s=%s\n", k, env[k])
-	}
-	if err := r.writeSecret(ctx, ExporterConfigName, map[string][]byte{SNMPConfigKey: snmpYML}); err != nil {
+	if err := r.writeSecret(ctx, render.ExporterSecret(r.Namespace, v1alpha1.ExporterConfigName, map[string][]byte{v1alpha1.SNMPConfigKey: snmpYML})); err != nil {
 		return ctrl.Result{}, err
 	}
-	if err := r.writeSecret(ctx, ExporterEnvName, envData); err != nil {
+	if err := r.writeSecret(ctx, render.ExporterSecret(r.Namespace, v1alpha1.ExporterEnvName, render.ExporterEnv(env))); err != nil {
 		return ctrl.Result{}, err
 	}
-	if err := r.writeExporter(ctx, hashOf(snmpYML, envBytes.Bytes())); err != nil {
+	if err := r.writeExporter(ctx, render.ExporterConfigHash(snmpYML, env)); err != nil {
 		return ctrl.Result{}, err
 	}
 	if err := r.writeRules(ctx, models); err != nil {
@@ -98,7 +112,7 @@ func (r *PipelineReconciler) Reconcile(ctx context.Context, _ ctrl.Request) (ctr
 		if err != nil {
 			return ctrl.Result{}, err
 		}
-		if err := r.writeSecret(ctx, ScrapeConfigsName, map[string][]byte{ScrapeConfigsKey: scrape}); err != nil {
+		if err := r.writeSecret(ctx, render.ExporterSecret(r.Namespace, v1alpha1.ScrapeConfigsName, map[string][]byte{v1alpha1.ScrapeConfigsKey: scrape})); err != nil {
 			return ctrl.Result{}, err
 		}
 	}
@@ -114,12 +128,12 @@ func (r *PipelineReconciler) modules(ctx context.Context) ([]v1alpha1.PDUModel, 
 		return nil, nil, fmt.Errorf("listing PDUModels: %w", err)
 	}
 	var cms corev1.ConfigMapList
-	if err := r.List(ctx, &cms, client.InNamespace(r.Namespace), client.MatchingLabels{ComponentLabel: "module"}); err != nil {
+	if err := r.List(ctx, &cms, client.InNamespace(r.Namespace), client.MatchingLabels{v1alpha1.ComponentLabel: v1alpha1.ModuleComponent}); err != nil {
 		return nil, nil, fmt.Errorf("listing module ConfigMaps: %w", err)
 	}
 	byModel := map[string]*corev1.ConfigMap{}
 	for i := range cms.Items {
-		byModel[cms.Items[i].Annotations[ModelAnnotation]] = &cms.Items[i]
+		byModel[cms.Items[i].Annotations[v1alpha1.ModelAnnotation]] = &cms.Items[i]
 	}
 	var models []v1alpha1.PDUModel
 	modules := map[string]*config.Module{}
@@ -129,7 +143,7 @@ func (r *PipelineReconciler) modules(ctx context.Context) ([]v1alpha1.PDUModel, 
 			continue
 		}
 		var cfg config.Config
-		if err := yaml.UnmarshalStrict([]byte(cm.Data[SNMPConfigKey]), &cfg); err != nil {
+		if err := yaml.UnmarshalStrict([]byte(cm.Data[v1alpha1.SNMPConfigKey]), &cfg); err != nil {
 			log.FromContext(ctx).Error(err, "module ConfigMap does not parse; model skipped", "configmap", cm.Name)
 			continue
 		}
@@ -178,119 +192,76 @@ func (r *PipelineReconciler) pdus(ctx context.Context, models []v1alpha1.PDUMode
 	return pdus, auths, env, nil
 }
 
-func (r *PipelineReconciler) labels() map[string]string {
-	return map[string]string{render.ManagedByLabel: render.ManagedBy, "app.kubernetes.io/name": ExporterName}
-}
-
-func (r *PipelineReconciler) writeSecret(ctx context.Context, name string, data map[string][]byte) error {
-	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: r.Namespace}}
+// writeSecret creates or updates a Secret rendered by render.ExporterSecret.
+func (r *PipelineReconciler) writeSecret(ctx context.Context, want *corev1.Secret) error {
+	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: want.Name, Namespace: want.Namespace}}
 	_, err := controllerutil.CreateOrUpdate(ctx, r.Client, s, func() error {
-		s.Labels = r.labels()
-		s.Type = corev1.SecretTypeOpaque
-		s.Data = data
+		s.Labels = want.Labels
+		s.Type = want.Type
+		s.Data = want.Data
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("writing Secret %s: %w", name, err)
+		return fmt.Errorf("writing Secret %s: %w", want.Name, err)
 	}
 	return nil
 }
 
-// ExporterUID is the user and group snmp_exporter runs as: nobody.
-const ExporterUID int64 = 65534
-
 func (r *PipelineReconciler) deploymentRef() *appsv1.Deployment {
 	return &appsv1.Deployment{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
-		ObjectMeta: metav1.ObjectMeta{Name: ExporterName, Namespace: r.Namespace},
+		ObjectMeta: metav1.ObjectMeta{Name: v1alpha1.ExporterName, Namespace: r.Namespace},
 	}
 }
 
-// writeExporter keeps the snmp_exporter Deployment and Service. The config hash on the pod
-// template rolls the pods whenever snmp.yml or the SNMPv3 environment changes (a mounted Secret
-// updates late and env never does).
+// writeExporter creates or updates the snmp_exporter Deployment and Service that
+// render.ExporterDeployment and render.ExporterService describe. It sets the fields those own and
+// leaves the rest (the apiserver's defaults, other pod template annotations) as they are.
 func (r *PipelineReconciler) writeExporter(ctx context.Context, configHash string) error {
-	sel := map[string]string{"app.kubernetes.io/name": ExporterName}
-	dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: ExporterName, Namespace: r.Namespace}}
+	want := render.ExporterDeployment(render.Exporter{
+		Namespace: r.Namespace, Image: r.ExporterImage, Replicas: r.ExporterReplicas,
+		Addr: r.ExporterAddr, HostNetwork: r.ExporterHostNetwork,
+	}, configHash)
+	dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: want.Name, Namespace: want.Namespace}}
 	_, err := controllerutil.CreateOrUpdate(ctx, r.Client, dep, func() error {
-		dep.Labels = r.labels()
-		replicas := r.ExporterReplicas
-		dep.Spec.Replicas = &replicas
-		dep.Spec.Selector = &metav1.LabelSelector{MatchLabels: sel}
-		t := &dep.Spec.Template
-		t.Labels = r.labels()
+		dep.Labels = want.Labels
+		dep.Spec.Replicas = want.Spec.Replicas
+		dep.Spec.Selector = want.Spec.Selector
+		switch {
+		case want.Spec.Strategy.Type != "":
+			dep.Spec.Strategy = want.Spec.Strategy
+		case dep.Spec.Strategy.Type == appsv1.RecreateDeploymentStrategyType:
+			dep.Spec.Strategy = appsv1.DeploymentStrategy{} // back to the apiserver's default
+		}
+		t, w := &dep.Spec.Template, want.Spec.Template
+		t.Labels = w.Labels
 		if t.Annotations == nil {
 			t.Annotations = map[string]string{}
 		}
-		t.Annotations[ConfigHashAnnotaion] = configHash
-		t.Spec.AutomountServiceAccountToken = ptr(false)
-		// The published snmp_exporter image has no USER (it runs as root): runAsNonRoot alone makes
-		// kubelet refuse it, so the user is set here, nobody as in the Prometheus images.
-		t.Spec.SecurityContext = &corev1.PodSecurityContext{
-			RunAsNonRoot: ptr(true), RunAsUser: ptr(ExporterUID), RunAsGroup: ptr(ExporterUID),
-			SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+		for k, v := range w.Annotations {
+			t.Annotations[k] = v
 		}
-		t.Spec.Volumes = []corev1.Volume{{Name: "config", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: ExporterConfigName}}}}
-		listen, port := ":"+strconv.Itoa(ExporterPort), int32(ExporterPort)
-		probe := &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/", Port: intstr.FromString("http")}}}
-		t.Spec.HostNetwork = r.ExporterHostNetwork
-		if r.ExporterHostNetwork {
-			// Each replica binds the same host port: the old pod must go before the new one starts.
-			dep.Spec.Strategy = appsv1.DeploymentStrategy{Type: appsv1.RecreateDeploymentStrategyType}
-			// snmp_exporter resolves no names here (PDU targets are addresses); never hand a pod
-			// the host's resolver.
-			t.Spec.DNSPolicy = corev1.DNSNone
-			t.Spec.DNSConfig = &corev1.PodDNSConfig{Nameservers: []string{"127.0.0.1"}}
-			listen = r.ExporterAddr
-			if h, p, err := net.SplitHostPort(r.ExporterAddr); err == nil {
-				// kubelet probes a hostNetwork pod at the node's address, not where it listens.
-				probe.HTTPGet.Host = h
-				if n, err := strconv.ParseInt(p, 10, 32); err == nil {
-					port = int32(n)
-				}
-			}
-		} else {
-			t.Spec.DNSPolicy, t.Spec.DNSConfig = corev1.DNSClusterFirst, nil
-			if dep.Spec.Strategy.Type == appsv1.RecreateDeploymentStrategyType {
-				dep.Spec.Strategy = appsv1.DeploymentStrategy{} // the apiserver's default: RollingUpdate
-			}
-		}
-		t.Spec.Containers = []corev1.Container{{
-			Name:  "snmp-exporter",
-			Image: r.ExporterImage,
-			Args: []string{
-				"--config.file=/etc/snmp_exporter/" + SNMPConfigKey,
-				"--config.expand-environment-variables",
-				"--web.listen-address=" + listen,
-			},
-			EnvFrom:        []corev1.EnvFromSource{{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: ExporterEnvName}}}},
-			Ports:          []corev1.ContainerPort{{Name: "http", ContainerPort: port, Protocol: corev1.ProtocolTCP}},
-			VolumeMounts:   []corev1.VolumeMount{{Name: "config", MountPath: "/etc/snmp_exporter", ReadOnly: true}},
-			ReadinessProbe: probe,
-			LivenessProbe:  probe,
-			Resources: corev1.ResourceRequirements{
-				Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("64Mi")},
-				Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("256Mi")},
-			},
-			SecurityContext: &corev1.SecurityContext{
-				AllowPrivilegeEscalation: ptr(false), ReadOnlyRootFilesystem: ptr(true),
-				Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
-			},
-		}}
+		t.Spec.AutomountServiceAccountToken = w.Spec.AutomountServiceAccountToken
+		t.Spec.SecurityContext = w.Spec.SecurityContext
+		t.Spec.Volumes = w.Spec.Volumes
+		t.Spec.HostNetwork = w.Spec.HostNetwork
+		t.Spec.DNSPolicy, t.Spec.DNSConfig = w.Spec.DNSPolicy, w.Spec.DNSConfig
+		t.Spec.Containers = w.Spec.Containers
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("writing Deployment %s: %w", ExporterName, err)
+		return fmt.Errorf("writing Deployment %s: %w", want.Name, err)
 	}
-	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: ExporterName, Namespace: r.Namespace}}
+	wantSvc := render.ExporterService(r.Namespace)
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: wantSvc.Name, Namespace: wantSvc.Namespace}}
 	_, err = controllerutil.CreateOrUpdate(ctx, r.Client, svc, func() error {
-		svc.Labels = r.labels()
-		svc.Spec.Selector = sel
-		svc.Spec.Ports = []corev1.ServicePort{{Name: "http", Port: ExporterPort, TargetPort: intstr.FromString("http"), Protocol: corev1.ProtocolTCP}}
+		svc.Labels = wantSvc.Labels
+		svc.Spec.Selector = wantSvc.Spec.Selector
+		svc.Spec.Ports = wantSvc.Spec.Ports
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("writing Service %s: %w", ExporterName, err)
+		return fmt.Errorf("writing Service %s: %w", wantSvc.Name, err)
 	}
 	return nil
 }
@@ -303,14 +274,14 @@ func (r *PipelineReconciler) writeRules(ctx context.Context, models []v1alpha1.P
 		if err != nil {
 			return err
 		}
-		pr := &monitoringv1.PrometheusRule{ObjectMeta: metav1.ObjectMeta{Name: RecordingRulesName, Namespace: r.Namespace}}
+		pr := &monitoringv1.PrometheusRule{ObjectMeta: metav1.ObjectMeta{Name: v1alpha1.RecordingRulesName, Namespace: r.Namespace}}
 		_, err = controllerutil.CreateOrUpdate(ctx, r.Client, pr, func() error {
-			pr.Labels = r.labels()
+			pr.Labels = render.ExporterLabels()
 			pr.Spec.Groups = groups
 			return nil
 		})
 		if err != nil {
-			return fmt.Errorf("writing PrometheusRule %s: %w", RecordingRulesName, err)
+			return fmt.Errorf("writing PrometheusRule %s: %w", v1alpha1.RecordingRulesName, err)
 		}
 		return nil
 	}
@@ -318,16 +289,14 @@ func (r *PipelineReconciler) writeRules(ctx context.Context, models []v1alpha1.P
 	if err != nil {
 		return err
 	}
-	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: RecordingRulesName, Namespace: r.Namespace}}
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: v1alpha1.RecordingRulesName, Namespace: r.Namespace}}
 	_, err = controllerutil.CreateOrUpdate(ctx, r.Client, cm, func() error {
-		cm.Labels = r.labels()
-		cm.Data = map[string]string{RecordingRulesKey: string(rules)}
+		cm.Labels = render.ExporterLabels()
+		cm.Data = map[string]string{v1alpha1.RecordingRulesKey: string(rules)}
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("writing ConfigMap %s: %w", RecordingRulesName, err)
+		return fmt.Errorf("writing ConfigMap %s: %w", v1alpha1.RecordingRulesName, err)
 	}
 	return nil
 }
-
-func ptr[T any](v T) *T { return &v }

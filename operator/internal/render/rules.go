@@ -12,27 +12,6 @@ import (
 	"github.com/wattson-dev/wattson/operator/api/v1alpha1"
 )
 
-// Normalised metric names, one per quantity, in SI units. Energy is a counter in joules (the
-// SI unit; divide by 3.6e6 for kWh), so rate(wattson_pdu_energy_joules_total[5m]) is watts.
-var metricNames = map[v1alpha1.Quantity]string{
-	"power":          "wattson_pdu_power_watts",
-	"energy":         "wattson_pdu_energy_joules_total",
-	"current":        "wattson_pdu_current_amperes",
-	"voltage":        "wattson_pdu_voltage_volts",
-	"apparent_power": "wattson_pdu_apparent_power_volt_amperes",
-	"power_factor":   "wattson_pdu_power_factor_ratio",
-	"temperature":    "wattson_pdu_temperature_celsius",
-}
-
-// MetricName is the normalised metric of a quantity, e.g. wattson_pdu_power_watts for power.
-func MetricName(q v1alpha1.Quantity) string { return metricNames[q] }
-
-// PowerMetric is the normalised power metric, the one the Collecting condition looks for.
-const PowerMetric = "wattson_pdu_power_watts"
-
-// ScopeLabel is the label holding a series' scope (device, inlet, phase, outlet).
-const ScopeLabel = "scope"
-
 // RuleGroups renders one recording-rule group per model (sorted by name) that turns the model's
 // annotated metrics into the normalised wattson_pdu_* metrics. Each series keeps the PDU's target
 // labels (namespace, pdu, model, site, ...) and gets scope and, for inlet/phase/outlet, a label of
@@ -112,11 +91,11 @@ func energyRules(model string, em v1alpha1.EnergyMetric) ([]monitoringv1.Rule, e
 // divide by 10^digits joined on the row's labels, copy the location index to inlet/phase/outlet,
 // then drop the vendor's index labels.
 func rule(model string, em v1alpha1.EnergyMetric, q v1alpha1.Quantity, value string, scale float64) (monitoringv1.Rule, error) {
-	record := MetricName(q)
+	record := v1alpha1.MetricName(q)
 	if record == "" {
 		return monitoringv1.Rule{}, fmt.Errorf("metric %s: unknown quantity %q", em.Metric, q)
 	}
-	sel := []string{fmt.Sprintf("%s=%q", LabelModel, model)}
+	sel := []string{fmt.Sprintf("%s=%q", v1alpha1.ModelLabel, model)}
 	if value != "" {
 		sel = append(sel, fmt.Sprintf("%s=%q", em.QuantityLabel, value))
 	}
@@ -126,7 +105,7 @@ func rule(model string, em v1alpha1.EnergyMetric, q v1alpha1.Quantity, value str
 		expr += " * " + strconv.FormatFloat(scale, 'g', -1, 64)
 	}
 	if em.DecimalDigitsMetric != "" {
-		on := append([]string{LabelNamespace, LabelPDU}, em.DecimalDigitsLabels...)
+		on := append([]string{v1alpha1.NamespaceLabel, v1alpha1.PDUNameLabel}, em.DecimalDigitsLabels...)
 		expr = fmt.Sprintf("%s / on(%s) (10 ^ %s%s)", expr, strings.Join(on, ", "), em.DecimalDigitsMetric, selector)
 	}
 	if em.Scope != v1alpha1.ScopeDevice && em.Scope != "" {
@@ -145,7 +124,7 @@ func rule(model string, em v1alpha1.EnergyMetric, q v1alpha1.Quantity, value str
 	return monitoringv1.Rule{
 		Record: record,
 		Expr:   intstr.FromString(expr),
-		Labels: map[string]string{ScopeLabel: string(scope)},
+		Labels: map[string]string{v1alpha1.ScopeLabel: string(scope)},
 	}, nil
 }
 

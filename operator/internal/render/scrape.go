@@ -19,21 +19,6 @@ const (
 	DefaultInterval = "60s"
 	DefaultTimeout  = "10s"
 	DefaultPort     = 161
-	// Job is the job label of every PDU series.
-	Job = "wattson-pdu"
-	// ManagedByLabel marks objects Wattson creates, for scrape and rule selectors.
-	ManagedByLabel = "app.kubernetes.io/managed-by"
-	// ManagedBy is the value of ManagedByLabel.
-	ManagedBy = "wattson"
-	// PDULabel names the PDU a ScrapeConfig or Probe belongs to.
-	PDULabel = "wattson.dev/pdu"
-)
-
-// Labels Wattson puts on every PDU series.
-const (
-	LabelNamespace = "namespace"
-	LabelPDU       = "pdu"
-	LabelModel     = "model"
 )
 
 // Target is the snmp_exporter target of a PDU: address:port.
@@ -52,9 +37,9 @@ func TargetLabels(pdu *v1alpha1.PDU) map[string]string {
 	for k, v := range pdu.Spec.Labels {
 		l[k] = v
 	}
-	l[LabelNamespace] = pdu.Namespace
-	l[LabelPDU] = pdu.Name
-	l[LabelModel] = pdu.Spec.Model
+	l[v1alpha1.NamespaceLabel] = pdu.Namespace
+	l[v1alpha1.PDUNameLabel] = pdu.Name
+	l[v1alpha1.ModelLabel] = pdu.Spec.Model
 	return l
 }
 
@@ -75,7 +60,7 @@ func orDefault(s, def string) string {
 // Prometheus resource with scrapeConfigSelector/probeSelector matchLabels
 // app.kubernetes.io/managed-by: wattson.
 func ObjectLabels(pdu *v1alpha1.PDU) map[string]string {
-	return map[string]string{ManagedByLabel: ManagedBy, PDULabel: pdu.Name}
+	return map[string]string{v1alpha1.ManagedByLabel: v1alpha1.ManagedBy, v1alpha1.PDULabel: pdu.Name}
 }
 
 // ScrapeConfig renders the prometheus-operator ScrapeConfig of a PDU: one static target, scraped
@@ -83,7 +68,7 @@ func ObjectLabels(pdu *v1alpha1.PDU) map[string]string {
 // It has the PDU's name and namespace.
 func ScrapeConfig(pdu *v1alpha1.PDU, module, exporterAddr string) *monitoringv1alpha1.ScrapeConfig {
 	interval, timeout := monitoringv1.Duration(Interval(pdu)), monitoringv1.Duration(Timeout(pdu))
-	job, path := Job, "/snmp"
+	job, path := v1alpha1.PDUJob, "/snmp"
 	return &monitoringv1alpha1.ScrapeConfig{
 		TypeMeta:   metav1.TypeMeta{APIVersion: monitoringv1alpha1.SchemeGroupVersion.String(), Kind: "ScrapeConfig"},
 		ObjectMeta: metav1.ObjectMeta{Name: pdu.Name, Namespace: pdu.Namespace, Labels: ObjectLabels(pdu)},
@@ -117,7 +102,7 @@ func Probe(pdu *v1alpha1.PDU, module, exporterAddr string) *monitoringv1.Probe {
 		TypeMeta:   metav1.TypeMeta{APIVersion: monitoringv1.SchemeGroupVersion.String(), Kind: "Probe"},
 		ObjectMeta: metav1.ObjectMeta{Name: pdu.Name, Namespace: pdu.Namespace, Labels: ObjectLabels(pdu)},
 		Spec: monitoringv1.ProbeSpec{
-			JobName:       Job,
+			JobName:       v1alpha1.PDUJob,
 			ProberSpec:    monitoringv1.ProberSpec{URL: exporterAddr, Path: "/snmp"},
 			Module:        module,
 			Params:        []monitoringv1.ProbeParam{{Name: "auth", Values: []string{AuthName(pdu)}}},
@@ -180,7 +165,7 @@ func PlainScrapeConfigs(pdus []v1alpha1.PDU, models []v1alpha1.PDUModel, exporte
 			return nil, fmt.Errorf("pdu %s/%s: spec.model: no PDUModel %q given", pdu.Namespace, pdu.Name, pdu.Spec.Model)
 		}
 		module, auth := ModuleName(model), AuthName(pdu)
-		name := strings.Join([]string{Job, module, auth, Interval(pdu), Timeout(pdu)}, "/")
+		name := strings.Join([]string{v1alpha1.PDUJob, module, auth, Interval(pdu), Timeout(pdu)}, "/")
 		job, ok := jobs[name]
 		if !ok {
 			job = &plainScrapeConfig{
@@ -190,7 +175,7 @@ func PlainScrapeConfigs(pdus []v1alpha1.PDU, models []v1alpha1.PDUModel, exporte
 					{SourceLabels: []string{"__address__"}, TargetLabel: "__param_target"},
 					{SourceLabels: []string{"__param_target"}, TargetLabel: "instance"},
 					{TargetLabel: "__address__", Replacement: exporterAddr},
-					{TargetLabel: "job", Replacement: Job},
+					{TargetLabel: "job", Replacement: v1alpha1.PDUJob},
 				},
 			}
 			jobs[name] = job

@@ -7,7 +7,6 @@ package upload
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/subtle"
 	_ "embed"
@@ -32,9 +31,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
-	"github.com/wattson-dev/wattson/operator/api/v1alpha1"
 	"github.com/wattson-dev/wattson/operator/internal/mib"
-	"github.com/wattson-dev/wattson/operator/internal/store"
+	"github.com/wattson-dev/wattson/operator/internal/mibconfigmaps"
 )
 
 //go:embed page.html
@@ -43,9 +41,6 @@ var page []byte
 // Limits on uploads.
 const (
 	maxRequest = 64 << 20
-	// gzipAbove is the size from which a file is stored gzipped in binaryData: a ConfigMap holds
-	// at most 1 MiB.
-	gzipAbove = 512 << 10
 	// TokenKey is the key of the token in the --upload.token-secret Secret.
 	TokenKey = "token"
 	// uploadPrefix sorts uploaded files before the library's, so they win for the same module.
@@ -217,20 +212,20 @@ func readFiles(r *http.Request) (map[string][]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		b, err := io.ReadAll(io.LimitReader(f, store.MaxMIBSize+1))
+		b, err := io.ReadAll(io.LimitReader(f, mibconfigmaps.MaxMIBSize+1))
 		f.Close()
 		if err != nil {
 			return nil, err
 		}
 		name := fh.Filename
 		if strings.HasSuffix(name, ".gz") {
-			if b, err = store.Gunzip(b); err != nil {
+			if b, err = mibconfigmaps.Gunzip(b); err != nil {
 				return nil, fmt.Errorf("%s: %w", name, err)
 			}
 			name = strings.TrimSuffix(name, ".gz")
 		}
-		if len(b) > store.MaxMIBSize {
-			return nil, fmt.Errorf("%s: larger than %d bytes", name, store.MaxMIBSize)
+		if len(b) > mibconfigmaps.MaxMIBSize {
+			return nil, fmt.Errorf("%s: larger than %d bytes", name, mibconfigmaps.MaxMIBSize)
 		}
 		if !validKey.MatchString(name) {
 			return nil, fmt.Errorf("%q: file names may hold only letters, digits, '-', '_' and '.'", name)
@@ -248,7 +243,7 @@ var validKey = regexp.MustCompile(`^[-._a-zA-Z0-9]+$`)
 // checkFiles parses the uploads together with the library, so imports resolve, and reports the
 // diagnostics of the uploaded files only.
 func (s *Server) checkFiles(ctx context.Context, files map[string][]byte) (*Report, error) {
-	lib, err := store.LoadMIBs(ctx, s.o.Client, s.o.Namespace)
+	lib, err := mibconfigmaps.LoadMIBs(ctx, s.o.Client, s.o.Namespace)
 	if err != nil {
 		return nil, err
 	}
@@ -272,7 +267,7 @@ func (s *Server) checkFiles(ctx context.Context, files map[string][]byte) (*Repo
 	sort.Strings(names)
 	for _, k := range names {
 		fr := FileReport{Name: k, Size: len(files[k]), Diagnostics: []mib.Diagnostic{}}
-		if m := store.ModuleHeader.FindSubmatch(files[k]); m != nil {
+		if m := mibconfigmaps.ModuleHeader.FindSubmatch(files[k]); m != nil {
 			fr.Module = string(m[1])
 		} else {
 			fr.Errors++
@@ -343,33 +338,11 @@ func (s *Server) save(w http.ResponseWriter, r *http.Request) {
 	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: s.o.Namespace}}
 	user, _ := r.Context().Value(userKey{}).(string)
 	_, err = controllerutil.CreateOrUpdate(r.Context(), s.o.Client, cm, func() error {
-		if cm.Labels == nil {
-			cm.Labels = map[string]string{}
-		}
-		cm.Labels[v1alpha1.MIBLabel] = "true"
 		if cm.Annotations == nil {
 			cm.Annotations = map[string]string{}
 		}
 		cm.Annotations["wattson.dev/uploaded-by"] = user
-		for k, v := range files {
-			delete(cm.Data, k)
-			delete(cm.BinaryData, k+".gz")
-			if len(v) <= gzipAbove {
-				if cm.Data == nil {
-					cm.Data = map[string]string{}
-				}
-				cm.Data[k] = string(v)
-				continue
-			}
-			var buf bytes.Buffer
-			zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
-			_, _ = zw.Write(v)
-			_ = zw.Close()
-			if cm.BinaryData == nil {
-				cm.BinaryData = map[string][]byte{}
-			}
-			cm.BinaryData[k+".gz"] = buf.Bytes()
-		}
+		mibconfigmaps.Put(cm, files)
 		return nil
 	})
 	if err != nil {
@@ -383,7 +356,7 @@ func (s *Server) save(w http.ResponseWriter, r *http.Request) {
 
 // library lists the MIB modules already stored.
 func (s *Server) library(w http.ResponseWriter, r *http.Request) {
-	lib, err := store.LoadMIBs(r.Context(), s.o.Client, s.o.Namespace)
+	lib, err := mibconfigmaps.LoadMIBs(r.Context(), s.o.Client, s.o.Namespace)
 	if err != nil {
 		httpError(w, http.StatusInternalServerError, err.Error())
 		return

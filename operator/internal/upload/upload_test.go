@@ -23,7 +23,7 @@ import (
 	"github.com/wattson-dev/wattson/internal/testenv"
 	"github.com/wattson-dev/wattson/operator/api/v1alpha1"
 	"github.com/wattson-dev/wattson/operator/internal/manager"
-	"github.com/wattson-dev/wattson/operator/internal/store"
+	"github.com/wattson-dev/wattson/operator/internal/mibconfigmaps"
 	"github.com/wattson-dev/wattson/operator/internal/upload"
 )
 
@@ -148,7 +148,7 @@ func TestUploadPage(t *testing.T) {
 		g.Expect(cm.Data).To(HaveKeyWithValue("WATTSON-RACKPDU-MIB", string(good)))
 		g.Expect(cm.BinaryData).To(HaveKey("WATTSON-BIG-MIB.gz"))
 		g.Expect(len(cm.BinaryData["WATTSON-BIG-MIB.gz"])).To(BeNumerically("<", 100<<10))
-		lib, err := store.LoadMIBs(ctx, c, ns)
+		lib, err := mibconfigmaps.LoadMIBs(ctx, c, ns)
 		g.Expect(err).NotTo(HaveOccurred())
 		g.Expect(lib.Modules).To(HaveKeyWithValue("WATTSON-BIG-MIB", "vendor-mibs/WATTSON-BIG-MIB"))
 		g.Expect(lib.Files["vendor-mibs/WATTSON-BIG-MIB"]).To(Equal(big))

@@ -1,6 +1,6 @@
-// Package store reads and writes the MIB library: ConfigMaps labelled wattson.dev/mib=true in the
-// operator's namespace, one MIB file per key, gzipped when large.
-package store
+// Package mibconfigmaps reads and writes the MIB library: ConfigMaps labelled wattson.dev/mib=true
+// in the operator's namespace, one MIB file per key, gzipped when large.
+package mibconfigmaps
 
 import (
 	"bytes"
@@ -20,7 +20,7 @@ import (
 	"github.com/wattson-dev/wattson/operator/api/v1alpha1"
 )
 
-// mibSet is every MIB file in the ConfigMaps labelled wattson.dev/mib=true.
+// MIBSet is every MIB file in the ConfigMaps labelled wattson.dev/mib=true.
 type MIBSet struct {
 	// Files maps "configmap/key" to the file's content (.gz keys decompressed, suffix dropped).
 	Files map[string][]byte
@@ -35,6 +35,10 @@ var ModuleHeader = regexp.MustCompile(`(?m)^[ \t]*([A-Za-z][A-Za-z0-9_-]*)[ \t\r
 
 // MaxMIBSize bounds one decompressed MIB file.
 const MaxMIBSize = 16 << 20
+
+// GzipAbove is the size from which Put stores a file gzipped in binaryData: a ConfigMap holds at
+// most 1 MiB.
+const GzipAbove = 512 << 10
 
 // LoadMIBs reads the MIB ConfigMaps of namespace; binaryData keys count too. Keys ending in .gz
 // are gunzipped: PowerNet-MIB is 2.9 MB, above a ConfigMap's 1 MiB, and 350 kB compressed, so
@@ -101,4 +105,39 @@ func Gunzip(b []byte) ([]byte, error) {
 		return nil, fmt.Errorf("gunzip: more than %d bytes", MaxMIBSize)
 	}
 	return out, nil
+}
+
+// Put stores MIB files (file name -> content) in cm, replacing any earlier version of each file
+// (plain or gzipped): files up to GzipAbove bytes as data keys, larger ones gzipped as binaryData
+// keys with a .gz suffix, which LoadMIBs reads back transparently. It labels cm as a MIB
+// ConfigMap.
+func Put(cm *corev1.ConfigMap, files map[string][]byte) {
+	if cm.Labels == nil {
+		cm.Labels = map[string]string{}
+	}
+	cm.Labels[v1alpha1.MIBLabel] = "true"
+	for k, v := range files {
+		delete(cm.Data, k)
+		delete(cm.BinaryData, k+".gz")
+		if len(v) <= GzipAbove {
+			if cm.Data == nil {
+				cm.Data = map[string]string{}
+			}
+			cm.Data[k] = string(v)
+			continue
+		}
+		if cm.BinaryData == nil {
+			cm.BinaryData = map[string][]byte{}
+		}
+		cm.BinaryData[k+".gz"] = Gzip(v)
+	}
+}
+
+// Gzip compresses a MIB file at the best compression, as Put stores it.
+func Gzip(b []byte) []byte {
+	var buf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression) // only an invalid level fails
+	_, _ = zw.Write(b)                                       // a bytes.Buffer does not fail
+	_ = zw.Close()
+	return buf.Bytes()
 }

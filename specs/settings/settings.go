@@ -1,4 +1,4 @@
-// Package config holds what the energy-pipeline suite needs to reach the live system: the
+// Package settings holds what the energy-pipeline suite needs to reach the live system: the
 // Prometheus, Alertmanager and simulator URLs, the Kubernetes connection, and the timeouts and
 // tolerances of its assertions.
 //
@@ -6,7 +6,7 @@
 // name (WATTSON_PROMETHEUS_URL); a flag given on the command line wins. Register the flags before
 // flag.Parse (a package-level var in the suite does that) and call Validate in BeforeSuite, so a
 // misconfigured run stops at once with every problem named, instead of timing out spec by spec.
-package config
+package settings
 
 import (
 	"errors"
