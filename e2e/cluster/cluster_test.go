@@ -323,7 +323,7 @@ spec:
 // Prometheus in wattson-monitoring is let through to snmp_exporter, which refuses the other.
 func (e *env) networkPolicies(t *testing.T, ctx context.Context) {
 	kubectl := filepath.Join(e.bin, "kubectl")
-	bb := strings.TrimSpace(e.run(t, ctx, "busybox version", "bash", "-c", `busybox 2>&1 | head -n1 | awk '{print $2}'`))
+	bb := strings.TrimSpace(e.run(t, ctx, "busybox version", "bash", "-c", `{ busybox 2>&1 || true; } | awk 'NR == 1 { print $2 }'`))
 	for _, p := range []struct{ ns, labels string }{
 		{"wattson-np-probe", "app.kubernetes.io/name: probe"},
 		{"wattson-monitoring", "app.kubernetes.io/name: prometheus"},

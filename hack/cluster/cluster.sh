@@ -273,7 +273,8 @@ KCFG
 
 kube_proxy_config() {
   mkdir -p "$DIR/kube-proxy"
-  cat >"$DIR/kube-proxy/config.yaml" <<KP
+  # Rewritten only when it changes: kube-proxy exits when its configuration file does.
+  cat >"$DIR/kube-proxy/config.yaml.new" <<KP
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 mode: nftables
@@ -287,6 +288,11 @@ nodePortAddresses: [$NODE_IP/32]
 # conntrack's limits are the host's, not the namespace's: leave them.
 conntrack: {maxPerCore: 0, min: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeout: 0s}
 KP
+  if cmp -s "$DIR/kube-proxy/config.yaml.new" "$DIR/kube-proxy/config.yaml"; then
+    rm "$DIR/kube-proxy/config.yaml.new"
+  else
+    mv "$DIR/kube-proxy/config.yaml.new" "$DIR/kube-proxy/config.yaml"
+  fi
 }
 
 etcdctl_health() {

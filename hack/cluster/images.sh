@@ -34,7 +34,7 @@ die() { log "$*"; exit 1; }
 tag() {
   case $1 in
     pause) echo v1 ;;
-    busybox) busybox 2>&1 | head -n1 | awk '{print $2}' ;;
+    busybox) { busybox 2>&1 || true; } | awk 'NR == 1 { print $2 }' ;;
     wattson | wattson-dev) echo dev ;;
     snmp-exporter) version snmp_exporter ;;
     # Prometheus's Go module v0.315.0 is Prometheus 3.15.0; prometheus-operator reads the tag.
