@@ -434,7 +434,7 @@ host_net_left() {
   ip link show "$HOST_IF" >/dev/null 2>&1 && echo "link $HOST_IF"
   ip route show "$RANGE" | grep -q . && echo "route $RANGE"
   ip -br link | awk '$1 ~ /^veth/ { print "link " $1 }'
-  nft list tables 2>/dev/null | grep -E 'kube-proxy|kube-network-policies|wattson' | sed 's/^/nftables /'
+  { nft list tables 2>/dev/null || true; } | awk '/kube-proxy|kube-network-policies|wattson/ { print "nftables " $0 }'
   return 0
 }
 
@@ -506,7 +506,7 @@ check() {
   local left=()
   local pids mounts cgroups netns hostnet
   pids=$( { pgrep -f -- "$DIR/" || true; pgrep -f "containerd-shim-runc-v2.*$DIR" || true; } | sort -u | tr '\n' ' ')
-  mounts=$( { cluster_mounts; grep -E " /run/netns/(cni-|$NETNS)" /proc/self/mountinfo | awk '{print $5}'; } | tr '\n' ' ')
+  mounts=$( { cluster_mounts; awk -v ns="$NETNS" '$5 ~ "^/run/netns/(cni-|" ns "$)" { print $5 }' /proc/self/mountinfo; } | tr '\n' ' ')
   cgroups=$(cluster_cgroups | tr '\n' ' ')
   netns=$(cluster_netns | tr '\n' ' ')
   hostnet=$(host_net_left | tr '\n' ',')
