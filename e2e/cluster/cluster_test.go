@@ -131,10 +131,11 @@ func (e *env) up(t *testing.T, ctx context.Context) {
 
 func (e *env) skaffoldRun(t *testing.T, ctx context.Context) {
 	artifacts := filepath.Join(t.TempDir(), "build.json")
-	// No -p: the cluster profile switches on by itself for the kube-context, as kind's does.
+	// No -p: the cluster profile switches on by itself for the kube-context (verify has no
+	// --kube-context: KUBECONFIG's current context is the cluster's), as kind's does.
 	e.run(t, ctx, "skaffold build", filepath.Join(e.bin, "skaffold"), "build", "--kube-context", kubeContext, "--file-output", artifacts)
 	e.run(t, ctx, "skaffold deploy", filepath.Join(e.bin, "skaffold"), "deploy", "--kube-context", kubeContext, "--build-artifacts", artifacts)
-	out := e.run(t, ctx, "skaffold verify", filepath.Join(e.bin, "skaffold"), "verify", "--kube-context", kubeContext, "--build-artifacts", artifacts)
+	out := e.run(t, ctx, "skaffold verify", filepath.Join(e.bin, "skaffold"), "verify", "--build-artifacts", artifacts)
 	if !strings.Contains(out, "GREEN: 3 consecutive passed runs") {
 		t.Fatalf("skaffold verify did not report three green runs:\n%s", out)
 	}
