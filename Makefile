@@ -120,7 +120,7 @@ uninstall: manifests $(KUSTOMIZE) ## Remove the CRDs from the cluster.
 deploy: manifests $(KUSTOMIZE) ## Deploy the whole kit (kustomization.yaml) to the cluster.
 	$(KUSTOMIZE) build . | kubectl apply --server-side -f -
 
-##@ Single-node cluster on loopback (root; hack/cluster, monitoring/overlays/node)
+##@ Real-shaped single-node cluster in its own network namespace (root; hack/cluster, hack/cluster/kit)
 
 CLUSTER_DIR ?= /var/lib/wattson-cluster
 export WATTSON_CLUSTER_DIR := $(CLUSTER_DIR)
@@ -135,11 +135,11 @@ cluster-up: cluster-tools ## Start the node (idempotent) and import the kit's im
 	hack/cluster/images.sh
 
 .PHONY: cluster-down
-cluster-down: ## Stop the node and check that no process, mount, cgroup or netns is left.
+cluster-down: ## Stop the node and check that no process, mount, cgroup, netns, veth, route, nftables table or host path is left.
 	hack/cluster/cluster.sh down
 
 .PHONY: cluster-e2e
-cluster-e2e: cluster-tools ## From nothing: node up, skaffold build/deploy/verify -p node, a fault paged, the dev loop, node down.
+cluster-e2e: cluster-tools ## From nothing: node up, skaffold build/deploy/verify (default install), targets up, a fault paged, NetworkPolicies probed, census, node down.
 	WATTSON_CLUSTER_E2E=1 $(GO) test -count=1 -v -timeout 45m ./e2e/cluster/
 
 ##@ Tools

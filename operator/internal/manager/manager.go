@@ -6,7 +6,6 @@ package manager
 import (
 	"errors"
 	"fmt"
-	"net"
 	"time"
 
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
@@ -50,7 +49,6 @@ type Options struct {
 	ExporterImage          string
 	ExporterReplicas       int32
 	ExporterAddr           string
-	ExporterHostNetwork    bool
 	QPS                    float32
 	Burst                  int
 	MaxConcurrentReconcile int
@@ -77,14 +75,6 @@ func (o *Options) Validate() error {
 	}
 	if o.PrometheusURL != "" && o.PollInterval < time.Second {
 		errs = append(errs, fmt.Errorf("--prometheus.poll-interval: must be at least 1s, got %s", o.PollInterval))
-	}
-	if o.ExporterHostNetwork {
-		if _, _, err := net.SplitHostPort(o.ExporterAddr); err != nil {
-			errs = append(errs, fmt.Errorf("--exporter.address: --exporter.host-network needs the host:port the exporter listens on, e.g. 127.0.0.1:9116: %v", err))
-		}
-		if o.ExporterReplicas != 1 {
-			errs = append(errs, fmt.Errorf("--exporter.replicas: must be 1 with --exporter.host-network (replicas would share a port), got %d", o.ExporterReplicas))
-		}
 	}
 	if o.QPS <= 0 || o.Burst <= 0 {
 		errs = append(errs, errors.New("--kube-api-qps and --kube-api-burst: must be positive"))
@@ -150,7 +140,7 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	}
 	copts := controller.Options{
 		Namespace: o.Namespace, PrometheusOperator: po, ExporterAddr: o.ExporterAddr,
-		ExporterImage: o.ExporterImage, ExporterReplicas: o.ExporterReplicas, ExporterHostNetwork: o.ExporterHostNetwork,
+		ExporterImage: o.ExporterImage, ExporterReplicas: o.ExporterReplicas,
 		MaxConcurrentReconciles: o.MaxConcurrentReconcile, RecheckAfter: 2 * o.PollInterval,
 	}
 	if o.PrometheusURL != "" {

@@ -3,7 +3,6 @@ package render
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"net"
 	"sort"
 	"strconv"
 
@@ -25,12 +24,9 @@ type Exporter struct {
 	Image string
 	// Replicas of the Deployment.
 	Replicas int32
-	// Addr is where Prometheus reaches the exporter (host:port). With HostNetwork the exporter
-	// listens there itself; otherwise it listens on ExporterPort behind its Service.
+	// Addr is where Prometheus reaches the exporter (host:port): its Service. The exporter
+	// listens on ExporterPort behind it.
 	Addr string
-	// HostNetwork runs the exporter in the node's network namespace: for single-node clusters on
-	// loopback, with no Service routing.
-	HostNetwork bool
 }
 
 // ExporterLabels are on every object the operator writes for the exporter, and on its pods.
@@ -117,23 +113,6 @@ func ExporterDeployment(e Exporter, configHash string) *appsv1.Deployment {
 		DNSPolicy: corev1.DNSClusterFirst,
 	}
 	var strategy appsv1.DeploymentStrategy // the apiserver's default: RollingUpdate
-	if e.HostNetwork {
-		pod.HostNetwork = true
-		// Each replica binds the same host port: the old pod must go before the new one starts.
-		strategy = appsv1.DeploymentStrategy{Type: appsv1.RecreateDeploymentStrategyType}
-		// snmp_exporter resolves no names here (PDU targets are addresses); never hand a pod the
-		// host's resolver.
-		pod.DNSPolicy = corev1.DNSNone
-		pod.DNSConfig = &corev1.PodDNSConfig{Nameservers: []string{"127.0.0.1"}}
-		listen = e.Addr
-		if h, p, err := net.SplitHostPort(e.Addr); err == nil {
-			// kubelet probes a hostNetwork pod at the node's address, not where it listens.
-			probe.HTTPGet.Host = h
-			if n, err := strconv.ParseInt(p, 10, 32); err == nil {
-				port = int32(n)
-			}
-		}
-	}
 	pod.Containers = []corev1.Container{{
 		Name:  "snmp-exporter",
 		Image: e.Image,

@@ -22,8 +22,8 @@ import (
 
 const exporterNamespace = "wattson-system"
 
-// TestExporterObjects renders snmp_exporter's Deployment, Service and Secrets for a cluster and for
-// a single-node loopback cluster (hostNetwork), compares them with their goldens, then has the
+// TestExporterObjects renders snmp_exporter's Deployment, Service and Secrets, compares them with
+// their goldens, then has the
 // real binaries check them: kube-apiserver accepts every object (server-side dry-run create), and
 // snmp_exporter starts (--dry-run) with the Deployment's own arguments on the config Secret's
 // snmp.yml and the env Secret's environment.
@@ -54,12 +54,6 @@ func TestExporterObjects(t *testing.T) {
 			golden:   "exporter.golden.yaml",
 			others:   []client.Object{render.ExporterService(exporterNamespace), configSecret, envSecret},
 			listen:   ":9116",
-		},
-		{
-			name:     "host network",
-			exporter: render.Exporter{Namespace: exporterNamespace, Image: "wattson-snmp-exporter:local", Replicas: 1, Addr: "127.0.0.1:19116", HostNetwork: true},
-			golden:   "exporter-hostnetwork.golden.yaml",
-			listen:   "127.0.0.1:19116",
 		},
 	}
 	var checks []client.Object
