@@ -90,7 +90,12 @@ func TestCluster(t *testing.T) {
 
 	// From nothing: a node left by an earlier run goes first.
 	e.run(t, ctx, "down (leftovers)", "hack/cluster/cluster.sh", "down")
-	down := sync.OnceFunc(func() { e.run(t, ctx, "cluster down", "hack/cluster/cluster.sh", "down") })
+	// Its own context: it also runs in Cleanup, after ctx is cancelled.
+	down := sync.OnceFunc(func() {
+		dctx, dcancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer dcancel()
+		e.run(t, dctx, "cluster down", "hack/cluster/cluster.sh", "down")
+	})
 	t.Cleanup(func() {
 		if t.Failed() {
 			e.dump(t)
@@ -324,7 +329,7 @@ spec:
 // Prometheus in wattson-monitoring is let through to snmp_exporter, which refuses the other.
 func (e *env) networkPolicies(t *testing.T, ctx context.Context) {
 	kubectl := filepath.Join(e.bin, "kubectl")
-	bb := strings.TrimSpace(e.run(t, ctx, "busybox version", "bash", "-c", `{ busybox 2>&1 || true; } | awk 'NR == 1 { print $2 }'`))
+	bb := strings.TrimSpace(e.run(t, ctx, "busybox version", "/bin/bash", "-c", `{ busybox 2>&1 || true; } | awk 'NR == 1 { print $2 }'`))
 	for _, p := range []struct{ ns, labels string }{
 		{"wattson-np-probe", "app.kubernetes.io/name: probe"},
 		{"wattson-monitoring", "app.kubernetes.io/name: prometheus"},
