@@ -365,18 +365,20 @@ func (e *env) networkPolicies(t *testing.T, ctx context.Context) {
 		ns, url string
 		allowed bool
 	}{
-		{"wattson-np-probe", "http://wattson-snmp-exporter.wattson-system.svc:9116/metrics", false},
-		{"wattson-np-probe", "http://wattson-runtime.wattson-system.svc:9464/metrics", false},
-		{"wattson-np-probe", "http://wattson-operator.wattson-system.svc:8080/metrics", false},
-		{"wattson-np-probe", "http://wattson-operator.wattson-system.svc:8082/", false},
-		{"wattson-np-probe", "http://wattson-snmpsim.wattson-system.svc:8161/healthz", false},
-		{"wattson-np-probe", "http://wattson-prometheus.wattson-monitoring.svc:9090/-/ready", false},
-		{"wattson-np-probe", "http://wattson-alertmanager.wattson-monitoring.svc:9093/-/ready", false},
-		{"wattson-monitoring", "http://wattson-snmp-exporter.wattson-system.svc:9116/metrics", true},
-		{"wattson-monitoring", "http://wattson-runtime.wattson-system.svc:9464/metrics", true},
-		{"wattson-monitoring", "http://wattson-snmpsim.wattson-system.svc:8161/healthz", true},
+		{"wattson-np-probe", "http://wattson-snmp-exporter.wattson-system.svc.cluster.local:9116/metrics", false},
+		{"wattson-np-probe", "http://wattson-runtime.wattson-system.svc.cluster.local:9464/metrics", false},
+		{"wattson-np-probe", "http://wattson-operator.wattson-system.svc.cluster.local:8080/metrics", false},
+		{"wattson-np-probe", "http://wattson-operator.wattson-system.svc.cluster.local:8082/", false},
+		{"wattson-np-probe", "http://wattson-snmpsim.wattson-system.svc.cluster.local:8161/healthz", false},
+		{"wattson-np-probe", "http://wattson-prometheus.wattson-monitoring.svc.cluster.local:9090/-/ready", false},
+		{"wattson-np-probe", "http://wattson-alertmanager.wattson-monitoring.svc.cluster.local:9093/-/ready", false},
+		{"wattson-monitoring", "http://wattson-snmp-exporter.wattson-system.svc.cluster.local:9116/metrics", true},
+		{"wattson-monitoring", "http://wattson-runtime.wattson-system.svc.cluster.local:9464/metrics", true},
+		{"wattson-monitoring", "http://wattson-snmpsim.wattson-system.svc.cluster.local:8161/healthz", true},
 	} {
-		// The name resolves from both (CoreDNS is open): a refusal is the policy's, not DNS's.
+		// The name resolves from both (CoreDNS is open; fully qualified: busybox's nslookup uses no
+		// search path, and CoreDNS refuses anything outside cluster.local): a refusal is the
+		// policy's, not DNS's.
 		host := strings.Split(strings.TrimPrefix(c.url, "http://"), ":")[0]
 		lookup := exec.CommandContext(ctx, kubectl, "-n", c.ns, "exec", "probe", "--", "/bin/busybox", "nslookup", host)
 		lookup.Env = e.environ
