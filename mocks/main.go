@@ -22,15 +22,16 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/wattson-dev/wattson/internal/listflag"
 	"github.com/wattson-dev/wattson/mocks/internal/agent"
 	"github.com/wattson-dev/wattson/mocks/internal/control"
 	"github.com/wattson-dev/wattson/mocks/internal/device"
 )
 
 type options struct {
-	dataDirs       listFlag
-	endpoints      listFlag
-	templates      listFlag
+	dataDirs       listflag.Strings
+	endpoints      listflag.Strings
+	templates      listflag.Strings
 	users          []agent.User
 	engineID       string
 	contextDefault string
@@ -199,7 +200,7 @@ func setup(o options, logger *slog.Logger) (*device.Store, *agent.Agent, *promet
 func serve(ctx context.Context, o options, store *device.Store, ag *agent.Agent, reg *prometheus.Registry, logger *slog.Logger) error {
 	endpoints := o.endpoints
 	if len(endpoints) == 0 {
-		endpoints = listFlag{"127.0.0.1:1161"}
+		endpoints = listflag.Strings{"127.0.0.1:1161"}
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -245,11 +246,6 @@ func serve(ctx context.Context, o options, store *device.Store, ag *agent.Agent,
 	}
 	return nil
 }
-
-type listFlag []string
-
-func (l *listFlag) String() string     { return strings.Join(*l, ",") }
-func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
 // userFlag edits the user list: --v3-user starts a user, the key and
 // protocol flags after it set its fields (flags are parsed in order).

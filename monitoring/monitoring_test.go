@@ -15,12 +15,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -298,7 +298,7 @@ func checkConsistency(t *testing.T, r render, objs []*unstructured.Unstructured)
 			case name == kitImage:
 				cmd, _, _ := unstructured.NestedStringSlice(c, "command")
 				if len(cmd) == 0 || !binaries[cmd[0]] {
-					t.Errorf("%s: image %s needs a command among the Dockerfile's binaries %v, has %v", where, kitImage, sortedKeys(binaries), cmd)
+					t.Errorf("%s: image %s needs a command among the Dockerfile's binaries %v, has %v", where, kitImage, slices.Sorted(maps.Keys(binaries)), cmd)
 				}
 			case name == kitImage+"-dev":
 				// The dev target: wattson-runtime on PATH.
@@ -379,15 +379,6 @@ func dockerfileBinaries(t testing.TB) map[string]bool {
 		out["/"+m[1]] = true
 	}
 	return out
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // TestDockerfile checks the image against the contract: one multi-stage build, a

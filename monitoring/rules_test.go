@@ -3,6 +3,7 @@ package monitoring_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -279,9 +280,9 @@ func TestMetricNamesExist(t *testing.T) {
 	if jobs == 0 {
 		t.Errorf("no job=%q selector found in the rules: the pattern misses them", v1alpha1.PDUJob)
 	}
-	t.Logf("checked %d metric names: %v", len(seen), sortedKeys(seen))
+	t.Logf("checked %d metric names: %v", len(seen), slices.Sorted(maps.Keys(seen)))
 	if len(seen) < 10 {
-		t.Errorf("found only %d metric names (%v): the pattern misses them", len(seen), sortedKeys(seen))
+		t.Errorf("found only %d metric names (%v): the pattern misses them", len(seen), slices.Sorted(maps.Keys(seen)))
 	}
 }
 

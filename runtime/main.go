@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/wattson-dev/wattson/internal/listflag"
 	"github.com/wattson-dev/wattson/runtime/internal/devwatch"
 	"github.com/wattson-dev/wattson/runtime/internal/metrics"
 	"github.com/wattson-dev/wattson/runtime/internal/report"
@@ -36,7 +37,7 @@ import (
 type options struct {
 	binary, suite, labelFilter string
 	interval, timeout, grace   time.Duration
-	args                       stringList
+	args                       listflag.Strings
 
 	listen   string
 	maxSpecs int
@@ -155,11 +156,6 @@ func (o *options) validate() error {
 	return nil
 }
 
-type stringList []string
-
-func (s *stringList) String() string     { return strings.Join(*s, " ") }
-func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
-
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stderr)
@@ -182,47 +178,94 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		return 0
 	}
 	logger := newLogger(o, stderr)
-
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	interval := o.interval
-	if o.untilGreen > 0 {
-		interval = 0
+	reg := newRegistry()
+	m := metrics.NewMetrics(reg, o.maxSpecs, o.exportedInterval())
+	hist, closeHistory, err := openHistory(ctx, o, logger, reg)
+	if err != nil {
+		logger.Error("open postgres", "err", err)
+		return 2
 	}
-	m := metrics.NewMetrics(reg, o.maxSpecs, interval)
-
-	// History: memory always, PostgreSQL behind a buffer when configured.
-	mem := store.NewMemory(o.memoryRuns)
-	var hist store.Store = mem
-	var durable *store.Durable
-	if o.postgresURL != "" {
-		pool, err := pgxpool.New(ctx, o.postgresURL) // connects lazily: an outage at start is fine
+	defer closeHistory()
+	builder := o.devBuilder()
+	sched := newScheduler(o, builder, m, hist, logger)
+	if o.serves() {
+		srv, err := serveWeb(o, sched, m, hist, reg, logger)
 		if err != nil {
-			logger.Error("open postgres", "err", err)
+			logger.Error("listen", "addr", o.listen, "err", err)
 			return 2
 		}
-		defer pool.Close()
-		durable = store.NewDurable(store.NewPostgres(pool), mem, store.DurableOptions{
-			Buffer: o.bufferSz, Retention: o.retention, Logger: logger, Registerer: reg})
-		hist = durable
+		defer srv.Close()
 	}
+	if o.ci() {
+		return ciGate(ctx, sched, o, stderr)
+	}
+	if builder != nil {
+		go watchSources(ctx, builder, sched, o, logger)
+	}
+	logger.Info("watching", "binary", o.binary, "interval", o.interval, "timeout", o.timeout, "web", o.listen)
+	sched.Watch(ctx)
+	logger.Info("stopped")
+	return 0
+}
+
+// ci is CI mode: run until green --until-green times in a row, or fail at --timeout.
+func (o *options) ci() bool { return o.untilGreen > 0 }
+
+// serves says whether the web server runs: always outside CI mode, in CI mode only when
+// --web.listen-address is given.
+func (o *options) serves() bool { return !o.ci() || o.listenSet }
+
+// exportedInterval is the interval the metrics report for staleness alerts: 0 in CI mode.
+func (o *options) exportedInterval() time.Duration {
+	if o.ci() {
+		return 0
+	}
+	return o.interval
+}
+
+// devBuilder is dev mode's builder of the suite, nil outside dev mode.
+func (o *options) devBuilder() *devwatch.Builder {
+	if o.devDir == "" {
+		return nil
+	}
+	return &devwatch.Builder{Dir: o.devDir, Package: o.devPackage, Output: o.binary}
+}
+
+// newRegistry is the runtime's private registry, with the Go and process collectors.
+func newRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+// openHistory opens the run history: memory always, PostgreSQL behind a buffer when configured.
+// The returned function stops the buffer's writer and closes the pool.
+func openHistory(ctx context.Context, o *options, logger *slog.Logger, reg prometheus.Registerer) (store.Store, func(), error) {
+	mem := store.NewMemory(o.memoryRuns)
+	if o.postgresURL == "" {
+		return mem, func() {}, nil
+	}
+	pool, err := pgxpool.New(ctx, o.postgresURL) // connects lazily: an outage at start is fine
+	if err != nil {
+		return nil, nil, err
+	}
+	durable := store.NewDurable(store.NewPostgres(pool), mem, store.DurableOptions{
+		Buffer: o.bufferSz, Retention: o.retention, Logger: logger, Registerer: reg})
 	storeCtx, stopStore := context.WithCancel(context.Background())
 	storeDone := make(chan struct{})
 	go func() {
 		defer close(storeDone)
-		if durable != nil {
-			durable.Start(storeCtx, 10*time.Second)
-		}
+		durable.Start(storeCtx, 10*time.Second)
 	}()
-	defer func() { stopStore(); <-storeDone }()
+	return durable, func() { stopStore(); <-storeDone; pool.Close() }, nil
+}
 
+// newScheduler runs the suite (built first in dev mode) and records each run in the metrics,
+// the history and the log.
+func newScheduler(o *options, builder *devwatch.Builder, m *metrics.Metrics, hist store.Store, logger *slog.Logger) *scheduler.Scheduler {
 	r := &runner.Runner{Binary: o.binary, Suite: o.suite, LabelFilter: o.labelFilter,
 		Timeout: o.timeout, Grace: o.grace, Args: o.args}
-	var builder *devwatch.Builder
-	if o.devDir != "" {
-		builder = &devwatch.Builder{Dir: o.devDir, Package: o.devPackage, Output: o.binary}
-	}
-	sched := &scheduler.Scheduler{
+	return &scheduler.Scheduler{
 		Interval: o.interval,
 		Exec:     execFunc(r, builder),
 		Record: func(run *report.Run) {
@@ -233,38 +276,25 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 			scheduler.Log(logger, run)
 		},
 	}
+}
 
-	ci := o.untilGreen > 0
-	if !ci || o.listenSet {
-		var trigger func(string) <-chan *report.Run
-		if !ci {
-			trigger = sched.Trigger
-		}
-		h := web.Handler(web.Options{Store: hist, Trigger: trigger, Ready: m.Ready, Logger: logger,
-			Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})})
-		srv, err := serve(o.listen, h, logger)
-		if err != nil {
-			logger.Error("listen", "addr", o.listen, "err", err)
-			return 2
-		}
-		defer srv.Close()
+// serveWeb serves /metrics, the history page and its API, and (outside CI mode) /rerun.
+func serveWeb(o *options, sched *scheduler.Scheduler, m *metrics.Metrics, hist store.Store, reg *prometheus.Registry, logger *slog.Logger) (*http.Server, error) {
+	var trigger func(string) <-chan *report.Run
+	if !o.ci() {
+		trigger = sched.Trigger
 	}
+	h := web.Handler(web.Options{Store: hist, Trigger: trigger, Ready: m.Ready, Logger: logger,
+		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})})
+	return serve(o.listen, h, logger)
+}
 
-	if ci {
-		return ciGate(ctx, sched, o, stderr)
+// watchSources is dev mode: rebuild and rerun whenever a spec source changes.
+func watchSources(ctx context.Context, builder *devwatch.Builder, sched *scheduler.Scheduler, o *options, logger *slog.Logger) {
+	logger.Info("dev mode: watching sources", "dir", o.devDir, "package", o.devPackage)
+	if err := builder.Watch(ctx, o.devPoll, func() { sched.Trigger(scheduler.TriggerChange) }); err != nil {
+		logger.Error("dev mode: watch stopped", "err", err)
 	}
-	if builder != nil {
-		go func() {
-			logger.Info("dev mode: watching sources", "dir", o.devDir, "package", o.devPackage)
-			if err := builder.Watch(ctx, o.devPoll, func() { sched.Trigger(scheduler.TriggerChange) }); err != nil {
-				logger.Error("dev mode: watch stopped", "err", err)
-			}
-		}()
-	}
-	logger.Info("watching", "binary", o.binary, "interval", o.interval, "timeout", o.timeout, "web", o.listen)
-	sched.Watch(ctx)
-	logger.Info("stopped")
-	return 0
 }
 
 // execFunc runs the suite, building it first in dev mode; a failed build is a harness error.

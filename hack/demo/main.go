@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/wattson-dev/wattson/internal/listflag"
 	"github.com/wattson-dev/wattson/internal/stack"
 )
 
@@ -20,7 +21,7 @@ func main() { os.Exit(run()) }
 
 func run() int {
 	var (
-		mibDirs  multiFlag
+		mibDirs  listflag.Strings
 		verbose  = flag.Bool("verbose", false, "also print every process's output")
 		interval = flag.Duration("scrape-interval", 5*time.Second, "Prometheus scrape and rule evaluation interval")
 		specs    = flag.Duration("specs-interval", 15*time.Second, "how often the runtime reruns the energy suite")
@@ -107,8 +108,3 @@ func isTerminal() bool {
 	fi, err := os.Stdout.Stat()
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
-
-type multiFlag []string
-
-func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
-func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }

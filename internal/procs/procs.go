@@ -155,6 +155,25 @@ func FreePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
+// FreeUDPPort returns a UDP port on 127.0.0.1 that was free a moment ago, for SNMP agents.
+func FreeUDPPort() (int, error) {
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		return 0, fmt.Errorf("find a free UDP port: %w", err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).Port, nil
+}
+
+// FreeUDPAddr returns "127.0.0.1:PORT" for a free UDP port.
+func FreeUDPAddr() (string, error) {
+	port, err := FreeUDPPort()
+	if err != nil {
+		return "", err
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), nil
+}
+
 // FreeAddr returns "127.0.0.1:PORT" for a free port.
 func FreeAddr() (string, error) {
 	port, err := FreePort()

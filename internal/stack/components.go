@@ -348,15 +348,6 @@ func writeFile(path string, b []byte) error {
 	return os.Rename(tmp, path)
 }
 
-func freeUDPAddr() (string, error) {
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer c.Close()
-	return c.LocalAddr().String(), nil
-}
-
 func sanitize(s string) string {
 	return strings.Map(func(r rune) rune {
 		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' {

@@ -13,9 +13,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -212,7 +213,7 @@ func (s *Stack) startSimulator(ctx context.Context) error {
 	// The community still picks the device, as in snmpsim.
 	var endpoints []string
 	for range DemoPDUs {
-		udp, err := freeUDPAddr()
+		udp, err := procs.FreeUDPAddr()
 		if err != nil {
 			return err
 		}
@@ -347,7 +348,7 @@ func (s *Stack) syncOnce(ctx context.Context) (bool, error) {
 		return false, err
 	}
 	var envBytes []byte
-	for _, k := range sortedKeys(env.Data) {
+	for _, k := range slices.Sorted(maps.Keys(env.Data)) {
 		envBytes = append(envBytes, []byte(k+"="+string(env.Data[k])+"\n")...)
 	}
 	changed := func(key string, b []byte) bool {
@@ -406,13 +407,4 @@ func (s *Stack) runSync(ctx context.Context) {
 			s.logf("sync: %v", err)
 		}
 	}
-}
-
-func sortedKeys(m map[string][]byte) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -5,14 +5,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/url"
 	"slices"
-	"strconv"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 
 	"github.com/wattson-dev/wattson/operator/api/v1alpha1"
+	"github.com/wattson-dev/wattson/specs/alerts"
+	"github.com/wattson-dev/wattson/specs/prom"
 )
 
 // Status is a snapshot of the chain, for the demo's status line and the end-to-end test.
@@ -55,10 +55,10 @@ func (s *Stack) Status(ctx context.Context) Status {
 			}
 		}
 	}
-	if v, err := s.QueryScalar(ctx, `count(up{job=~"wattson-pdu.*"} == 1)`); err == nil {
+	if v, err := s.QueryScalar(ctx, `count(up{job="`+v1alpha1.PDUJob+`"} == 1)`); err == nil {
 		st.TargetsUp = int(v)
 	}
-	if v, err := s.QueryScalar(ctx, `sum(wattson_pdu_power_watts{scope=~"device|inlet|"})`); err == nil {
+	if v, err := s.QueryScalar(ctx, `sum(`+v1alpha1.MetricPower+`{`+v1alpha1.ScopeLabel+`=~"device|inlet|"})`); err == nil {
 		st.Watts = v
 	}
 	var rs struct {
@@ -74,23 +74,26 @@ func (s *Stack) Status(ctx context.Context) Status {
 	return st
 }
 
+// statusHTTP is the HTTP client of the status reads: short timeouts, so a status line never
+// hangs on a process that is restarting.
+var statusHTTP = &http.Client{Timeout: 5 * time.Second}
+
+// Prom is a client of the stack's Prometheus.
+func (s *Stack) Prom() *prom.Client { return &prom.Client{URL: s.Prometheus.URL, HTTP: statusHTTP} }
+
+// Alerts is a client of the stack's Alertmanager.
+func (s *Stack) Alerts() *alerts.Client { return &alerts.Client{URL: s.AlertMgr.URL, HTTP: statusHTTP} }
+
 // QueryScalar runs an instant query and returns the first sample's value.
 func (s *Stack) QueryScalar(ctx context.Context, q string) (float64, error) {
-	var r struct {
-		Data struct {
-			Result []struct {
-				Value [2]any `json:"value"`
-			} `json:"result"`
-		} `json:"data"`
-	}
-	if err := getJSON(ctx, s.Prometheus.URL+"/api/v1/query?query="+url.QueryEscape(q), &r); err != nil {
+	v, err := s.Prom().QueryVector(ctx, q)
+	if err != nil {
 		return 0, err
 	}
-	if len(r.Data.Result) == 0 {
+	if len(v.Samples) == 0 {
 		return 0, fmt.Errorf("%s: no result", q)
 	}
-	str, _ := r.Data.Result[0].Value[1].(string)
-	return strconv.ParseFloat(str, 64)
+	return v.Samples[0].Value, nil
 }
 
 // FiringAlerts lists the active alerts in Alertmanager by name.
@@ -106,26 +109,29 @@ func (s *Stack) FiringAlerts(ctx context.Context) ([]string, error) {
 	return names, nil
 }
 
-// ActiveAlerts returns the label sets of the alerts active in Alertmanager.
+// ActiveAlerts returns the label sets of the alerts active in Alertmanager (neither silenced nor
+// inhibited).
 func (s *Stack) ActiveAlerts(ctx context.Context) ([]map[string]string, error) {
-	var alerts []struct {
-		Labels map[string]string `json:"labels"`
-	}
-	if err := getJSON(ctx, s.AlertMgr.URL+"/api/v2/alerts?active=true&silenced=false&inhibited=false", &alerts); err != nil {
+	list, err := s.Alerts().Alerts(ctx, alerts.Query{})
+	if err != nil {
 		return nil, err
 	}
-	out := make([]map[string]string, 0, len(alerts))
-	for _, a := range alerts {
-		out = append(out, a.Labels)
+	out := make([]map[string]string, 0, len(list.Alerts))
+	for _, a := range list.Alerts {
+		if a.Status.State == "active" {
+			out = append(out, a.Labels)
+		}
 	}
 	return out, nil
 }
 
+// getJSON reads one of the runtime's JSON endpoints.
 func getJSON(ctx context.Context, u string, v any) error {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	resp, err := http.DefaultClient.Do(req)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := statusHTTP.Do(req)
 	if err != nil {
 		return err
 	}
@@ -133,7 +139,10 @@ func getJSON(ctx context.Context, u string, v any) error {
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("GET %s: %s", u, resp.Status)
 	}
-	return json.NewDecoder(resp.Body).Decode(v)
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		return fmt.Errorf("GET %s: %w", u, err)
+	}
+	return nil
 }
 
 // Run is one of the runtime's runs, as its /api/runs lists them.
@@ -160,23 +169,16 @@ func (s *Stack) Runs(ctx context.Context) ([]Run, error) {
 
 // AlertingRules returns the names of the alerting rules Prometheus has loaded.
 func (s *Stack) AlertingRules(ctx context.Context) ([]string, error) {
-	var r struct {
-		Data struct {
-			Groups []struct {
-				Rules []struct {
-					Name string `json:"name"`
-					Type string `json:"type"`
-				} `json:"rules"`
-			} `json:"groups"`
-		} `json:"data"`
-	}
-	if err := getJSON(ctx, s.Prometheus.URL+"/api/v1/rules?type=alert", &r); err != nil {
+	groups, err := s.Prom().Rules(ctx)
+	if err != nil {
 		return nil, err
 	}
 	var names []string
-	for _, g := range r.Data.Groups {
-		for _, rule := range g.Rules {
-			names = append(names, rule.Name)
+	for _, g := range groups {
+		for _, r := range g.Rules {
+			if r.Type == "alerting" {
+				names = append(names, r.Name)
+			}
 		}
 	}
 	return names, nil

@@ -53,12 +53,11 @@ type simulator struct {
 
 func freeUDP(t *testing.T) string {
 	t.Helper()
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	addr, err := procs.FreeUDPAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
-	return c.LocalAddr().String()
+	return addr
 }
 
 func startSimulator(t *testing.T) simulator {

@@ -19,7 +19,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -27,6 +26,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/wattson-dev/wattson/internal/procs"
 )
 
 func main() { os.Exit(run()) }
@@ -48,43 +49,62 @@ func run() int {
 		}
 		return 0
 	}
-	sim := flag.String("sim", "", "path of the built wattson-snmpsim binary (required)")
-	fixture := flag.String("fixture", "../shared/fixtures/snmprec/raritan-pdu_px3.snmprec", "recording the simulator serves for the walk")
-	snmpd := flag.String("snmpd", "/usr/sbin/snmpd", "net-snmp snmpd to compare with; empty skips it")
-	conc := flag.Int("concurrency", 4, "concurrent walkers, the same for both agents")
-	dur := flag.Duration("duration", 5*time.Second, "how long each throughput and latency run lasts")
-	rate := flag.Int("rate", 10000, "GET requests per second for the latency run")
-	runs := flag.Int("latency-runs", 6, "latency runs per agent; the load on a shared machine varies")
-	devices := flag.Int("devices", 10000, "devices for the memory run")
-	cpu := flag.Int("cpu", runtime.NumCPU()-1, "CPU the latency client and agents share")
+	var o options
+	flag.StringVar(&o.sim, "sim", "", "path of the built wattson-snmpsim binary (required)")
+	flag.StringVar(&o.fixture, "fixture", "../shared/fixtures/snmprec/raritan-pdu_px3.snmprec", "recording the simulator serves for the walk")
+	flag.StringVar(&o.snmpd, "snmpd", "/usr/sbin/snmpd", "net-snmp snmpd to compare with; empty skips it")
+	flag.IntVar(&o.concurrency, "concurrency", 4, "concurrent walkers, the same for both agents")
+	flag.DurationVar(&o.duration, "duration", 5*time.Second, "how long each throughput and latency run lasts")
+	flag.IntVar(&o.rate, "rate", 10000, "GET requests per second for the latency run")
+	flag.IntVar(&o.latencyRuns, "latency-runs", 6, "latency runs per agent; the load on a shared machine varies")
+	flag.IntVar(&o.devices, "devices", 10000, "devices for the memory run")
+	flag.IntVar(&o.cpu, "cpu", runtime.NumCPU()-1, "CPU the latency client and agents share")
 	phases := flag.String("phases", "walk,latency,memory", "which measurements to run, comma-separated")
 	flag.Parse()
-	run := map[string]bool{}
-	for p := range strings.SplitSeq(*phases, ",") {
-		switch p {
-		case "walk", "latency", "memory":
-			run[p] = true
-		default:
-			fmt.Fprintf(os.Stderr, "bench: flag --phases: unknown phase %q (want walk, latency or memory)\n", p)
-			return 2
-		}
-	}
-	if *sim == "" {
-		fmt.Fprintln(os.Stderr, "bench: flag --sim is required")
+	if err := o.validate(*phases); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
 		return 2
 	}
-	if _, err := os.Stat(*fixture); err != nil {
-		fmt.Fprintf(os.Stderr, "bench: fixture: %v\n", err)
-		return 2
-	}
-	if err := bench(*sim, *fixture, *snmpd, *conc, *dur, *rate, max(1, *runs), *devices, *cpu, run); err != nil {
+	if err := bench(o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		return 1
 	}
 	return 0
 }
 
-func bench(sim, fixture, snmpd string, conc int, dur time.Duration, rate, runs, devices, cpu int, run map[string]bool) error {
+// options are the flags: what to measure and how hard.
+type options struct {
+	sim, fixture, snmpd string
+	concurrency         int
+	duration            time.Duration
+	rate, latencyRuns   int
+	devices, cpu        int
+	// phases holds walk, latency and memory: the measurements to run.
+	phases map[string]bool
+}
+
+// validate checks the options and parses the comma-separated phases.
+func (o *options) validate(phases string) error {
+	o.phases = map[string]bool{}
+	for p := range strings.SplitSeq(phases, ",") {
+		switch p {
+		case "walk", "latency", "memory":
+			o.phases[p] = true
+		default:
+			return fmt.Errorf("flag --phases: unknown phase %q (want walk, latency or memory)", p)
+		}
+	}
+	if o.sim == "" {
+		return errors.New("flag --sim is required")
+	}
+	if _, err := os.Stat(o.fixture); err != nil {
+		return fmt.Errorf("flag --fixture: %w", err)
+	}
+	o.latencyRuns = max(1, o.latencyRuns)
+	return nil
+}
+
+func bench(o options) error {
 	tmp, err := os.MkdirTemp("", "wattson-bench-")
 	if err != nil {
 		return err
@@ -94,7 +114,7 @@ func bench(sim, fixture, snmpd string, conc int, dur time.Duration, rate, runs, 
 	if err := os.MkdirAll(dataDir, 0o755); err != nil {
 		return err
 	}
-	abs, err := filepath.Abs(fixture)
+	abs, err := filepath.Abs(o.fixture)
 	if err != nil {
 		return err
 	}
@@ -102,16 +122,16 @@ func bench(sim, fixture, snmpd string, conc int, dur time.Duration, rate, runs, 
 		return err
 	}
 
-	agents := []agentSpec{{"wattson-snmpsim", "px3", "PX3 7,996", func(cpu int) (*proc, *net.UDPAddr, error) {
-		return startAgent(cpu, "px3", sim, nil, "--data-dir="+dataDir, "--agent-udpv4-endpoint=127.0.0.1:%d", "--web.listen-address=", "--log-level=warn")
+	agents := []agentSpec{{"wattson-snmpsim", "px3", "PX3 7,996", func(cpu int) (*procs.Proc, *net.UDPAddr, error) {
+		return startAgent(cpu, "px3", o.sim, nil, "--data-dir="+dataDir, "--agent-udpv4-endpoint=127.0.0.1:%d", "--web.listen-address=", "--log-level=warn")
 	}}}
-	if snmpd != "" {
+	if o.snmpd != "" {
 		// Not named snmpd.conf, nor in its persistent directory: snmpd
 		// rewrites that file there when it stops.
 		conf := filepath.Join(tmp, "bench-snmpd.conf")
 		state := filepath.Join(tmp, "snmpd")
-		agents = append(agents, agentSpec{"net-snmp snmpd", "public", "own tree", func(cpu int) (*proc, *net.UDPAddr, error) {
-			return startAgent(cpu, "public", snmpd, []string{"SNMP_PERSISTENT_DIR=" + state, "MIBS="}, "-f", "-Lo", "-I", "-smux", "-C", "-c", conf, "udp:127.0.0.1:%d")
+		agents = append(agents, agentSpec{"net-snmp snmpd", "public", "own tree", func(cpu int) (*procs.Proc, *net.UDPAddr, error) {
+			return startAgent(cpu, "public", o.snmpd, []string{"SNMP_PERSISTENT_DIR=" + state, "MIBS="}, "-f", "-Lo", "-I", "-smux", "-C", "-c", conf, "udp:127.0.0.1:%d")
 		}})
 		// Connection logging off: it would make snmpd write a line per
 		// request and measure the log pipe rather than the agent.
@@ -124,35 +144,35 @@ func bench(sim, fixture, snmpd string, conc int, dur time.Duration, rate, runs, 
 	if err != nil {
 		return err
 	}
-	agents = append(agents, agentSpec{"udp echo (floor)", "px3", "", func(cpu int) (*proc, *net.UDPAddr, error) {
+	agents = append(agents, agentSpec{"udp echo (floor)", "px3", "", func(cpu int) (*procs.Proc, *net.UDPAddr, error) {
 		return startAgent(cpu, "px3", self, nil, "echo", "127.0.0.1:%d")
 	}})
 
-	if run["walk"] {
-		if err := walkPhase(agents[:len(agents)-1], conc, dur); err != nil { // echo does not walk
+	if o.phases["walk"] {
+		if err := walkPhase(agents[:len(agents)-1], o.concurrency, o.duration); err != nil { // echo does not walk
 			return err
 		}
 	}
-	if run["latency"] {
-		if err := latencyPhase(agents, cpu, rate, runs, dur); err != nil {
+	if o.phases["latency"] {
+		if err := latencyPhase(agents, o.cpu, o.rate, o.latencyRuns, o.duration); err != nil {
 			return err
 		}
 	}
-	if !run["memory"] {
+	if !o.phases["memory"] {
 		return nil
 	}
-	fmt.Printf("\nmemory with %d devices (template: the PX3 recording)\n", devices)
-	mp, maddr, err := startAgent(-1, "px3-1", sim, nil, "--data-dir="+dataDir, "--agent-udpv4-endpoint=127.0.0.1:%d",
-		"--web.listen-address=", "--log-level=warn", fmt.Sprintf("--device-template=px3:%d", devices))
+	fmt.Printf("\nmemory with %d devices (template: the PX3 recording)\n", o.devices)
+	mp, maddr, err := startAgent(-1, "px3-1", o.sim, nil, "--data-dir="+dataDir, "--agent-udpv4-endpoint=127.0.0.1:%d",
+		"--web.listen-address=", "--log-level=warn", fmt.Sprintf("--device-template=px3:%d", o.devices))
 	if err != nil {
-		return fmt.Errorf("simulator with %d devices: %w", devices, err)
+		return fmt.Errorf("simulator with %d devices: %w", o.devices, err)
 	}
-	defer mp.stop()
+	defer stop(mp)
 	// Touch every device once so per-device state exists.
-	if err := touchAll(maddr, devices); err != nil {
+	if err := touchAll(maddr, o.devices); err != nil {
 		return err
 	}
-	rss, hwm, err := memory(mp.cmd.Process.Pid)
+	rss, hwm, err := memory(mp.Pid())
 	if err != nil {
 		return err
 	}
@@ -164,7 +184,7 @@ func bench(sim, fixture, snmpd string, conc int, dur time.Duration, rate, runs, 
 // own, on any CPU (cpu < 0) or pinned to one.
 type agentSpec struct {
 	name, community, tree string
-	start                 func(cpu int) (*proc, *net.UDPAddr, error)
+	start                 func(cpu int) (*procs.Proc, *net.UDPAddr, error)
 }
 
 // walkPhase bulk-walks each agent in turn and prints the ratio of the
@@ -178,7 +198,7 @@ func walkPhase(agents []agentSpec, conc int, dur time.Duration) error {
 			return fmt.Errorf("%s: %w", ag.name, err)
 		}
 		res, err := walkLoad(addr, ag.community, conc, dur)
-		p.stop()
+		stop(p)
 		if err != nil {
 			return fmt.Errorf("%s walk: %w", ag.name, err)
 		}
@@ -203,7 +223,7 @@ func latencyPhase(agents []agentSpec, cpu, rate, runs int, dur time.Duration) er
 		if err != nil {
 			return fmt.Errorf("%s: %w", ag.name, err)
 		}
-		defer p.stop()
+		defer stop(p)
 		addrs[i] = addr
 	}
 	results := make([][]latencyResult, len(agents))
@@ -251,51 +271,14 @@ func summarize(rs []latencyResult) string {
 	return out + fmt.Sprintf("; %d quiet: p50 %s, p99 %s", len(quiet), us(median(quiet, p50)), us(median(quiet, p99)))
 }
 
-type proc struct {
-	cmd  *exec.Cmd
-	once sync.Once
-	done chan struct{}
-}
-
-func start(path string, env []string, args ...string) (*proc, error) {
-	cmd := exec.Command(path, args...)
-	cmd.Env = append(os.Environ(), env...)
-	// snmpd -Lo logs to stdout; keep only stderr, where errors go.
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", path, err)
-	}
-	p := &proc{cmd: cmd, done: make(chan struct{})}
-	go func() { _ = cmd.Wait(); close(p.done) }()
-	return p, nil
-}
-
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-func (p *proc) stop() {
-	p.once.Do(func() {
-		_ = p.cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-p.done:
-		case <-time.After(5 * time.Second):
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
-	})
-}
+// stop ends an agent; it gets a few seconds to exit on SIGTERM.
+func stop(p *procs.Proc) { _ = p.Stop(5 * time.Second) }
 
 // startAgent starts an SNMP agent on a free UDP port of 127.0.0.1, on any
 // CPU (cpu < 0) or pinned to one, and waits until it answers community.
 // The one argument with a %d gets the port.
-func startAgent(cpu int, community, path string, env []string, args ...string) (*proc, *net.UDPAddr, error) {
-	port, err := freePort()
+func startAgent(cpu int, community, path string, env []string, args ...string) (*procs.Proc, *net.UDPAddr, error) {
+	port, err := procs.FreeUDPPort()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -312,38 +295,30 @@ func startAgent(cpu int, community, path string, env []string, args ...string) (
 		args = append([]string{"exec-on-cpu", strconv.Itoa(cpu), path}, args...)
 		path = self
 	}
-	p, err := start(path, env, args...)
+	p, err := procs.Start(procs.Spec{Name: filepath.Base(path), Path: path, Args: args, Env: env})
 	if err != nil {
 		return nil, nil, err
 	}
 	addr := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port}
 	if err := waitReady(p, addr, community); err != nil {
-		p.stop()
-		return nil, nil, err
+		stop(p)
+		return nil, nil, fmt.Errorf("%w; last output:\n%s", err, p.Tail(20))
 	}
 	return p, addr, nil
-}
-
-// freePort returns a UDP port of 127.0.0.1 that was free a moment ago.
-func freePort() (int, error) {
-	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		return 0, err
-	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port, nil
 }
 
 // waitReady polls with a GETNEXT until the agent answers with a response
 // PDU. Until the agent binds its port the kernel may hand that very port to
 // the polling socket as its own, which then talks to itself; so a poll from
 // the agent's port is discarded, and only a response PDU counts.
-func waitReady(p *proc, addr *net.UDPAddr, community string) error {
+func waitReady(p *procs.Proc, addr *net.UDPAddr, community string) error {
 	deadline := time.Now().Add(60 * time.Second)
 	buf := make([]byte, 65536)
 	for time.Now().Before(deadline) {
-		if p.exited() {
-			return fmt.Errorf("%s exited before it answered on %s", p.cmd.Path, addr)
+		select {
+		case <-p.Done():
+			return fmt.Errorf("%s exited before it answered on %s", p.Name, addr)
+		default:
 		}
 		c, err := net.DialUDP("udp4", nil, addr)
 		if err != nil {

@@ -8,5 +8,9 @@
 //     Probe, and reports Ready and Collecting (from Prometheus).
 //   - PipelineReconciler is a singleton that assembles snmp.yml (in a Secret), the SNMPv3
 //     environment, the exporter Deployment and Service, and the recording rules, plus a plain
-//     scrape configuration where prometheus-operator is absent.
+//     scrape configuration where prometheus-operator is absent. It only creates or updates what
+//     package render renders.
+//
+// Each reconciler lives in its own file with its SetupWithManager, which says what it watches;
+// Setup registers the field indexes they share and calls the three.
 package controller

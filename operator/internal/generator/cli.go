@@ -13,6 +13,7 @@ import (
 
 	"go.yaml.in/yaml/v2"
 
+	"github.com/wattson-dev/wattson/internal/listflag"
 	"github.com/wattson-dev/wattson/operator/internal/mib"
 )
 
@@ -23,18 +24,12 @@ const (
 	exitUsage = 2
 )
 
-// stringList is a repeatable string flag.
-type stringList []string
-
-func (s *stringList) String() string     { return strings.Join(*s, ",") }
-func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
-
 // options are the flags of snmp_exporter's generator, plus ours.
 type options struct {
 	generatorPath     string
 	outputPath        string
 	energyOutputPath  string
-	mibsDirs          stringList
+	mibsDirs          listflag.Strings
 	failOnParseErrors bool
 	noFailOnParse     bool
 	logLevel          string

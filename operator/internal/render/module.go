@@ -2,8 +2,9 @@ package render
 
 import (
 	"fmt"
+	"maps"
 	"math"
-	"sort"
+	"slices"
 	"strconv"
 	"time"
 
@@ -68,7 +69,7 @@ func GeneratorModule(spec *v1alpha1.PDUModelSpec) (*generator.GeneratorModule, e
 	if len(spec.Overrides) > 0 {
 		gm.Overrides = map[string]generator.MetricOverrides{}
 	}
-	for _, name := range sortedKeys(spec.Overrides) {
+	for _, name := range slices.Sorted(maps.Keys(spec.Overrides)) {
 		o := spec.Overrides[name]
 		field := "spec.overrides." + name
 		scale, err := ParseDecimal(field+".scale", o.Scale, 0)
@@ -114,7 +115,7 @@ func GeneratorModule(spec *v1alpha1.PDUModelSpec) (*generator.GeneratorModule, e
 			for k, v := range q.Values {
 				gq.Values[k] = generator.Quantity(v)
 			}
-			for _, k := range sortedKeys(q.Scales) {
+			for _, k := range slices.Sorted(maps.Keys(q.Scales)) {
 				s, err := ParseDecimal(fmt.Sprintf("%s.quantityByIndex.scales.%s", field, k), q.Scales[k], 1)
 				if err != nil {
 					return nil, err
@@ -206,15 +207,6 @@ func objectNames(in []v1alpha1.ObjectName) []string {
 		out[i] = string(n)
 	}
 	return out
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 func contains(list []string, s string) bool {

@@ -2,6 +2,8 @@ package render
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -73,7 +75,7 @@ func energyRules(model string, em v1alpha1.EnergyMetric) ([]monitoringv1.Rule, e
 		return nil, fmt.Errorf("metric %s: neither quantity nor quantityLabel is set", em.Metric)
 	}
 	var rules []monitoringv1.Rule
-	for _, value := range sortedKeys(em.Quantities) {
+	for _, value := range slices.Sorted(maps.Keys(em.Quantities)) {
 		s, err := ParseDecimal("scales."+value, em.Scales[value], 1)
 		if err != nil {
 			return nil, err

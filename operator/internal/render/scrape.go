@@ -2,7 +2,9 @@ package render
 
 import (
 	"fmt"
+	"maps"
 	"net"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -185,7 +187,7 @@ func PlainScrapeConfigs(pdus []v1alpha1.PDU, models []v1alpha1.PDUModel, exporte
 	out := struct {
 		ScrapeConfigs []*plainScrapeConfig `json:"scrape_configs"`
 	}{ScrapeConfigs: []*plainScrapeConfig{}}
-	for _, name := range sortedKeys(jobs) {
+	for _, name := range slices.Sorted(maps.Keys(jobs)) {
 		out.ScrapeConfigs = append(out.ScrapeConfigs, jobs[name])
 	}
 	b, err := marshalYAML(out)
