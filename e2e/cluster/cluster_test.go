@@ -303,6 +303,12 @@ func (e *env) fault(t *testing.T, ctx context.Context) {
 	e.took("fault cleared → alert resolved", time.Since(cleared))
 }
 
+var (
+	errRefused = errors.New("refused")
+	// clusterIPLine is nslookup's answer (the server's own line has a port).
+	clusterIPLine = regexp.MustCompile(`(?m)^Address:\s*(198\.19\.\d+\.\d+)\s*$`)
+)
+
 // probeManifest is a pod that waits, for `kubectl exec` to run busybox's wget and nslookup in.
 const probeManifest = `apiVersion: v1
 kind: Namespace
@@ -351,15 +357,20 @@ func (e *env) networkPolicies(t *testing.T, ctx context.Context) {
 	})
 	e.run(t, ctx, "probe pods Ready", kubectl, "wait", "--for=condition=Ready", "pod/probe", "-n", "wattson-np-probe", "--timeout=2m")
 	e.run(t, ctx, "probe pods Ready", kubectl, "wait", "--for=condition=Ready", "pod/probe", "-n", "wattson-monitoring", "--timeout=2m")
-	// get runs wget in a probe pod: nil when the server answered.
+	// get runs wget in a probe pod against an address (busybox's static wget crashes resolving
+	// names itself): nil when the server answered, errRefused when the connection timed out or was
+	// refused, any other error when the probe itself broke.
 	get := func(ns, url string) error {
 		cmd := exec.CommandContext(ctx, kubectl, "-n", ns, "exec", "probe", "--", "/bin/busybox", "wget", "-T", "4", "-q", "-O", "/dev/null", url)
 		cmd.Env = e.environ
 		out, err := cmd.CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("%v: %s", err, strings.TrimSpace(string(out)))
+		switch {
+		case err == nil:
+			return nil
+		case strings.Contains(string(out), "timed out") || strings.Contains(string(out), "can't connect") || strings.Contains(string(out), "refused"):
+			return errRefused
 		}
-		return nil
+		return fmt.Errorf("%v: %s", err, strings.TrimSpace(string(out)))
 	}
 	for _, c := range []struct {
 		ns, url string
@@ -379,21 +390,27 @@ func (e *env) networkPolicies(t *testing.T, ctx context.Context) {
 		// The name resolves from both (CoreDNS is open; fully qualified: busybox's nslookup uses no
 		// search path, and CoreDNS refuses anything outside cluster.local): a refusal is the
 		// policy's, not DNS's.
-		host := strings.Split(strings.TrimPrefix(c.url, "http://"), ":")[0]
+		rest := strings.TrimPrefix(c.url, "http://")
+		host, rest, _ := strings.Cut(rest, ":")
 		lookup := exec.CommandContext(ctx, kubectl, "-n", c.ns, "exec", "probe", "--", "/bin/busybox", "nslookup", host)
 		lookup.Env = e.environ
-		if out, err := lookup.CombinedOutput(); err != nil || !strings.Contains(string(out), "198.19.") {
+		out, err := lookup.CombinedOutput()
+		m := clusterIPLine.FindStringSubmatch(string(out))
+		if err != nil || m == nil {
 			t.Errorf("from %s: %s does not resolve to a ClusterIP: %v\n%s", c.ns, host, err, out)
 			continue
 		}
-		err := get(c.ns, c.url)
+		url := "http://" + m[1] + ":" + rest
+		err = get(c.ns, url)
 		switch {
+		case err != nil && !errors.Is(err, errRefused):
+			t.Errorf("from %s: probe of %s (%s) broke: %v", c.ns, c.url, url, err)
 		case c.allowed && err != nil:
-			t.Errorf("from %s: %s refused, want allowed: %v", c.ns, c.url, err)
+			t.Errorf("from %s: %s (%s) refused, want allowed", c.ns, c.url, url)
 		case !c.allowed && err == nil:
-			t.Errorf("from %s: %s answered, want refused by the NetworkPolicies", c.ns, c.url)
+			t.Errorf("from %s: %s (%s) answered, want refused by the NetworkPolicies", c.ns, c.url, url)
 		default:
-			t.Logf("from %s: %s %s", c.ns, c.url, map[bool]string{true: "allowed", false: "refused"}[c.allowed])
+			t.Logf("from %s: %s (%s) %s", c.ns, c.url, url, map[bool]string{true: "allowed", false: "refused"}[c.allowed])
 		}
 	}
 	e.took("NetworkPolicies: 7 refused from another namespace, 3 allowed to Prometheus's label", 0)
