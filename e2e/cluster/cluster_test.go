@@ -357,17 +357,18 @@ func (e *env) networkPolicies(t *testing.T, ctx context.Context) {
 	})
 	e.run(t, ctx, "probe pods Ready", kubectl, "wait", "--for=condition=Ready", "pod/probe", "-n", "wattson-np-probe", "--timeout=2m")
 	e.run(t, ctx, "probe pods Ready", kubectl, "wait", "--for=condition=Ready", "pod/probe", "-n", "wattson-monitoring", "--timeout=2m")
-	// get runs wget in a probe pod against an address (busybox's static wget crashes resolving
-	// names itself): nil when the server answered, errRefused when the connection timed out or was
+	// get runs netprobe (hack/cluster/netprobe) in a probe pod against an address: nil when the
+	// server answered, errRefused when the connection timed out or was
 	// refused, any other error when the probe itself broke.
 	get := func(ns, url string) error {
-		cmd := exec.CommandContext(ctx, kubectl, "-n", ns, "exec", "probe", "--", "/bin/busybox", "wget", "-T", "4", "-q", "-O", "/dev/null", url)
+		cmd := exec.CommandContext(ctx, kubectl, "-n", ns, "exec", "probe", "--", "/bin/netprobe", url)
 		cmd.Env = e.environ
 		out, err := cmd.CombinedOutput()
+		var exit *exec.ExitError
 		switch {
 		case err == nil:
 			return nil
-		case strings.Contains(string(out), "timed out") || strings.Contains(string(out), "can't connect") || strings.Contains(string(out), "refused"):
+		case errors.As(err, &exit) && exit.ExitCode() == 2: // netprobe: timed out or refused
 			return errRefused
 		}
 		return fmt.Errorf("%v: %s", err, strings.TrimSpace(string(out)))

@@ -203,10 +203,13 @@ build() {
       need "$BIN/coredns"
       image "$ref" 65532:65532 '["/coredns"]' "$BIN/coredns:/coredns" ;;
     busybox)
-      # For the NetworkPolicy probes of make cluster-e2e: wget and nslookup, FROM scratch.
+      # For the NetworkPolicy probes of make cluster-e2e: busybox's nslookup and netprobe's GET.
       local bb; bb=$(command -v busybox) || die "busybox not found; run: apt-get install -y busybox-static"
       file -b "$bb" | grep -q 'statically linked' || die "$bb is not static; run: apt-get install -y busybox-static"
-      image "$ref" 65534:65534 '["/bin/busybox"]' "$bb:/bin/busybox" ;;
+      local out=$DIR/images/netprobe
+      mkdir -p "$out"
+      (cd "$ROOT" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$out/netprobe" ./hack/cluster/netprobe)
+      image "$ref" 65534:65534 '["/bin/busybox"]' "$bb:/bin/busybox" "$out/netprobe:/bin/netprobe" ;;
     kube-network-policies)
       need "$BIN/kube-network-policies"
       image "$ref" "" '["/bin/netpol"]' "$BIN/kube-network-policies:/bin/netpol" ;;
