@@ -109,8 +109,9 @@ func (s *Stack) FiringAlerts(ctx context.Context) ([]string, error) {
 	return names, nil
 }
 
-// ActiveAlerts returns the label sets of the alerts active in Alertmanager (neither silenced nor
-// inhibited).
+// ActiveAlerts returns the label sets of the alerts active in Alertmanager: neither silenced nor
+// inhibited. That includes alerts still "unprocessed": Alertmanager leaves a new alert in that
+// state until its group is first notified (group_wait, group_interval) when no silence exists.
 func (s *Stack) ActiveAlerts(ctx context.Context) ([]map[string]string, error) {
 	list, err := s.Alerts().Alerts(ctx, alerts.Query{})
 	if err != nil {
@@ -118,7 +119,7 @@ func (s *Stack) ActiveAlerts(ctx context.Context) ([]map[string]string, error) {
 	}
 	out := make([]map[string]string, 0, len(list.Alerts))
 	for _, a := range list.Alerts {
-		if a.Status.State == "active" {
+		if len(a.Status.SilencedBy) == 0 && len(a.Status.InhibitedBy) == 0 {
 			out = append(out, a.Labels)
 		}
 	}

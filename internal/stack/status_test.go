@@ -14,7 +14,7 @@ import (
 
 // TestStatusClients reads a real Prometheus and Alertmanager through the stack's status methods:
 // instant queries, the alerting rules loaded (not the recording ones), and the active alerts
-// (not the silenced ones).
+// (unprocessed ones included, silenced ones not).
 func TestStatusClients(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts Prometheus and Alertmanager")
@@ -64,6 +64,13 @@ func TestStatusClients(t *testing.T) {
 		alerts.Alert{Labels: alerts.Labels{"alertname": "WattsonSilenced", "pdu": "rack2"}},
 	); err != nil {
 		t.Fatal(err)
+	}
+	// No silence exists yet: both alerts are firing, whatever state Alertmanager reports them in
+	// (active, or unprocessed until their group is first notified).
+	firing, err := s.FiringAlerts(ctx)
+	slices.Sort(firing)
+	if err != nil || !slices.Equal(firing, []string{"WattsonFiring", "WattsonSilenced"}) {
+		t.Errorf("FiringAlerts before any silence = %v, %v; want both alerts", firing, err)
 	}
 	silence := `{"matchers":[{"name":"alertname","value":"WattsonSilenced","isRegex":false}],"startsAt":"` +
 		time.Now().UTC().Format(time.RFC3339) + `","endsAt":"` + time.Now().Add(time.Hour).UTC().Format(time.RFC3339) +
