@@ -4,8 +4,9 @@
 # (hack/tools.sh builds them from pinned sources), containerd and runc from Debian, all in a
 # network namespace this script creates (wattson-node). Pods get IPs from 198.18.0.0/24 through
 # Debian's ptp and host-local CNI plugins, Services ClusterIPs from 198.19.0.0/24 (kube-proxy,
-# nftables mode), names from CoreDNS (cluster.local only, no forward), and NetworkPolicies are
-# enforced by sigs.k8s.io/kube-network-policies (both built from the Go module proxy, run as pods).
+# nftables mode), names from CoreDNS (cluster.local only, no forward), and
+# sigs.k8s.io/kube-network-policies as the NetworkPolicy enforcer (both built from the Go module
+# proxy, run as pods; it does not enforce yet: make cluster-e2e's NetworkPolicies step fails).
 #
 #   host  wattson0 198.19.255.1/30  <-veth->  eth0 198.19.255.2/30  wattson-node
 #         route 198.18.0.0/15 via the veth       apiserver :6443, kubelet :10250, etcd 127.0.0.1:2379
