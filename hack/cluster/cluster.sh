@@ -4,9 +4,10 @@
 # (hack/tools.sh builds them from pinned sources), containerd and runc from Debian, all in a
 # network namespace this script creates (wattson-node). Pods get IPs from 198.18.0.0/24 through
 # Debian's ptp and host-local CNI plugins, Services ClusterIPs from 198.19.0.0/24 (kube-proxy,
-# nftables mode), names from CoreDNS (cluster.local only, no forward), and
-# sigs.k8s.io/kube-network-policies as the NetworkPolicy enforcer (both built from the Go module
-# proxy, run as pods; it does not enforce yet: make cluster-e2e's NetworkPolicies step fails).
+# nftables mode), names from CoreDNS (cluster.local only, no forward), and, where the kernel has
+# nftables' queue expression (CONFIG_NFT_QUEUE; `can-enforce`), sigs.k8s.io/kube-network-policies
+# as the NetworkPolicy enforcer (both built from the Go module proxy, run as pods). Without it
+# NetworkPolicies are accepted but not enforced, and `up` says so.
 #
 #   host  wattson0 198.19.255.1/30  <-veth->  eth0 198.19.255.2/30  wattson-node
 #         route 198.18.0.0/15 via the veth       apiserver :6443, kubelet :10250, etcd 127.0.0.1:2379
@@ -25,6 +26,7 @@
 #   hack/cluster/cluster.sh check   fail if anything of the cluster is left (down runs it)
 #   hack/cluster/cluster.sh census  routes of every cluster namespace and the drop counter
 #   hack/cluster/cluster.sh status  what runs
+#   hack/cluster/cluster.sh can-enforce  exit 0 if this kernel can run the NetworkPolicy enforcer
 #
 # State lives in $WATTSON_CLUSTER_DIR (default /var/lib/wattson-cluster); logs in its logs/.
 set -euo pipefail
@@ -384,15 +386,20 @@ up() {
   wait_for "node registration" 60 "$BIN/kubectl" --kubeconfig "$KUBECONFIG_OUT" get node "$NODE"
   wait_for "node Ready" 120 "$BIN/kubectl" --kubeconfig "$KUBECONFIG_OUT" wait --for=condition=Ready "node/$NODE" --timeout=1s
 
-  log "CoreDNS and kube-network-policies"
-  local a=(ctr --address "$DIR/containerd/containerd.sock" -n k8s.io) need=()
-  local img
-  for img in coredns kube-network-policies; do
+  local a=(ctr --address "$DIR/containerd/containerd.sock" -n k8s.io) need=() addons=(coredns)
+  local img files=(-f "$ROOT/hack/cluster/addons.yaml")
+  if can_enforce; then
+    addons+=(kube-network-policies); files+=(-f "$ROOT/hack/cluster/netpol.yaml")
+  else
+    log "WARNING: this kernel has no nftables queue expression (CONFIG_NFT_QUEUE): kube-network-policies cannot run, NetworkPolicies are NOT enforced in this cluster"
+  fi
+  log "${addons[*]}"
+  for img in "${addons[@]}"; do
     "${a[@]}" images ls -q | grep -q "^wattson.local/$img:" || need+=("$img")
   done
   ((${#need[@]} == 0)) || "$ROOT/hack/cluster/images.sh" "${need[@]}"
-  "$BIN/kubectl" --kubeconfig "$KUBECONFIG_OUT" apply --server-side -f "$ROOT/hack/cluster/addons.yaml" >/dev/null
-  wait_for "CoreDNS and kube-network-policies" 120 "$BIN/kubectl" --kubeconfig "$KUBECONFIG_OUT" -n kube-system \
+  "$BIN/kubectl" --kubeconfig "$KUBECONFIG_OUT" apply --server-side "${files[@]}" >/dev/null
+  wait_for "${addons[*]}" 120 "$BIN/kubectl" --kubeconfig "$KUBECONFIG_OUT" -n kube-system \
     wait --for=condition=Ready pod -l wattson.dev/cluster-addon --timeout=1s
   # skaffold's global settings for this node: no telemetry or update checks (no internet here).
   printf 'global:\n  collect-metrics: false\n  update-check: false\n  survey:\n    disable-prompt: true\n' >"$DIR/skaffold-config.yaml"
@@ -563,6 +570,22 @@ census() {
   return $bad
 }
 
+# can_enforce: whether kube-network-policies can program this kernel. It queues packets with
+# nftables' `queue` expression; a kernel without CONFIG_NFT_QUEUE refuses that rule with ENOENT
+# (found on a 6.18 firecracker kernel, which has NFQUEUE only for iptables). Tried for real, in
+# a throwaway network namespace, rather than read from /proc/config.gz, which may be absent.
+can_enforce() {
+  local ns=wattson-nftprobe-$$ ok=1
+  ip netns add "$ns" || return 1
+  if ip netns exec "$ns" nft -f - <<'NFT' 2>/dev/null; then ok=0; fi
+table inet probe {
+  chain forward { type filter hook forward priority 0; queue num 98 bypass; }
+}
+NFT
+  ip netns del "$ns"
+  return $ok
+}
+
 status() {
   local name
   for name in etcd kube-apiserver kube-controller-manager kube-scheduler containerd podman kubelet kube-proxy; do
@@ -577,5 +600,6 @@ case ${1:-} in
   check) check ;;
   census) census ;;
   status) status ;;
+  can-enforce) can_enforce ;;
   *) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -25,7 +25,7 @@ SOCK=$DIR/containerd/containerd.sock
 export CONTAINERS_STORAGE_CONF=$DIR/storage.conf BUILDAH_ISOLATION=chroot
 ALL="pause wattson wattson-dev snmp-exporter prometheus alertmanager prometheus-operator prometheus-config-reloader coredns kube-network-policies busybox"
 # What the cluster and the kit's third-party pods need; skaffold builds Wattson's own images.
-DEFAULT="pause coredns kube-network-policies snmp-exporter prometheus alertmanager prometheus-operator prometheus-config-reloader"
+DEFAULT="pause coredns snmp-exporter prometheus alertmanager prometheus-operator prometheus-config-reloader"
 
 log() { printf '%s images: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "$*"; exit 1; }
