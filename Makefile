@@ -79,6 +79,11 @@ test-unit: tools-check build ## Run every test but the loopback end-to-end one, 
 test-e2e: tools-check build ## Run the loopback end-to-end test (./e2e): the whole chain, green specs, every fault paged.
 	$(GO) test $(GOTEST_FLAGS) -count=1 ./e2e/
 
+.PHONY: test-longterm
+test-longterm: tools-check build ## Prove the long-term overlay: Prometheus remote-writes to a real VictoriaMetrics, kWh per rack equals the simulator's integral (builds VictoriaMetrics; not in make test).
+	hack/tools.sh victoriametrics
+	WATTSON_LONGTERM=1 $(GO) test $(GOTEST_FLAGS) -count=1 -v -run TestLongTermEnergyMatchesSimulator ./internal/stack/
+
 .PHONY: e2e
 e2e: tools-check build ## test-e2e, verbose: prints each step and the table of alert latencies beside their bounds.
 	$(GO) test $(GOTEST_FLAGS) -count=1 -v ./e2e/
@@ -176,14 +181,14 @@ build-installer: manifests $(KUSTOMIZE) ## Write dist/install.yaml: the whole ki
 	@$(KUSTOMIZE) build . >$(DIST)/install.yaml.tmp && mv $(DIST)/install.yaml.tmp $(DIST)/install.yaml
 	@echo "wrote $(DIST)/install.yaml: $$(grep -c '^kind:' $(DIST)/install.yaml) objects; apply with kubectl apply --server-side -f (prometheus-operator's CRDs first)"
 
-##@ Single-node cluster on loopback (root; hack/cluster, monitoring/overlays/node)
+##@ Real-shaped single-node cluster in its own network namespace (root; hack/cluster, hack/cluster/kit)
 
 CLUSTER_DIR ?= /var/lib/wattson-cluster
 export WATTSON_CLUSTER_DIR := $(CLUSTER_DIR)
 
 .PHONY: cluster-tools
-cluster-tools: ## Build kubelet, kube-controller-manager, kube-scheduler and the config reloader too (cached).
-	hack/tools.sh etcd kube-apiserver kube-cluster prometheus prometheus-config-reloader alertmanager snmp_exporter prometheus-operator kustomize skaffold
+cluster-tools: ## Build kubelet, kube-controller-manager, kube-scheduler, kube-proxy, CoreDNS, kube-network-policies (where the kernel can run it) and the config reloader too (cached).
+	hack/tools.sh etcd kube-apiserver kube-cluster kube-proxy coredns $$(hack/cluster/cluster.sh can-enforce 2>/dev/null && echo kube-network-policies) prometheus prometheus-config-reloader alertmanager snmp_exporter prometheus-operator kustomize skaffold
 
 .PHONY: cluster-up
 cluster-up: cluster-tools ## Start the node (idempotent) and import the kit's images; prints the KUBECONFIG, DOCKER_HOST and SKAFFOLD_CONFIG to export.
@@ -191,11 +196,11 @@ cluster-up: cluster-tools ## Start the node (idempotent) and import the kit's im
 	hack/cluster/images.sh
 
 .PHONY: cluster-down
-cluster-down: ## Stop the node and check that no process, mount, cgroup or netns is left.
+cluster-down: ## Stop the node and check that no process, mount, cgroup, netns, veth, route, nftables table or host path is left.
 	hack/cluster/cluster.sh down
 
 .PHONY: cluster-e2e
-cluster-e2e: cluster-tools ## From nothing: node up, skaffold build/deploy/verify -p node, a fault paged, the dev loop, node down.
+cluster-e2e: cluster-tools ## From nothing: node up, skaffold build/deploy/verify (default install), targets up, a fault paged, NetworkPolicies probed, census, node down.
 	WATTSON_CLUSTER_E2E=1 $(GO) test -count=1 -v -timeout 45m ./e2e/cluster/
 
 ##@ Tools
@@ -206,7 +211,7 @@ tools: ## Build pinned kube-apiserver, etcd, Prometheus, Alertmanager, snmp_expo
 
 .PHONY: tools-check
 tools-check: ## Fail fast, naming `make tools`, when bin/ lacks a tool the tests need.
-	@missing=""; for b in kube-apiserver etcd kubectl prometheus promtool alertmanager amtool snmp_exporter prometheus-operator controller-gen kustomize sqlc skaffold victoria-metrics; do \
+	@missing=""; for b in kube-apiserver etcd kubectl prometheus promtool alertmanager amtool snmp_exporter prometheus-operator controller-gen kustomize sqlc skaffold; do \
 	  [ -x $(BIN)/$$b ] || missing="$$missing $$b"; done; \
 	  if [ -n "$$missing" ]; then echo "missing in bin/:$$missing; run 'make tools' first"; \
 	  [ "$$CI" = true ] && exit 1 || echo "(tests that need them will be skipped)"; fi

@@ -32,13 +32,21 @@ SQLC_VERSION=v1.31.1
 SKAFFOLD_VERSION=v2.24.0     # newer needs Go 1.27
 # The long-term store of monitoring/overlays/long-term (single-node); v1.152.0 and later need Go 1.27.
 VICTORIAMETRICS_VERSION=v1.151.0
+# The real-shaped cluster's networking (hack/cluster): kube-proxy is K8S_VERSION's; CoreDNS is
+# built with only the plugins the cluster's Corefile uses (no forward, no cloud backends).
+COREDNS_VERSION=v1.15.0
+COREDNS_PLUGINS="errors log health ready kubernetes cache loop reload loadbalance"
+KUBE_NETWORK_POLICIES_VERSION=v0.8.0
 GINKGO_VERSION=$(cd "$ROOT" && go list -m -f '{{.Version}}' github.com/onsi/ginkgo/v2)
 
 # Ordered: the tools `make test` needs first.
-DEFAULT_TOOLS="etcd kube-apiserver prometheus alertmanager snmp_exporter prometheus-operator controller-gen kustomize ginkgo sqlc skaffold victoriametrics"
+DEFAULT_TOOLS="etcd kube-apiserver prometheus alertmanager snmp_exporter prometheus-operator controller-gen kustomize ginkgo sqlc skaffold"
+# The long-term store's proof (`make test-longterm`) needs this one; it is not in `make test`,
+# because its cold build alone costs CI several minutes.
+LONGTERM_TOOLS="victoriametrics"
 # The loopback cluster (hack/cluster, `make cluster-up`) needs these too.
-CLUSTER_TOOLS="kube-cluster prometheus-config-reloader"
-ALL_TOOLS="$DEFAULT_TOOLS $CLUSTER_TOOLS"
+CLUSTER_TOOLS="kube-cluster prometheus-config-reloader kube-proxy coredns kube-network-policies"
+ALL_TOOLS="$DEFAULT_TOOLS $CLUSTER_TOOLS $LONGTERM_TOOLS"
 
 export GOPROXY=${WATTSON_GOPROXY:-https://proxy.golang.org}
 export GOFLAGS=-mod=mod
@@ -187,6 +195,40 @@ build_etcd() { mod_build "$1" "go.etcd.io/etcd/server/v3@$ETCD_VERSION" go.etcd.
   mv "$1/server" "$1/etcd"; }
 build_kube-apiserver() { k8s_build "$1" kube-apiserver kubectl; }
 build_kube-cluster() { k8s_build "$1" kube-controller-manager kube-scheduler kubelet; }
+build_kube-proxy() { k8s_build "$1" kube-proxy; }
+# build_coredns: CoreDNS's own main (coremain.Run) with only COREDNS_PLUGINS compiled in, in
+# CoreDNS's directive order (a plugin missing from the binary is a Corefile error, not a no-op).
+build_coredns() {
+  local src=$CACHE/src/coredns-$COREDNS_VERSION p order="" imports=""
+  if [ ! -f "$src/go.sum" ]; then
+    wrapper "$src"
+    replaces_from "github.com/coredns/coredns@$COREDNS_VERSION" >>"$src/go.mod"
+    (cd "$src" && go get "github.com/coredns/coredns@$COREDNS_VERSION" >/dev/null)
+  fi
+  local dir
+  dir=$(go mod download -json "github.com/coredns/coredns@$COREDNS_VERSION" | sed -n 's/.*"Dir": "\(.*\)",/\1/p')
+  for p in $(grep -o '^\s*"[a-z0-9_]*",' "$dir/core/dnsserver/zdirectives.go" | tr -d ' \t",'); do
+    case " $COREDNS_PLUGINS " in *" $p "*) order+="\"$p\", "; imports+="_ \"github.com/coredns/coredns/plugin/$p\""$'\n' ;; esac
+  done
+  rm -f "$src/tools.go"
+  cat >"$src/main.go" <<GO
+package main
+
+import (
+	"github.com/coredns/coredns/core/dnsserver"
+	"github.com/coredns/coredns/coremain"
+	$imports
+)
+
+func init() { dnsserver.Directives = []string{$order} }
+
+func main() { coremain.Run() }
+GO
+  (cd "$src" && gofmt -w main.go && go mod tidy >/dev/null 2>&1 && go build -trimpath -ldflags "-s -w" -o "$1/coredns" .)
+}
+build_kube-network-policies() { mod_build "$1" "sigs.k8s.io/kube-network-policies@$KUBE_NETWORK_POLICIES_VERSION" \
+  sigs.k8s.io/kube-network-policies/cmd
+  mv "$1/cmd" "$1/kube-network-policies"; }
 build_prometheus() { BUILD_TAGS=$PROMETHEUS_TAGS mod_build "$1" "github.com/prometheus/prometheus@$PROMETHEUS_VERSION" \
   github.com/prometheus/prometheus/cmd/prometheus github.com/prometheus/prometheus/cmd/promtool; }
 build_alertmanager() { GOBIN=$1 go install -trimpath -ldflags "-s -w" \
@@ -231,6 +273,9 @@ one() {
     snmp_exporter) build_tool snmp_exporter "$SNMP_EXPORTER_VERSION" snmp_exporter ;;
     prometheus-operator) build_tool prometheus-operator "$PROMETHEUS_OPERATOR_VERSION" prometheus-operator prometheus-operator-crds ;;
     prometheus-config-reloader) build_tool prometheus-config-reloader "$PROMETHEUS_OPERATOR_VERSION" prometheus-config-reloader ;;
+    kube-proxy) build_tool kube-proxy "$K8S_VERSION" kube-proxy ;;
+    coredns) build_tool coredns "$COREDNS_VERSION" coredns ;;
+    kube-network-policies) build_tool kube-network-policies "$KUBE_NETWORK_POLICIES_VERSION" kube-network-policies ;;
     controller-gen) build_tool controller-gen "$CONTROLLER_GEN_VERSION" controller-gen ;;
     kustomize) build_tool kustomize "$KUSTOMIZE_VERSION" kustomize ;;
     sqlc) build_tool sqlc "$SQLC_VERSION" sqlc ;;
@@ -245,7 +290,9 @@ if [ "${1:-}" = --list ]; then echo "$ALL_TOOLS"; exit 0; fi
 if [ "${1:-}" = --version ]; then
   case ${2:-} in
     etcd) echo "$ETCD_VERSION" ;;
-    kube-apiserver | kube-cluster) echo "$K8S_VERSION" ;;
+    kube-apiserver | kube-cluster | kube-proxy) echo "$K8S_VERSION" ;;
+    coredns) echo "$COREDNS_VERSION" ;;
+    kube-network-policies) echo "$KUBE_NETWORK_POLICIES_VERSION" ;;
     prometheus) echo "$PROMETHEUS_VERSION" ;;
     alertmanager) echo "$ALERTMANAGER_VERSION" ;;
     snmp_exporter) echo "$SNMP_EXPORTER_VERSION" ;;

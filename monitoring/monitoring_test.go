@@ -46,7 +46,8 @@ type render struct {
 	// namespaces must exist before the render applies (the kit creates them; a standalone
 	// overlay assumes the kit is installed).
 	namespaces []string
-	// complete renders hold every component, so every PodMonitor must select a pod in them.
+	// complete renders hold every component, so every ServiceMonitor must select a Service (and
+	// it a pod template) in them.
 	complete bool
 }
 
@@ -57,16 +58,15 @@ var renders = []render{
 	{name: "long-term", dir: "monitoring/overlays/long-term", namespaces: []string{"wattson-system"}},
 	{name: "local", dir: "monitoring/overlays/local", complete: true},
 	{name: "dev", dir: "monitoring/overlays/dev", complete: true},
-	{name: "node", dir: "monitoring/overlays/node", complete: true},
-	{name: "node-dev", dir: "monitoring/overlays/node-dev", complete: true},
+	{name: "cluster", dir: "hack/cluster/kit", complete: true},
 	{name: "operator", dir: "monitoring/operator"},
 	{name: "runtime", dir: "runtime/config", namespaces: []string{"wattson-system"}},
 	// README.md's "bring your own Prometheus" kustomization, with local paths.
 	{name: "byo-kit", dir: "monitoring/testdata/byo-kit"},
 }
 
-// operatorManaged are PodMonitor targets that no manifest holds: the operator creates them at run
-// time (operator/internal/controller: the snmp_exporter Deployment, label
+// operatorManaged are ServiceMonitor targets that no manifest holds: the operator creates them at
+// run time (operator/internal/controller: the snmp_exporter Deployment and Service, label
 // app.kubernetes.io/name=wattson-snmp-exporter, port http).
 var operatorManaged = map[string]bool{v1alpha1.ExporterName: true}
 
@@ -313,34 +313,61 @@ func checkConsistency(t *testing.T, r render, objs []*unstructured.Unstructured)
 		pods = append(pods, pt)
 	}
 	for _, o := range objs {
-		if o.GetKind() != "PodMonitor" {
+		if o.GetKind() == "PodMonitor" {
+			t.Errorf("PodMonitor %s/%s: every kit component has a Service; use a ServiceMonitor", o.GetNamespace(), o.GetName())
+		}
+		if o.GetKind() != "ServiceMonitor" {
 			continue
 		}
 		sel, _, _ := unstructured.NestedStringMap(o.Object, "spec", "selector", "matchLabels")
-		eps, _, _ := unstructured.NestedSlice(o.Object, "spec", "podMetricsEndpoints")
-		if operatorManaged[sel["app.kubernetes.io/name"]] {
-			continue
-		}
-		if !r.complete {
+		eps, _, _ := unstructured.NestedSlice(o.Object, "spec", "endpoints")
+		if operatorManaged[sel["app.kubernetes.io/name"]] || !r.complete {
 			continue
 		}
 		found := false
-		for _, p := range pods {
-			if p.namespace != o.GetNamespace() || !labels.SelectorFromSet(sel).Matches(labels.Set(p.labels)) {
+		for _, svc := range objs {
+			if svc.GetKind() != "Service" || svc.GetNamespace() != o.GetNamespace() || !labels.SelectorFromSet(sel).Matches(labels.Set(svc.GetLabels())) {
 				continue
 			}
 			found = true
+			podSel, _, _ := unstructured.NestedStringMap(svc.Object, "spec", "selector")
+			ports, _, _ := unstructured.NestedSlice(svc.Object, "spec", "ports")
 			for _, ep := range eps {
-				if port, _ := ep.(map[string]any)["port"].(string); !p.ports[port] {
-					t.Errorf("PodMonitor %s/%s: the selected pods have no port named %q", o.GetNamespace(), o.GetName(), port)
+				name, _ := ep.(map[string]any)["port"].(string)
+				target := ""
+				for _, sp := range ports {
+					sp := sp.(map[string]any)
+					if sp["name"] == name {
+						target = fmt.Sprint(sp["targetPort"])
+					}
+				}
+				if target == "" {
+					t.Errorf("ServiceMonitor %s/%s: Service %s has no port named %q", o.GetNamespace(), o.GetName(), svc.GetName(), name)
+					continue
+				}
+				if prometheusOperatorPods[podSel["app.kubernetes.io/name"]] {
+					continue // the pods are prometheus-operator's, not in the render
+				}
+				ok := false
+				for _, p := range pods {
+					if p.namespace == svc.GetNamespace() && labels.SelectorFromSet(podSel).Matches(labels.Set(p.labels)) && p.ports[target] {
+						ok = true
+					}
+				}
+				if !ok {
+					t.Errorf("ServiceMonitor %s/%s: Service %s's port %s targets %q, which no selected pod template names", o.GetNamespace(), o.GetName(), svc.GetName(), name, target)
 				}
 			}
 		}
 		if !found {
-			t.Errorf("PodMonitor %s/%s selects no pod template in %s (selector %v)", o.GetNamespace(), o.GetName(), r.dir, sel)
+			t.Errorf("ServiceMonitor %s/%s selects no Service in %s (selector %v)", o.GetNamespace(), o.GetName(), r.dir, sel)
 		}
 	}
 }
+
+// prometheusOperatorPods: Services whose pods prometheus-operator creates from the Prometheus and
+// Alertmanager resources (their ports web are the operator's).
+var prometheusOperatorPods = map[string]bool{"prometheus": true, "alertmanager": true}
 
 var dockerOutput = regexp.MustCompile(`-o /out/([A-Za-z0-9_.-]+)`)
 
@@ -462,10 +489,8 @@ func TestSkaffold(t *testing.T) {
 		{"kind", []string{"push: false", "- " + filepath.Join(repo, "monitoring/overlays/local") + "\n"}},
 		{"k3d", []string{"push: false", "- " + filepath.Join(repo, "monitoring/overlays/local") + "\n"}},
 		{"dev", []string{"image: ghcr.io/wattson-dev/wattson-dev", "target: dev", "src: specs/**/*.go", "dest: /src", "- " + filepath.Join(repo, "monitoring/overlays/dev") + "\n"}},
-		{"node", []string{"push: false", `buildCommand: hack/cluster/images.sh --tag "$IMAGE" wattson`, "- hack/cluster/prepare.sh",
-			"jobManifestPath: monitoring/overlays/node/verify-job.yaml", "- " + filepath.Join(repo, "monitoring/overlays/node") + "\n"}},
-		{"node,node-dev", []string{`buildCommand: hack/cluster/images.sh --tag "$IMAGE" wattson-dev`, "src: specs/**/*.go", "dest: /src",
-			"- " + filepath.Join(repo, "monitoring/overlays/node-dev") + "\n"}},
+		{"cluster", []string{"push: false", `buildCommand: hack/cluster/images.sh --tag "$IMAGE" wattson`, "- hack/cluster/prepare.sh",
+			"image: ghcr.io/wattson-dev/wattson", "- " + filepath.Join(repo, "hack/cluster/kit") + "\n"}},
 	} {
 		args := []string{"diagnose", "--yaml-only"}
 		if tc.profile != "" {
@@ -498,8 +523,7 @@ func TestSkaffold(t *testing.T) {
 		{"kind", []string{"--profile=kind"}, kitImage},
 		{"k3d", []string{"--profile=k3d"}, kitImage},
 		{"dev", []string{"--profile=dev"}, kitImage + "-dev"},
-		{"node", []string{"--profile=node"}, "wattson.local/wattson"},
-		{"node-dev", []string{"--profile=node,node-dev"}, "wattson.local/wattson-dev"},
+		{"cluster", []string{"--profile=cluster"}, kitImage},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rendered := filepath.Join(t.TempDir(), "rendered.yaml")

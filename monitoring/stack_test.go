@@ -28,7 +28,7 @@ import (
 // overlay for real to a kube-apiserver, adds a ScrapeConfig and a recording PrometheusRule as the
 // Wattson operator writes them for a PDU (testdata/operator-objects.yaml), runs the real
 // prometheus-operator against the apiserver, and reads the Prometheus configuration and rule files
-// it generates. They must scrape the kit's PodMonitors and the PDU, load Wattson's alert and
+// it generates. They must scrape the kit's ServiceMonitors and the PDU, load Wattson's alert and
 // recording rules, send alerts to the kit's Alertmanager, and pass promtool. No pod runs: the
 // configuration is what the Prometheus pod would load.
 func TestPrometheusOperatorConfig(t *testing.T) {
@@ -122,10 +122,13 @@ func TestPrometheusOperatorConfig(t *testing.T) {
 	// The generated configuration, once it holds every expected job: the operator may write a
 	// first version before it has seen every monitor.
 	wantJobs := []string{
-		"podMonitor/wattson-system/wattson-runtime/0",
-		"podMonitor/wattson-system/wattson-operator/0",
-		"podMonitor/wattson-system/wattson-snmp-exporter/0",
-		"podMonitor/wattson-system/wattson-snmpsim/0",
+		"serviceMonitor/wattson-system/wattson-runtime/0",
+		"serviceMonitor/wattson-system/wattson-operator/0",
+		"serviceMonitor/wattson-system/wattson-snmp-exporter/0",
+		"serviceMonitor/wattson-system/wattson-snmpsim/0",
+		"serviceMonitor/wattson-monitoring/wattson-prometheus/0",
+		"serviceMonitor/wattson-monitoring/wattson-alertmanager/0",
+		"serviceMonitor/wattson-monitoring/wattson-prometheus-operator/0",
 		"scrapeConfig/dc1/rack-a01-pdu1",
 	}
 	var config string

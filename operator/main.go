@@ -48,7 +48,6 @@ func runManager() int {
 	var replicas int
 	flag.IntVar(&replicas, "exporter.replicas", 2, "snmp_exporter replicas behind the Service")
 	flag.StringVar(&o.ExporterAddr, "exporter.address", "", "host:port Prometheus scrapes snmp_exporter at (default the Service's cluster DNS name)")
-	flag.BoolVar(&o.ExporterHostNetwork, "exporter.host-network", false, "run snmp_exporter with hostNetwork, listening on --exporter.address (single-node loopback clusters)")
 	var qps float64
 	flag.Float64Var(&qps, "kube-api-qps", 100, "requests per second to the apiserver")
 	flag.IntVar(&o.Burst, "kube-api-burst", 200, "request burst to the apiserver")

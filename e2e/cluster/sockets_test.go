@@ -18,9 +18,24 @@ func TestHexAddr(t *testing.T) {
 			t.Errorf("hexAddr(%s) = %s, want %s", in, got, want)
 		}
 	}
-	for addr, want := range map[string]bool{"127.0.0.1:9090": true, "[::1]:80": true, "0.0.0.0:0": true, "0.0.0.0:9090": false, "192.0.2.2:9090": false} {
-		if got := isLoopbackOrUnset(addr); got != want {
-			t.Errorf("isLoopbackOrUnset(%s) = %v, want %v", addr, got, want)
+	for _, c := range []struct {
+		addr     string
+		wildcard bool
+		want     bool
+	}{
+		{"127.0.0.1:9090", false, true},
+		{"[::1]:80", false, true},
+		{"0.0.0.0:0", false, true},
+		{"0.0.0.0:9090", false, false},
+		{"0.0.0.0:9090", true, true},
+		{"198.18.0.5:9090", false, true},
+		{"198.19.255.1:443", false, true},
+		{"198.20.0.1:443", true, false},
+		{"192.0.2.2:9090", true, false},
+		{"[::ffff:198.18.0.7]:80", false, true},
+	} {
+		if got := onCluster(c.addr, c.wildcard); got != c.want {
+			t.Errorf("onCluster(%s, wildcard %v) = %v, want %v", c.addr, c.wildcard, got, c.want)
 		}
 	}
 }

@@ -1,15 +1,32 @@
 #!/usr/bin/env bash
-# cluster.sh runs a real single-node Kubernetes on this machine's loopback: etcd, kube-apiserver,
-# kube-controller-manager, kube-scheduler and kubelet (hack/tools.sh builds them from pinned
-# sources), containerd and runc from Debian, a loopback-only CNI, and hostNetwork pods only.
-# No address but 127.0.0.1 is ever used: the Service range is 127.0.0.0/24, so the `kubernetes`
-# Service is the apiserver itself on 127.0.0.1:443 and in-cluster clients need no kube-proxy.
+# cluster.sh runs a real-shaped single-node Kubernetes on this machine, unable to reach anything
+# off it: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy
+# (hack/tools.sh builds them from pinned sources), containerd and runc from Debian, all in a
+# network namespace this script creates (wattson-node). Pods get IPs from 198.18.0.0/24 through
+# Debian's ptp and host-local CNI plugins, Services ClusterIPs from 198.19.0.0/24 (kube-proxy,
+# nftables mode), names from CoreDNS (cluster.local only, no forward), and, where the kernel has
+# nftables' queue expression (CONFIG_NFT_QUEUE; `can-enforce`), sigs.k8s.io/kube-network-policies
+# as the NetworkPolicy enforcer (both built from the Go module proxy, run as pods). Without it
+# NetworkPolicies are accepted but not enforced, and `up` says so.
+#
+#   host  wattson0 198.19.255.1/30  <-veth->  eth0 198.19.255.2/30  wattson-node
+#         route 198.18.0.0/15 via the veth       apiserver :6443, kubelet :10250, etcd 127.0.0.1:2379
+#                                                 pods 198.18.0.0/24 (ptp), Services 198.19.0.0/24
+#
+# No namespace of the cluster has a default route or any route outside 198.18.0.0/15 and
+# loopback, the host does not forward (net.ipv4.ip_forward stays as it was, checked), and an
+# nftables table in wattson-node counts and drops anything that would leave it for an address
+# other than the host's end of the veth (`census` prints the count; `make cluster-e2e` checks 0).
+# etcd serves TLS only, to client certificates of its own CA.
 #
 # Usage (as root):
 #   hack/cluster/cluster.sh up      start it (idempotent); prints the kubeconfig path
-#   hack/cluster/cluster.sh down    stop it and remove every process, mount, cgroup and netns
+#   hack/cluster/cluster.sh down    stop it and remove every process, mount, cgroup, netns, veth,
+#                                   nftables table and route
 #   hack/cluster/cluster.sh check   fail if anything of the cluster is left (down runs it)
+#   hack/cluster/cluster.sh census  routes of every cluster namespace and the drop counter
 #   hack/cluster/cluster.sh status  what runs
+#   hack/cluster/cluster.sh can-enforce  exit 0 if this kernel can run the NetworkPolicy enforcer
 #
 # State lives in $WATTSON_CLUSTER_DIR (default /var/lib/wattson-cluster); logs in its logs/.
 set -euo pipefail
@@ -17,17 +34,24 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=${BIN:-$ROOT/bin}
 DIR=${WATTSON_CLUSTER_DIR:-/var/lib/wattson-cluster}
-# The node's name is its address: kubelet refuses a loopback --node-ip and reports the host's
-# other addresses as InternalIP, so the apiserver reaches kubelet (logs, exec, port-forward) by
-# the node's Hostname address, 127.0.0.1, which needs no resolver.
-NODE=127.0.0.1
+NETNS=wattson-node
+HOST_IF=wattson0
+HOST_IP=198.19.255.1
+NODE_IP=198.19.255.2
+NODE=wattson-node
+RANGE=198.18.0.0/15       # everything of the cluster: pods, Services, the veth
+POD_CIDR=198.18.0.0/16    # the cluster's; the node's is its first /24
+NODE_POD_CIDR=198.18.0.0/24
+SVC_CIDR=198.19.0.0/24
+API_SVC_IP=198.19.0.1
+DNS_IP=198.19.0.10
+API_PORT=6443
+ETCD=https://127.0.0.1:2379   # in wattson-node's own loopback
 KUBECONFIG_OUT=$DIR/kubeconfig
-ETCD_PORT=2479            # not etcd's default, so a developer's etcd keeps its port
-API_PORT=443              # the `kubernetes` Service's port: in-cluster clients dial 127.0.0.1:443
 PAUSE_IMAGE=wattson.local/pause:v1
-# Host paths kubelet, containerd's shims and podman create whatever their state dirs say. `up`
-# records which existed before it; `down` removes the others and `check` looks for them.
-HOST_PATHS="/run/containerd /run/libpod /run/containers /var/lib/containers /var/lib/kubelet /var/log/containers /var/log/pods"
+# Host paths kubelet, containerd's shims, CNI and podman create whatever their state dirs say.
+# `up` records which existed before it; `down` removes the others and `check` looks for them.
+HOST_PATHS="/run/containerd /run/libpod /run/containers /var/lib/containers /var/lib/kubelet /var/log/containers /var/log/pods /var/lib/cni /run/netns"
 
 log() { printf '%s cluster: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "$*"; exit 1; }
@@ -36,15 +60,22 @@ need_root() { [[ $(id -u) == 0 ]] || die "must run as root (containerd, kubelet,
 
 need_bins() {
   local b missing=()
-  for b in etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl; do
+  for b in etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl; do
     [[ -x $BIN/$b ]] || missing+=("$b")
   done
-  ((${#missing[@]} == 0)) || die "missing in $BIN: ${missing[*]}; run: hack/tools.sh etcd kube-apiserver kube-cluster"
-  for b in containerd containerd-shim-runc-v2 runc ctr buildah podman; do
-    command -v "$b" >/dev/null || die "$b not found; run: apt-get install -y containerd runc buildah podman containernetworking-plugins busybox-static"
+  ((${#missing[@]} == 0)) || die "missing in $BIN: ${missing[*]}; run: make cluster-tools"
+  for b in containerd containerd-shim-runc-v2 runc ctr buildah podman nft nsenter; do
+    command -v "$b" >/dev/null || die "$b not found; run: apt-get install -y containerd runc buildah podman containernetworking-plugins busybox-static nftables"
   done
-  [[ -x /usr/lib/cni/loopback ]] || die "/usr/lib/cni/loopback not found; run: apt-get install -y containernetworking-plugins"
+  for b in ptp host-local; do
+    [[ -x /usr/lib/cni/$b ]] || die "/usr/lib/cni/$b not found; run: apt-get install -y containernetworking-plugins"
+  done
 }
+
+# inns CMD...: runs CMD in the node's network namespace, in the host's mount namespace (so that
+# kubelet's volume mounts and containerd's rootfs mounts see each other; `ip netns exec` would
+# give each its own).
+inns() { nsenter --net="/run/netns/$NETNS" -- "$@"; }
 
 # pidfile NAME: the pid of a component we started, if it still runs.
 running() {
@@ -52,11 +83,12 @@ running() {
   [[ -f $f ]] && kill -0 "$(cat "$f")" 2>/dev/null
 }
 
-# start NAME CMD...: runs a component in the background in its own session, logging to logs/NAME.log.
+# start NAME CMD...: runs a component in the node's namespace, in the background in its own
+# session, logging to logs/NAME.log.
 start() {
   local name=$1; shift
   if running "$name"; then return 0; fi
-  setsid "$@" >>"$DIR/logs/$name.log" 2>&1 </dev/null &
+  setsid nsenter --net="/run/netns/$NETNS" -- "$@" >>"$DIR/logs/$name.log" 2>&1 </dev/null &
   echo $! >"$DIR/run/$name.pid"
 }
 
@@ -74,27 +106,72 @@ wait_for() {
   done
 }
 
+# net_up: the node's namespace, the veth to the host, the host's one route into the cluster, and
+# the node's egress guard (an nftables table that counts and drops whatever would leave the
+# namespace for anything but the host's end of the veth).
+net_up() {
+  [[ -f /run/netns/$NETNS ]] || ip netns add "$NETNS"
+  inns sysctl -qw net.ipv4.ip_forward=1
+  # IPv4 only: no link-local chatter on the veth for the guard below to count.
+  inns sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+  if ! ip link show "$HOST_IF" >/dev/null 2>&1; then
+    ip link add "$HOST_IF" type veth peer name eth0 netns "$NETNS"
+    sysctl -qw "net.ipv6.conf.$HOST_IF.disable_ipv6=1"
+    ip addr add "$HOST_IP/30" dev "$HOST_IF"
+    ip link set "$HOST_IF" up
+    inns ip addr add "$NODE_IP/30" dev eth0
+    inns ip link set eth0 up
+    inns ip link set lo up
+  fi
+  ip route replace "$RANGE" via "$NODE_IP" dev "$HOST_IF"
+  inns nft -f - <<NFT
+table inet wattson-egress
+delete table inet wattson-egress
+table inet wattson-egress {
+  counter escaped {}
+  chain sent {
+    type filter hook output priority 0; policy accept;
+    oifname "eth0" ip daddr != $HOST_IP counter name escaped drop
+    oifname "eth0" meta nfproto ipv6 counter name escaped drop
+  }
+  chain forwarded {
+    type filter hook forward priority 0; policy accept;
+    oifname "eth0" ip daddr != $HOST_IP counter name escaped drop
+    oifname "eth0" meta nfproto ipv6 counter name escaped drop
+  }
+}
+NFT
+}
+
 pki() {
   local p=$DIR/pki
   [[ -f $p/done ]] && return 0
   mkdir -p "$p"; cd "$p"
-  openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 3650 -subj "/CN=wattson-cluster-ca" 2>/dev/null
-  # cert NAME SUBJECT [SAN]
+  # ca NAME: a CA of its own (etcd's trusts no certificate of the cluster's).
+  ca() { openssl req -x509 -newkey rsa:2048 -nodes -keyout "$1.key" -out "$1.crt" -days 3650 -subj "/CN=wattson-$1" 2>/dev/null; }
+  ca ca
+  ca etcd-ca
+  # cert NAME SUBJECT [SAN [USAGE [CA]]]
   cert() {
+    local signer=${5:-ca}
     openssl req -newkey rsa:2048 -nodes -keyout "$1.key" -out "$1.csr" -subj "$2" 2>/dev/null
     local ext=$1.ext
     printf 'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=%s\n' "${4:-clientAuth}" >"$ext"
     [[ -n ${3:-} ]] && printf 'subjectAltName=%s\n' "$3" >>"$ext"
-    openssl x509 -req -in "$1.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -out "$1.crt" -days 3650 -extfile "$ext" 2>/dev/null
+    openssl x509 -req -in "$1.csr" -CA "$signer.crt" -CAkey "$signer.key" -CAcreateserial -out "$1.crt" -days 3650 -extfile "$ext" 2>/dev/null
     rm -f "$1.csr" "$ext"
   }
   cert apiserver "/CN=kube-apiserver" \
-    "IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local" serverAuth
+    "IP:$NODE_IP,IP:$API_SVC_IP,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local" serverAuth
   cert admin "/O=system:masters/CN=wattson-admin"
   cert controller-manager "/CN=system:kube-controller-manager"
   cert scheduler "/CN=system:kube-scheduler"
+  cert kube-proxy "/CN=system:kube-proxy"
   cert kubelet "/O=system:nodes/CN=system:node:$NODE"
   cert apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client"
+  cert etcd-server "/CN=wattson-etcd" "IP:127.0.0.1" serverAuth,clientAuth etcd-ca
+  cert etcd-peer "/CN=wattson-etcd" "IP:127.0.0.1" serverAuth,clientAuth etcd-ca
+  cert apiserver-etcd-client "/CN=kube-apiserver-etcd-client" "" clientAuth etcd-ca
   openssl genrsa -out sa.key 2048 2>/dev/null
   openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
   chmod 600 ./*.key
@@ -110,7 +187,7 @@ kind: Config
 clusters:
   - name: wattson
     cluster:
-      server: https://127.0.0.1:$API_PORT
+      server: https://$NODE_IP:$API_PORT
       certificate-authority-data: $(base64 -w0 "$p/ca.crt")
 users:
   - name: $2
@@ -118,20 +195,24 @@ users:
       client-certificate-data: $(base64 -w0 "$p/$2.crt")
       client-key-data: $(base64 -w0 "$p/$2.key")
 contexts:
-  - name: wattson-loopback
+  - name: wattson-cluster
     context: {cluster: wattson, user: $2}
-current-context: wattson-loopback
+current-context: wattson-cluster
 KC
   chmod 600 "$DIR/$1"
 }
 
 containerd_config() {
   local c=$DIR/containerd
-  mkdir -p "$c/root" "$c/state" "$DIR/cni"
-  # Loopback only: hostNetwork pods never call it, but the runtime reports NetworkReady (and so
-  # the node Ready) only once a CNI configuration is loaded.
-  cat >"$DIR/cni/10-loopback.conflist" <<'CNI'
-{"cniVersion": "0.4.0", "name": "wattson-loopback", "plugins": [{"type": "loopback"}]}
+  mkdir -p "$c/root" "$c/state" "$DIR/cni" "$DIR/cni-cache"
+  # ptp: a veth per pod into the node's namespace, a /32 route to it there; the pod's only route
+  # is the cluster's range (no default route). host-local keeps its leases in the state dir.
+  cat >"$DIR/cni/10-wattson.conflist" <<CNI
+{"cniVersion": "0.4.0", "name": "wattson", "plugins": [
+  {"type": "ptp", "mtu": 1500, "ipMasq": false,
+   "ipam": {"type": "host-local", "dataDir": "$DIR/cni-ipam",
+            "ranges": [[{"subnet": "$NODE_POD_CIDR"}]], "routes": [{"dst": "$RANGE"}]}}
+]}
 CNI
   containerd config default | sed \
     -e "s|^root = .*|root = \"$c/root\"|" \
@@ -163,7 +244,7 @@ kubelet_config() {
   cat >"$DIR/kubelet/config.yaml" <<KCFG
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
-address: 127.0.0.1
+address: $NODE_IP
 port: 10250
 healthzBindAddress: 127.0.0.1
 healthzPort: 10248
@@ -182,7 +263,9 @@ makeIPTablesUtilChains: false
 evictionHard: {memory.available: "100Mi", nodefs.available: "1%", imagefs.available: "1%"}
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
-# dnsPolicy None pods only; the host's resolver must never be handed to a pod.
+clusterDomain: cluster.local
+clusterDNS: [$DNS_IP]
+# The host's resolver is never handed to a pod: ClusterFirst pods get CoreDNS only.
 resolvConf: ""
 staticPodPath: ""
 podLogsDir: $DIR/pod-logs
@@ -191,11 +274,41 @@ containerRuntimeEndpoint: unix://$DIR/containerd/containerd.sock
 KCFG
 }
 
+kube_proxy_config() {
+  mkdir -p "$DIR/kube-proxy"
+  # Rewritten only when it changes: kube-proxy exits when its configuration file does.
+  cat >"$DIR/kube-proxy/config.yaml.new" <<KP
+apiVersion: kubeproxy.config.k8s.io/v1alpha1
+kind: KubeProxyConfiguration
+mode: nftables
+clientConnection: {kubeconfig: $DIR/kube-proxy.kubeconfig}
+hostnameOverride: $NODE
+clusterCIDR: $POD_CIDR
+bindAddress: $NODE_IP
+metricsBindAddress: 127.0.0.1:10249
+healthzBindAddress: 127.0.0.1:10256
+nodePortAddresses: [$NODE_IP/32]
+# conntrack's limits are the host's, not the namespace's: leave them.
+conntrack: {maxPerCore: 0, min: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeout: 0s}
+KP
+  if cmp -s "$DIR/kube-proxy/config.yaml.new" "$DIR/kube-proxy/config.yaml"; then
+    rm "$DIR/kube-proxy/config.yaml.new"
+  else
+    mv "$DIR/kube-proxy/config.yaml.new" "$DIR/kube-proxy/config.yaml"
+  fi
+}
+
+etcdctl_health() {
+  local p=$DIR/pki
+  inns curl -sf --cacert "$p/etcd-ca.crt" --cert "$p/apiserver-etcd-client.crt" --key "$p/apiserver-etcd-client.key" "$ETCD/health"
+}
+
 up() {
   need_root; need_bins
   mkdir -p "$DIR/logs" "$DIR/run"
   if [[ ! -f $DIR/host-paths ]]; then
     local h; for h in $HOST_PATHS; do [[ -e $h ]] && echo "$h"; done >"$DIR/host-paths"
+    sysctl -n net.ipv4.ip_forward >"$DIR/host-ip-forward"
   fi
   storage_config
   pki
@@ -203,27 +316,33 @@ up() {
   kubeconfig controller-manager.kubeconfig controller-manager
   kubeconfig scheduler.kubeconfig scheduler
   kubeconfig kubelet.kubeconfig kubelet
-  cp "$DIR/kubeconfig" "$DIR/kubeconfig.tmp" && mv "$DIR/kubeconfig.tmp" "$KUBECONFIG_OUT"
-
-  log "etcd on 127.0.0.1:$ETCD_PORT"
-  start etcd "$BIN/etcd" --name wattson --data-dir "$DIR/etcd" \
-    --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
-    --listen-peer-urls "http://127.0.0.1:$((ETCD_PORT + 1))" --initial-advertise-peer-urls "http://127.0.0.1:$((ETCD_PORT + 1))" \
-    --initial-cluster "wattson=http://127.0.0.1:$((ETCD_PORT + 1))" --listen-metrics-urls "" \
-    --unsafe-no-fsync
-  wait_for etcd 30 curl -sf "http://127.0.0.1:$ETCD_PORT/health"
+  kubeconfig kube-proxy.kubeconfig kube-proxy
+  log "network namespace $NETNS, veth $HOST_IF $HOST_IP <-> $NODE_IP, route $RANGE"
+  net_up
 
   local p=$DIR/pki
-  log "kube-apiserver on 127.0.0.1:$API_PORT"
+  log "etcd on $ETCD (in $NETNS; TLS, client certificates of its own CA)"
+  start etcd "$BIN/etcd" --name wattson --data-dir "$DIR/etcd" \
+    --listen-client-urls "$ETCD" --advertise-client-urls "$ETCD" \
+    --cert-file "$p/etcd-server.crt" --key-file "$p/etcd-server.key" \
+    --client-cert-auth --trusted-ca-file "$p/etcd-ca.crt" \
+    --listen-peer-urls https://127.0.0.1:2380 --initial-advertise-peer-urls https://127.0.0.1:2380 \
+    --initial-cluster wattson=https://127.0.0.1:2380 \
+    --peer-cert-file "$p/etcd-peer.crt" --peer-key-file "$p/etcd-peer.key" \
+    --peer-client-cert-auth --peer-trusted-ca-file "$p/etcd-ca.crt" \
+    --listen-metrics-urls "" --unsafe-no-fsync
+  wait_for etcd 30 etcdctl_health
+
+  log "kube-apiserver on $NODE_IP:$API_PORT"
   start kube-apiserver "$BIN/kube-apiserver" \
-    --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
-    --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$API_PORT" \
-    --service-cluster-ip-range 127.0.0.0/24 \
-    --endpoint-reconciler-type none \
+    --etcd-servers "$ETCD" --etcd-cafile "$p/etcd-ca.crt" \
+    --etcd-certfile "$p/apiserver-etcd-client.crt" --etcd-keyfile "$p/apiserver-etcd-client.key" \
+    --bind-address "$NODE_IP" --advertise-address "$NODE_IP" --secure-port "$API_PORT" \
+    --service-cluster-ip-range "$SVC_CIDR" \
     --tls-cert-file "$p/apiserver.crt" --tls-private-key-file "$p/apiserver.key" \
     --client-ca-file "$p/ca.crt" \
     --kubelet-client-certificate "$p/apiserver-kubelet-client.crt" --kubelet-client-key "$p/apiserver-kubelet-client.key" \
-    --kubelet-preferred-address-types Hostname \
+    --kubelet-preferred-address-types InternalIP \
     --service-account-issuer https://kubernetes.default.svc.cluster.local \
     --service-account-key-file "$p/sa.pub" --service-account-signing-key-file "$p/sa.key" \
     --authorization-mode Node,RBAC --allow-privileged=true \
@@ -237,6 +356,7 @@ up() {
     --bind-address 127.0.0.1 --controllers '*' --use-service-account-credentials \
     --service-account-private-key-file "$p/sa.key" --root-ca-file "$p/ca.crt" \
     --cluster-signing-cert-file "$p/ca.crt" --cluster-signing-key-file "$p/ca.key" \
+    --allocate-node-cidrs --cluster-cidr "$POD_CIDR" --node-cidr-mask-size 24 --service-cluster-ip-range "$SVC_CIDR" \
     --leader-elect=false
   start kube-scheduler "$BIN/kube-scheduler" \
     --kubeconfig "$DIR/scheduler.kubeconfig" \
@@ -256,14 +376,31 @@ up() {
   start podman env CONTAINERS_STORAGE_CONF="$DIR/storage.conf" podman system service --time=0 "unix://$DIR/run/podman.sock"
   wait_for podman 30 test -S "$DIR/run/podman.sock"
 
-  log "kubelet (node $NODE)"
+  log "kubelet (node $NODE, $NODE_IP) and kube-proxy (nftables)"
   kubelet_config
   start kubelet "$BIN/kubelet" --config "$DIR/kubelet/config.yaml" \
     --kubeconfig "$DIR/kubelet.kubeconfig" --root-dir "$DIR/kubelet" \
-    --hostname-override "$NODE" --cert-dir "$DIR/kubelet/pki" \
-    --node-labels "wattson.dev/node=loopback"
+    --hostname-override "$NODE" --node-ip "$NODE_IP" --cert-dir "$DIR/kubelet/pki"
+  kube_proxy_config
+  start kube-proxy "$BIN/kube-proxy" --config "$DIR/kube-proxy/config.yaml"
   wait_for "node registration" 60 "$BIN/kubectl" --kubeconfig "$KUBECONFIG_OUT" get node "$NODE"
   wait_for "node Ready" 120 "$BIN/kubectl" --kubeconfig "$KUBECONFIG_OUT" wait --for=condition=Ready "node/$NODE" --timeout=1s
+
+  local a=(ctr --address "$DIR/containerd/containerd.sock" -n k8s.io) need=() addons=(coredns)
+  local img files=(-f "$ROOT/hack/cluster/addons.yaml")
+  if can_enforce; then
+    addons+=(kube-network-policies); files+=(-f "$ROOT/hack/cluster/netpol.yaml")
+  else
+    log "WARNING: this kernel has no nftables queue expression (CONFIG_NFT_QUEUE): kube-network-policies cannot run, NetworkPolicies are NOT enforced in this cluster"
+  fi
+  log "${addons[*]}"
+  for img in "${addons[@]}"; do
+    "${a[@]}" images ls -q | grep -q "^wattson.local/$img:" || need+=("$img")
+  done
+  ((${#need[@]} == 0)) || "$ROOT/hack/cluster/images.sh" "${need[@]}"
+  "$BIN/kubectl" --kubeconfig "$KUBECONFIG_OUT" apply --server-side "${files[@]}" >/dev/null
+  wait_for "${addons[*]}" 120 "$BIN/kubectl" --kubeconfig "$KUBECONFIG_OUT" -n kube-system \
+    wait --for=condition=Ready pod -l wattson.dev/cluster-addon --timeout=1s
   # skaffold's global settings for this node: no telemetry or update checks (no internet here).
   printf 'global:\n  collect-metrics: false\n  update-check: false\n  survey:\n    disable-prompt: true\n' >"$DIR/skaffold-config.yaml"
   log "node $NODE Ready; for kubectl and skaffold:"
@@ -271,7 +408,8 @@ up() {
 }
 
 # pids of every process of the cluster: the components we started, anything naming the state
-# dir on its command line (containerd's shims do, by their -address), and the shims' children.
+# dir on its command line (containerd's shims do, by their -address), the shims' children, and
+# anything left in the node's namespace.
 cluster_pids() {
   local f pid
   for f in "$DIR"/run/*.pid; do
@@ -279,11 +417,12 @@ cluster_pids() {
     pid=$(cat "$f"); kill -0 "$pid" 2>/dev/null && echo "$pid"
   done
   pgrep -f -- "$DIR/" || true
-  # Container processes: children of our shims.
   local shim
   for shim in $(pgrep -f "containerd-shim-runc-v2.*$DIR" 2>/dev/null); do
     pgrep -P "$shim" || true
   done
+  [[ -e /run/netns/$NETNS ]] && ip netns pids "$NETNS" 2>/dev/null
+  return 0
 }
 
 cluster_mounts() { awk -v d="$DIR/" 'index($5, d) == 1 { print $5 }' /proc/self/mountinfo | sort -r; }
@@ -296,7 +435,16 @@ cluster_cgroups() {
   return 0
 }
 
-cluster_netns() { ls /var/run/netns 2>/dev/null | grep '^cni-' || true; }
+cluster_netns() { ls /run/netns 2>/dev/null | grep -E "^(cni-|$NETNS\$)" || true; }
+
+# host_net_left: the veth, the route and any nftables table of the cluster left on the host.
+host_net_left() {
+  ip link show "$HOST_IF" >/dev/null 2>&1 && echo "link $HOST_IF"
+  ip route show "$RANGE" | grep -q . && echo "route $RANGE"
+  ip -br link | awk '$1 ~ /^veth/ { print "link " $1 }'
+  { nft list tables 2>/dev/null || true; } | awk '/kube-proxy|kube-network-policies|wattson/ { print "nftables " $0 }'
+  return 0
+}
 
 down() {
   need_root
@@ -307,7 +455,7 @@ down() {
     "$BIN/kubectl" "${kc[@]}" delete pods --all-namespaces --all --grace-period=5 --wait=true --timeout=60s >/dev/null 2>&1 || true
   fi
   local name
-  for name in kubelet kube-scheduler kube-controller-manager; do stop "$name"; done
+  for name in kube-proxy kubelet kube-scheduler kube-controller-manager; do stop "$name"; done
   if running containerd; then
     log "removing containers"
     local a=(ctr --address "$DIR/containerd/containerd.sock" -n k8s.io) t
@@ -324,21 +472,28 @@ down() {
   for m in $(cluster_mounts); do umount -l "$m" 2>/dev/null || umount -f "$m" 2>/dev/null || true; done
   local cg
   for cg in $(cluster_cgroups); do rmdir "$cg" 2>/dev/null || true; done
+  # The node's namespace takes the veth (both ends), its routes and its nftables tables along.
+  ip route del "$RANGE" 2>/dev/null || true
   local ns
   for ns in $(cluster_netns); do ip netns delete "$ns" 2>/dev/null || true; done
+  ip link del "$HOST_IF" 2>/dev/null || true
   # kubelet links every container's log into /var/log/containers, whatever podLogsDir says.
   find /var/log/containers -maxdepth 1 -type l -lname "$DIR/*" -delete 2>/dev/null || true
   local h before=""
   if [[ -f $DIR/host-paths ]]; then
     before=$(cat "$DIR/host-paths")
     for h in $HOST_PATHS; do
-      grep -qx "$h" <<<"$before" || rm -rf "$h"
+      grep -qx "$h" <<<"$before" && continue
+      # `ip netns add` makes /run/netns a mount point of its own.
+      if [[ $h == /run/netns ]] && mountpoint -q /run/netns; then umount /run/netns 2>/dev/null || true; fi
+      rm -rf "$h"
     done
   else
     log "no record of the host paths that existed before up: leaving them for check to report"
     before=$(tr " " "\n" <<<"$HOST_PATHS")
   fi
   HOST_BEFORE=$before
+  HOST_FORWARD_BEFORE=$(cat "$DIR/host-ip-forward" 2>/dev/null || sysctl -n net.ipv4.ip_forward)
   if [[ ${WATTSON_CLUSTER_KEEP:-} == "" ]]; then rm -rf "$DIR"; fi
   check
   log "down; nothing left"
@@ -357,15 +512,21 @@ stop() {
 
 check() {
   local left=()
-  local pids mounts cgroups netns
+  local pids mounts cgroups netns hostnet
   pids=$( { pgrep -f -- "$DIR/" || true; pgrep -f "containerd-shim-runc-v2.*$DIR" || true; } | sort -u | tr '\n' ' ')
-  mounts=$(cluster_mounts | tr '\n' ' ')
+  mounts=$( { cluster_mounts; awk -v ns="$NETNS" '$5 ~ "^/run/netns/(cni-|" ns "$)" { print $5 }' /proc/self/mountinfo; } | tr '\n' ' ')
   cgroups=$(cluster_cgroups | tr '\n' ' ')
   netns=$(cluster_netns | tr '\n' ' ')
+  hostnet=$(host_net_left | tr '\n' ',')
   [[ -z ${pids// } ]] || left+=("processes: $pids")
   [[ -z ${mounts// } ]] || left+=("mounts: $mounts")
   [[ -z ${cgroups// } ]] || left+=("cgroups: $cgroups")
   [[ -z ${netns// } ]] || left+=("network namespaces: $netns")
+  [[ -z ${hostnet// } ]] || left+=("host network: $hostnet")
+  local fwd_before=${HOST_FORWARD_BEFORE-$(cat "$DIR/host-ip-forward" 2>/dev/null || echo "")}
+  if [[ -n $fwd_before && $(sysctl -n net.ipv4.ip_forward) != "$fwd_before" ]]; then
+    left+=("host net.ipv4.ip_forward changed: was $fwd_before, now $(sysctl -n net.ipv4.ip_forward)")
+  fi
   # Host paths: those that did not exist before `up` (recorded in the state dir, or by `down`).
   local h before paths=""
   before=${HOST_BEFORE-$(cat "$DIR/host-paths" 2>/dev/null || tr " " "\n" <<<"$HOST_PATHS")}
@@ -378,12 +539,56 @@ check() {
     local l; for l in "${left[@]}"; do log "left behind: $l"; done
     return 1
   fi
-  log "check: no process, mount, cgroup, network namespace or host path of the cluster is left"
+  log "check: no process, mount, cgroup, network namespace, veth, route, nftables table or host path of the cluster is left"
+}
+
+# census: every network namespace a process of the cluster is in, with its routes (all tables),
+# and the egress guard's count of packets that would have left the node. Exits 1 if a namespace
+# has a route outside the cluster's range and loopback, or the guard counted anything.
+census() {
+  local bad=0 seen="" pid ns
+  for pid in $(cluster_pids | sort -u); do
+    ns=$(readlink "/proc/$pid/ns/net" 2>/dev/null) || continue
+    [[ " $seen " == *" $ns "* ]] && continue
+    seen+=" $ns"
+    local routes
+    routes=$(nsenter --net="/proc/$pid/ns/net" -- ip -4 route show table all 2>/dev/null | grep -v '^local \|^broadcast \|^multicast ' || true)
+    routes+=$'\n'$(nsenter --net="/proc/$pid/ns/net" -- ip -6 route show table all 2>/dev/null | grep -v '^local \|^multicast \|^anycast \|^fe80::/64 \|^ff00::/8 ' || true)
+    local r
+    while read -r r; do
+      [[ -z $r ]] && continue
+      case $r in
+        198.18.* | 198.19.* | 127.* | "::1 "*) ;;
+        *) echo "$ns (pid $pid $(cat /proc/$pid/comm)): route off the cluster: $r"; bad=1 ;;
+      esac
+    done <<<"$routes"
+  done
+  local n
+  n=$(inns nft list counter inet wattson-egress escaped 2>/dev/null | awk '/packets/ { print $2 }')
+  echo "network namespaces: $(wc -w <<<"$seen"); packets dropped leaving the node: ${n:-?}"
+  [[ ${n:-x} == 0 ]] || bad=1
+  return $bad
+}
+
+# can_enforce: whether kube-network-policies can program this kernel. It queues packets with
+# nftables' `queue` expression; a kernel without CONFIG_NFT_QUEUE refuses that rule with ENOENT
+# (found on a 6.18 firecracker kernel, which has NFQUEUE only for iptables). Tried for real, in
+# a throwaway network namespace, rather than read from /proc/config.gz, which may be absent.
+can_enforce() {
+  local ns=wattson-nftprobe-$$ ok=1
+  ip netns add "$ns" || return 1
+  if ip netns exec "$ns" nft -f - <<'NFT' 2>/dev/null; then ok=0; fi
+table inet probe {
+  chain forward { type filter hook forward priority 0; queue num 98 bypass; }
+}
+NFT
+  ip netns del "$ns"
+  return $ok
 }
 
 status() {
   local name
-  for name in etcd kube-apiserver kube-controller-manager kube-scheduler containerd podman kubelet; do
+  for name in etcd kube-apiserver kube-controller-manager kube-scheduler containerd podman kubelet kube-proxy; do
     if running "$name"; then echo "$name: running (pid $(cat "$DIR/run/$name.pid"))"; else echo "$name: stopped"; fi
   done
   [[ -f $KUBECONFIG_OUT ]] && echo "kubeconfig: $KUBECONFIG_OUT"
@@ -393,6 +598,8 @@ case ${1:-} in
   up) up ;;
   down) down ;;
   check) check ;;
+  census) census ;;
   status) status ;;
-  *) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  can-enforce) can_enforce ;;
+  *) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

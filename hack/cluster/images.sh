@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
-# images.sh builds the loopback cluster's images FROM scratch with buildah, from static binaries,
+# images.sh builds the test cluster's images FROM scratch with buildah, from static binaries,
 # and imports them into the cluster's containerd (namespace k8s.io): no registry, no pulls; pods
-# use imagePullPolicy Never or IfNotPresent.
+# use imagePullPolicy Never or IfNotPresent. Third-party images keep their published images'
+# user and entrypoint (snmp_exporter has no USER, so it runs as root; Prometheus, Alertmanager,
+# prometheus-operator and its config reloader run as the named user nobody, 65534 in their
+# /etc/passwd), so a pod spec that only works with images of our own fails here as it would in
+# a user's cluster.
 #
 # Usage (as root):
-#   hack/cluster/images.sh [NAME...]          the named images (default: all but wattson-dev), tagged wattson.local/NAME:TAG
+#   hack/cluster/images.sh [NAME...]          the named images (default: the cluster's and the kit's third-party ones)
 #   hack/cluster/images.sh --tag REF NAME     one image tagged REF (skaffold's custom builder: REF=$IMAGE)
 #   hack/cluster/images.sh --list
 #
 # Names: pause wattson wattson-dev snmp-exporter prometheus alertmanager prometheus-operator
-#        prometheus-config-reloader
+#        prometheus-config-reloader coredns kube-network-policies busybox
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -19,9 +23,9 @@ SOCK=$DIR/containerd/containerd.sock
 # The cluster's own image storage (hack/cluster/cluster.sh writes it: vfs, under the cluster's
 # folder, so that `cluster.sh down` removes every image).
 export CONTAINERS_STORAGE_CONF=$DIR/storage.conf BUILDAH_ISOLATION=chroot
-ALL="pause wattson wattson-dev snmp-exporter prometheus alertmanager prometheus-operator prometheus-config-reloader"
-# What `kubectl apply -k monitoring/overlays/node` needs; skaffold builds wattson-dev itself.
-DEFAULT="pause wattson snmp-exporter prometheus alertmanager prometheus-operator prometheus-config-reloader"
+ALL="pause wattson wattson-dev snmp-exporter prometheus alertmanager prometheus-operator prometheus-config-reloader coredns kube-network-policies busybox"
+# What the cluster and the kit's third-party pods need; skaffold builds Wattson's own images.
+DEFAULT="pause coredns snmp-exporter prometheus alertmanager prometheus-operator prometheus-config-reloader"
 
 log() { printf '%s images: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "$*"; exit 1; }
@@ -30,15 +34,32 @@ die() { log "$*"; exit 1; }
 tag() {
   case $1 in
     pause) echo v1 ;;
+    busybox) { busybox 2>&1 || true; } | awk 'NR == 1 { print $2 }' ;;
     wattson | wattson-dev) echo dev ;;
     snmp-exporter) version snmp_exporter ;;
     # Prometheus's Go module v0.315.0 is Prometheus 3.15.0; prometheus-operator reads the tag.
     prometheus) version prometheus | sed -E 's/^v0\.([0-9])([0-9]+)\.([0-9]+)$/v\1.\2.\3/' ;;
     alertmanager) version alertmanager ;;
     prometheus-operator | prometheus-config-reloader) version prometheus-operator ;;
+    coredns) version coredns ;;
+    kube-network-policies) version kube-network-policies ;;
   esac
 }
 version() { "$ROOT/hack/tools.sh" --version "$1"; }
+
+# repo NAME: where an image is published. The kit's third-party images get their published names
+# (built here from the same pinned source, with the published user and entrypoint), so the kit's
+# manifests deploy here unchanged, never pulled (IfNotPresent finds them); the cluster's own get
+# wattson.local names.
+repo() {
+  case $1 in
+    snmp-exporter) echo quay.io/prometheus/snmp-exporter ;;
+    prometheus) echo quay.io/prometheus/prometheus ;;
+    alertmanager) echo quay.io/prometheus/alertmanager ;;
+    prometheus-operator | prometheus-config-reloader) echo "quay.io/prometheus-operator/$1" ;;
+    *) echo "wattson.local/$1" ;;
+  esac
+}
 
 # need FILE...: the binaries an image is made of must exist, and be static.
 need() {
@@ -49,14 +70,26 @@ need() {
   done
 }
 
+# passwd: /etc/passwd and /etc/group as the published busybox-based images have them (nobody is
+# 65534), so that USER nobody resolves.
+passwd() {
+  local out=$DIR/images/etc
+  mkdir -p "$out"
+  printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n' >"$out/passwd"
+  printf 'root:x:0:\nnobody:x:65534:\n' >"$out/group"
+  echo "$out/passwd:/etc/passwd $out/group:/etc/group"
+}
+
 # image REF USER ENTRYPOINT-JSON SRC:DEST...: one image FROM scratch, imported into containerd.
+# USER "" is no USER line: root, as in an image whose Dockerfile sets none.
 image() {
   local ref=$1 user=$2 entry=$3; shift 3
   local c tar
   c=$(buildah from scratch)
   local pair
   for pair in "$@"; do buildah copy --quiet "$c" "${pair%%:*}" "${pair#*:}" >/dev/null; done
-  buildah config --user "$user" --entrypoint "$entry" --cmd '' --env PATH=/:/bin \
+  [[ -n $user ]] && buildah config --user "$user" "$c"
+  buildah config --entrypoint "$entry" --cmd '' --env PATH=/:/bin \
     --label org.opencontainers.image.source=https://github.com/wattson-dev/wattson "$c"
   # Docker's format: the image ID (the config's digest) is then the same in buildah's storage,
   # the archive and containerd.
@@ -129,18 +162,9 @@ dev_image() {
   import "$ref"
 }
 
-# probe_sh: /bin/sh for images whose listenLocal exec probes prometheus-operator writes
-# (hack/cluster/probe); there is no real shell.
-probe_sh() {
-  local out=$DIR/images/probe
-  mkdir -p "$out"
-  (cd "$ROOT" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$out/sh" ./hack/cluster/probe)
-  echo "$out/sh"
-}
-
 build() {
   local name=$1 ref=${2:-}
-  [[ -n $ref ]] || ref=wattson.local/$name:$(tag "$name")
+  [[ -n $ref ]] || ref=$(repo "$name"):$(tag "$name")
   log "building $ref"
   case $name in
     pause)
@@ -155,21 +179,40 @@ build() {
         "$ROOT/mocks/data:/data/snmpsim" ;;
     wattson-dev) dev_image "$ref" ;;
     snmp-exporter)
+      # quay.io/prometheus/snmp-exporter: no USER, ENTRYPOINT /bin/snmp_exporter.
       need "$BIN/snmp_exporter"
-      image "$ref" 65534:65534 '["/bin/snmp_exporter"]' "$BIN/snmp_exporter:/bin/snmp_exporter" ;;
+      image "$ref" "" '["/bin/snmp_exporter"]' "$BIN/snmp_exporter:/bin/snmp_exporter" ;;
     prometheus)
       need "$BIN/prometheus"
-      image "$ref" 65534:65534 '["/bin/prometheus"]' "$BIN/prometheus:/bin/prometheus" "$(probe_sh):/bin/sh" ;;
+      # shellcheck disable=SC2046
+      image "$ref" nobody '["/bin/prometheus"]' "$BIN/prometheus:/bin/prometheus" $(passwd) ;;
     alertmanager)
       need "$BIN/alertmanager"
-      image "$ref" 65534:65534 '["/bin/alertmanager"]' "$BIN/alertmanager:/bin/alertmanager" ;;
+      # shellcheck disable=SC2046
+      image "$ref" nobody '["/bin/alertmanager"]' "$BIN/alertmanager:/bin/alertmanager" $(passwd) ;;
     prometheus-operator)
       need "$BIN/prometheus-operator"
-      image "$ref" 65534:65534 '["/bin/operator"]' "$BIN/prometheus-operator:/bin/operator" ;;
+      # shellcheck disable=SC2046
+      image "$ref" nobody '["/bin/operator"]' "$BIN/prometheus-operator:/bin/operator" $(passwd) ;;
     prometheus-config-reloader)
       need "$BIN/prometheus-config-reloader"
-      image "$ref" 65534:65534 '["/bin/prometheus-config-reloader"]' \
-        "$BIN/prometheus-config-reloader:/bin/prometheus-config-reloader" "$(probe_sh):/bin/sh" ;;
+      # shellcheck disable=SC2046
+      image "$ref" nobody '["/bin/prometheus-config-reloader"]' \
+        "$BIN/prometheus-config-reloader:/bin/prometheus-config-reloader" $(passwd) ;;
+    coredns)
+      need "$BIN/coredns"
+      image "$ref" 65532:65532 '["/coredns"]' "$BIN/coredns:/coredns" ;;
+    busybox)
+      # For the NetworkPolicy probes of make cluster-e2e: busybox's nslookup and netprobe's GET.
+      local bb; bb=$(command -v busybox) || die "busybox not found; run: apt-get install -y busybox-static"
+      file -b "$bb" | grep -q 'statically linked' || die "$bb is not static; run: apt-get install -y busybox-static"
+      local out=$DIR/images/netprobe
+      mkdir -p "$out"
+      (cd "$ROOT" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$out/netprobe" ./hack/cluster/netprobe)
+      image "$ref" 65534:65534 '["/bin/busybox"]' "$bb:/bin/busybox" "$out/netprobe:/bin/netprobe" ;;
+    kube-network-policies)
+      need "$BIN/kube-network-policies"
+      image "$ref" "" '["/bin/netpol"]' "$BIN/kube-network-policies:/bin/netpol" ;;
     *) die "unknown image $name (known: $ALL)" ;;
   esac
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# prepare.sh readies a cluster for the kit's node overlay (monitoring/overlays/node): the CRDs
+# prepare.sh readies a cluster for the kit (hack/cluster/kit, or any overlay with PDUModels): the CRDs
 # (prometheus-operator's and Wattson's, established before anything uses them) and the MIBs the
 # sample PDUModels compile, as gzipped ConfigMaps labelled wattson.dev/mib in wattson-system (the
 # vendor MIBs are third-party files, read in place, never committed). skaffold's `node` profile

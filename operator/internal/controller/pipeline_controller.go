@@ -43,9 +43,6 @@ type PipelineReconciler struct {
 	ExporterAddr       string
 	ExporterImage      string
 	ExporterReplicas   int32
-	// ExporterHostNetwork runs the exporter in the node's network namespace, listening on
-	// ExporterAddr itself: for single-node clusters on loopback, with no Service routing.
-	ExporterHostNetwork bool
 }
 
 // SetupWithManager feeds every change that can alter the pipeline into its one request:
@@ -223,7 +220,7 @@ func (r *PipelineReconciler) deploymentRef() *appsv1.Deployment {
 func (r *PipelineReconciler) writeExporter(ctx context.Context, configHash string) error {
 	want := render.ExporterDeployment(render.Exporter{
 		Namespace: r.Namespace, Image: r.ExporterImage, Replicas: r.ExporterReplicas,
-		Addr: r.ExporterAddr, HostNetwork: r.ExporterHostNetwork,
+		Addr: r.ExporterAddr,
 	}, configHash)
 	dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: want.Name, Namespace: want.Namespace}}
 	_, err := controllerutil.CreateOrUpdate(ctx, r.Client, dep, func() error {

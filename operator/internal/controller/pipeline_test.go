@@ -18,7 +18,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/wattson-dev/wattson/operator/api/v1alpha1"
-	"github.com/wattson-dev/wattson/operator/internal/manager"
 )
 
 // TestPipelinePlain runs the operator where prometheus-operator's CRDs are absent: it must fall
@@ -252,45 +251,4 @@ func exporterHash(ctx context.Context, g Gomega, c client.Client) string {
 	h := dep.Spec.Template.Annotations[v1alpha1.ConfigHashAnnotation]
 	g.Expect(h).NotTo(BeEmpty())
 	return h
-}
-
-// TestExporterHostNetwork: on a single-node loopback cluster the exporter runs in the node's
-// network namespace, listens on --exporter.address itself, is replaced rather than rolled (one
-// port), and is never given the host's resolver.
-func TestExporterHostNetwork(t *testing.T) {
-	cfg, c := startKube(t, false)
-	startOperator(t, cfg, func(o *manager.Options) {
-		o.ExporterHostNetwork, o.ExporterAddr, o.ExporterReplicas = true, "127.0.0.1:19116", 1
-	})
-	ctx := context.Background()
-	g := NewWithT(t)
-	g.Expect(c.Create(ctx, mibConfigMap(t))).To(Succeed())
-	g.Expect(c.Create(ctx, rackModel("rackpdu"))).To(Succeed())
-	g.Expect(c.Create(ctx, communitySecret("dc1", "snmp", "s3cret"))).To(Succeed())
-	g.Expect(c.Create(ctx, pdu("dc1", "rack1", "127.0.0.1", "rackpdu", "snmp"))).To(Succeed())
-
-	var dep appsv1.Deployment
-	g.Eventually(func(g Gomega) {
-		g.Expect(c.Get(ctx, types.NamespacedName{Namespace: opNamespace, Name: v1alpha1.ExporterName}, &dep)).To(Succeed())
-	}).WithTimeout(20 * time.Second).Should(Succeed())
-	spec := dep.Spec.Template.Spec
-	g.Expect(spec.HostNetwork).To(BeTrue())
-	g.Expect(spec.DNSPolicy).To(Equal(corev1.DNSNone))
-	g.Expect(spec.DNSConfig.Nameservers).To(Equal([]string{"127.0.0.1"}))
-	g.Expect(dep.Spec.Strategy.Type).To(Equal(appsv1.RecreateDeploymentStrategyType))
-	g.Expect(*dep.Spec.Replicas).To(Equal(int32(1)))
-	g.Expect(spec.Containers[0].Args).To(ContainElement("--web.listen-address=127.0.0.1:19116"))
-	g.Expect(spec.Containers[0].Ports[0].ContainerPort).To(Equal(int32(19116)))
-	g.Expect(spec.Containers[0].ReadinessProbe.HTTPGet.Host).To(Equal("127.0.0.1"))
-	g.Eventually(func(g Gomega) {
-		g.Expect(secretData(ctx, g, c, v1alpha1.ScrapeConfigsName, v1alpha1.ScrapeConfigsKey)).To(ContainSubstring("127.0.0.1:19116"))
-	}).WithTimeout(20 * time.Second).Should(Succeed())
-}
-
-func TestExporterHostNetworkOptions(t *testing.T) {
-	o := manager.Options{Namespace: "ns", ScrapeMode: manager.ScrapeModePlain, ExporterReplicas: 2, QPS: 1, Burst: 1, ExporterHostNetwork: true}
-	err := o.Validate()
-	if err == nil || !strings.Contains(err.Error(), "--exporter.address") || !strings.Contains(err.Error(), "--exporter.replicas") {
-		t.Fatalf("want errors naming --exporter.address and --exporter.replicas, got %v", err)
-	}
 }

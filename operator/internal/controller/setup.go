@@ -30,8 +30,6 @@ type Options struct {
 	ExporterAddr     string
 	ExporterImage    string
 	ExporterReplicas int32
-	// ExporterHostNetwork: see PipelineReconciler.
-	ExporterHostNetwork bool
 	// Readings and ReadingEvents come from a collect.Poller; both nil without Prometheus.
 	Readings      Readings
 	ReadingEvents <-chan event.GenericEvent
@@ -117,8 +115,7 @@ func Setup(mgr ctrl.Manager, o Options) error {
 		return fmt.Errorf("pdu controller: %w", err)
 	}
 	pipeline := &PipelineReconciler{Client: c, Recorder: mgr.GetEventRecorder("pipeline-controller"), Namespace: o.Namespace,
-		PrometheusOperator: o.PrometheusOperator, ExporterAddr: o.ExporterAddr, ExporterImage: o.ExporterImage, ExporterReplicas: o.ExporterReplicas,
-		ExporterHostNetwork: o.ExporterHostNetwork}
+		PrometheusOperator: o.PrometheusOperator, ExporterAddr: o.ExporterAddr, ExporterImage: o.ExporterImage, ExporterReplicas: o.ExporterReplicas}
 	if err := pipeline.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("pipeline controller: %w", err)
 	}

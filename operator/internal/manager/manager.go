@@ -6,7 +6,7 @@ package manager
 import (
 	"errors"
 	"fmt"
-	"net"
+
 	"os"
 	"strings"
 	"time"
@@ -53,7 +53,6 @@ type Options struct {
 	ExporterImage          string
 	ExporterReplicas       int32
 	ExporterAddr           string
-	ExporterHostNetwork    bool
 	QPS                    float32
 	Burst                  int
 	MaxConcurrentReconcile int
@@ -92,14 +91,6 @@ func (o *Options) Validate() error {
 	}
 	if o.PrometheusURL != "" && o.PollInterval < time.Second {
 		errs = append(errs, fmt.Errorf("--prometheus.poll-interval: must be at least 1s, got %s", o.PollInterval))
-	}
-	if o.ExporterHostNetwork {
-		if _, _, err := net.SplitHostPort(o.ExporterAddr); err != nil {
-			errs = append(errs, fmt.Errorf("--exporter.address: --exporter.host-network needs the host:port the exporter listens on, e.g. 127.0.0.1:9116: %v", err))
-		}
-		if o.ExporterReplicas != 1 {
-			errs = append(errs, fmt.Errorf("--exporter.replicas: must be 1 with --exporter.host-network (replicas would share a port), got %d", o.ExporterReplicas))
-		}
 	}
 	if o.SuitePollInterval < time.Second {
 		errs = append(errs, fmt.Errorf("--suite.poll-interval: must be at least 1s, got %s", o.SuitePollInterval))
@@ -197,7 +188,7 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	}
 	copts := controller.Options{
 		Namespace: o.Namespace, PrometheusOperator: po, ExporterAddr: o.ExporterAddr,
-		ExporterImage: o.ExporterImage, ExporterReplicas: o.ExporterReplicas, ExporterHostNetwork: o.ExporterHostNetwork,
+		ExporterImage: o.ExporterImage, ExporterReplicas: o.ExporterReplicas,
 		MaxConcurrentReconciles: o.MaxConcurrentReconcile, RecheckAfter: 2 * o.PollInterval,
 		SuiteDefaultImage: o.SuiteDefaultImage, SuitePollInterval: o.SuitePollInterval, SuiteURL: o.SuiteURL,
 		SuiteTriggerDebounce: o.SuiteTriggerDebounce, RerunToken: o.RerunToken,

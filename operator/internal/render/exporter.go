@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"net"
 	"strconv"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -25,12 +24,9 @@ type Exporter struct {
 	Image string
 	// Replicas of the Deployment.
 	Replicas int32
-	// Addr is where Prometheus reaches the exporter (host:port). With HostNetwork the exporter
-	// listens there itself; otherwise it listens on ExporterPort behind its Service.
+	// Addr is where Prometheus reaches the exporter (host:port): its Service. The exporter
+	// listens on ExporterPort behind it.
 	Addr string
-	// HostNetwork runs the exporter in the node's network namespace: for single-node clusters on
-	// loopback, with no Service routing.
-	HostNetwork bool
 }
 
 // ExporterLabels are on every object the operator writes for the exporter, and on its pods.
@@ -90,6 +86,9 @@ func ExporterService(namespace string) *corev1.Service {
 	}
 }
 
+// ExporterUID is the user and group snmp_exporter runs as: nobody, as in the Prometheus images.
+const ExporterUID int64 = 65534
+
 // ExporterDeployment is snmp_exporter's Deployment, reading snmp.yml from the
 // v1alpha1.ExporterConfigName Secret and the SNMPv3 keys from the v1alpha1.ExporterEnvName Secret.
 // configHash is ExporterConfigHash of what those Secrets hold.
@@ -98,28 +97,16 @@ func ExporterDeployment(e Exporter, configHash string) *appsv1.Deployment {
 	probe := &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/", Port: intstr.FromString("http")}}}
 	pod := corev1.PodSpec{
 		AutomountServiceAccountToken: ptr.To(false),
-		SecurityContext:              &corev1.PodSecurityContext{RunAsNonRoot: ptr.To(true), SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}},
-		Volumes:                      []corev1.Volume{{Name: "config", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: v1alpha1.ExporterConfigName}}}},
-		DNSPolicy:                    corev1.DNSClusterFirst,
+		// The published snmp_exporter image has no USER (it runs as root): runAsNonRoot alone
+		// makes kubelet refuse it ("image will run as root"), so the user is set, nobody.
+		SecurityContext: &corev1.PodSecurityContext{
+			RunAsNonRoot: ptr.To(true), RunAsUser: ptr.To(ExporterUID), RunAsGroup: ptr.To(ExporterUID),
+			SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+		},
+		Volumes:   []corev1.Volume{{Name: "config", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: v1alpha1.ExporterConfigName}}}},
+		DNSPolicy: corev1.DNSClusterFirst,
 	}
 	var strategy appsv1.DeploymentStrategy // the apiserver's default: RollingUpdate
-	if e.HostNetwork {
-		pod.HostNetwork = true
-		// Each replica binds the same host port: the old pod must go before the new one starts.
-		strategy = appsv1.DeploymentStrategy{Type: appsv1.RecreateDeploymentStrategyType}
-		// snmp_exporter resolves no names here (PDU targets are addresses); never hand a pod the
-		// host's resolver.
-		pod.DNSPolicy = corev1.DNSNone
-		pod.DNSConfig = &corev1.PodDNSConfig{Nameservers: []string{"127.0.0.1"}}
-		listen = e.Addr
-		if h, p, err := net.SplitHostPort(e.Addr); err == nil {
-			// kubelet probes a hostNetwork pod at the node's address, not where it listens.
-			probe.HTTPGet.Host = h
-			if n, err := strconv.ParseInt(p, 10, 32); err == nil {
-				port = int32(n)
-			}
-		}
-	}
 	pod.Containers = []corev1.Container{{
 		Name:  "snmp-exporter",
 		Image: e.Image,

@@ -23,8 +23,8 @@ import (
 
 const exporterNamespace = "wattson-system"
 
-// TestExporterObjects renders snmp_exporter's Deployment, Service and Secrets for a cluster and for
-// a single-node loopback cluster (hostNetwork), compares them with their goldens, then has the
+// TestExporterObjects renders snmp_exporter's Deployment, Service and Secrets, compares them with
+// their goldens, then has the
 // real binaries check them: kube-apiserver accepts every object (server-side dry-run create), and
 // snmp_exporter starts (--dry-run) with the Deployment's own arguments on the config Secret's
 // snmp.yml and the env Secret's environment.
@@ -61,12 +61,6 @@ func TestExporterObjects(t *testing.T) {
 			others:   []client.Object{render.ExporterService(exporterNamespace), configSecret, envSecret},
 			listen:   ":9116",
 		},
-		{
-			name:     "host network",
-			exporter: render.Exporter{Namespace: exporterNamespace, Image: "wattson-snmp-exporter:local", Replicas: 1, Addr: "127.0.0.1:19116", HostNetwork: true},
-			golden:   "exporter-hostnetwork.golden.yaml",
-			listen:   "127.0.0.1:19116",
-		},
 	}
 	var checks []client.Object
 	for _, tc := range tests {
@@ -84,6 +78,12 @@ func TestExporterObjects(t *testing.T) {
 			golden(t, tc.golden, bytes.Join(docs, []byte("---\n")))
 			checks = append(checks, objs...)
 
+			// The published image has no USER (root): runAsNonRoot alone makes kubelet refuse
+			// the container, so a non-root user and group must be explicit.
+			if sc := dep.Spec.Template.Spec.SecurityContext; sc == nil || sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot ||
+				sc.RunAsUser == nil || *sc.RunAsUser == 0 || sc.RunAsGroup == nil || *sc.RunAsGroup == 0 {
+				t.Errorf("pod securityContext %+v: want runAsNonRoot with an explicit non-root runAsUser and runAsGroup", sc)
+			}
 			if got := dep.Spec.Template.Annotations[v1alpha1.ConfigHashAnnotation]; got != hash {
 				t.Errorf("pod template %s = %q, want %q", v1alpha1.ConfigHashAnnotation, got, hash)
 			}
