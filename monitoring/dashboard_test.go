@@ -152,7 +152,7 @@ scrape_configs:
     static_configs:
       - targets: [%[2]s]
         labels: {namespace: dc1, pdu: rack-a01-pdu1, model: apc-rpdu2, site: ams1, room: r1, rack: a01}
-  - job_name: wattson-system/wattson-runtime
+  - job_name: wattson-runtime
     metrics_path: /runtime
     static_configs:
       - targets: [%[2]s]

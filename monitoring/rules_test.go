@@ -278,9 +278,20 @@ func TestMetricNamesExist(t *testing.T) {
 			Metadata struct {
 				Name string `json:"name"`
 			} `json:"metadata"`
+			Spec struct {
+				Selector struct {
+					MatchLabels map[string]string `json:"matchLabels"`
+				} `json:"selector"`
+			} `json:"spec"`
 		}
-		if err := yaml.Unmarshal(mustRead(t, p), &m); err == nil && m.Kind == "PodMonitor" {
+		if err := yaml.Unmarshal(mustRead(t, p), &m); err != nil {
+			continue
+		}
+		switch m.Kind {
+		case "PodMonitor": // prometheus-operator's job: NAMESPACE/NAME of the monitor
 			kitJobs["wattson-system/"+m.Metadata.Name] = true
+		case "ServiceMonitor": // the Service's name; the kit's Services are named as the component
+			kitJobs[m.Spec.Selector.MatchLabels["app.kubernetes.io/name"]] = true
 		}
 	}
 	jobs := 0
@@ -288,7 +299,7 @@ func TestMetricNamesExist(t *testing.T) {
 		for _, m := range jobRef.FindAllStringSubmatch(e, -1) {
 			jobs++
 			if m[1] != v1alpha1.PDUJob && !kitJobs[m[1]] {
-				t.Errorf("%s selects job %q; the operator's PDU scrapes have job %q (v1alpha1.PDUJob), the kit's PodMonitors %v",
+				t.Errorf("%s selects job %q; the operator's PDU scrapes have job %q (v1alpha1.PDUJob), the kit's monitors %v",
 					strings.TrimSpace(e), m[1], v1alpha1.PDUJob, slices.Sorted(maps.Keys(kitJobs)))
 			}
 		}

@@ -400,7 +400,9 @@ func promDuration(d time.Duration) v1alpha1.PrometheusDuration {
 
 // kitJob is the job (and, in scrapeJob, the namespace label) prometheus-operator gives the kit's
 // PodMonitor NAME in a cluster: the alert rules select exactly these (monitoring/rules/wattson-kit.yaml).
-func kitJob(name string) string { return kitNamespace + "/" + name }
+// kitJob is the job a kit component's ServiceMonitor gives its targets in a cluster:
+// prometheus-operator names it after the Service (with no jobLabel), here the component's name.
+func kitJob(name string) string { return name }
 
 const kitNamespace = "wattson-system"
 
