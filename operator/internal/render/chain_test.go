@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,6 +24,7 @@ import (
 	"github.com/wattson-dev/wattson/operator/api/v1alpha1"
 	"github.com/wattson-dev/wattson/operator/internal/generator"
 	"github.com/wattson-dev/wattson/operator/internal/render"
+	"github.com/wattson-dev/wattson/specs/prom"
 )
 
 // chainPDU is one PDU of a chain test: a recording the simulator serves and the model it is read
@@ -196,37 +196,15 @@ func (s series) String() string {
 	return fmt.Sprintf("{%s} %g", strings.Join(parts, ", "), s.Value)
 }
 
-// query runs an instant query on the chain's Prometheus.
+// query runs an instant query on the chain's Prometheus, through the specs' own client.
 func (c *chain) query(q string) ([]series, error) {
-	resp, err := http.Get(c.prom + "/api/v1/query?query=" + url.QueryEscape(q))
+	v, err := prom.New(c.prom).QueryVector(context.Background(), q)
 	if err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
-	var body struct {
-		Status string `json:"status"`
-		Error  string `json:"error"`
-		Data   struct {
-			Result []struct {
-				Metric map[string]string `json:"metric"`
-				Value  [2]any            `json:"value"`
-			} `json:"result"`
-		} `json:"data"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-		return nil, err
-	}
-	if body.Status != "success" {
-		return nil, fmt.Errorf("query %s: %s", q, body.Error)
-	}
-	var out []series
-	for _, r := range body.Data.Result {
-		s, _ := r.Value[1].(string)
-		v, err := strconv.ParseFloat(s, 64)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, series{Labels: r.Metric, Value: v})
+	out := make([]series, 0, len(v.Samples))
+	for _, s := range v.Samples {
+		out = append(out, series{Labels: s.Metric, Value: s.Value})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
 	return out, nil
