@@ -196,7 +196,9 @@ func StartPostgres(ctx context.Context, o Options) (*Server, error) {
 	// simulate a database outage.
 	if _, err := os.Stat(filepath.Join(data, "PG_VERSION")); err != nil {
 		initdb, err := Start(Spec{Name: "initdb", Path: filepath.Join(bin, "initdb"), Credential: cred,
-			Args: []string{"-D", data, "-A", "trust", "-U", "postgres", "--no-sync", "--no-instructions"}})
+			// UTF8 whatever the environment's locale: with no LANG (CI's environment may have none)
+			// initdb picks SQL_ASCII, which refuses every UTF-8 text the runtime stores.
+			Args: []string{"-D", data, "-A", "trust", "-U", "postgres", "-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions"}})
 		if err != nil {
 			return nil, err
 		}
