@@ -2,7 +2,6 @@ package render_test
 
 import (
 	"bytes"
-	"context"
 	"flag"
 	"os"
 	"os/exec"
@@ -18,7 +17,6 @@ import (
 
 	"github.com/wattson-dev/wattson/internal/testenv"
 	"github.com/wattson-dev/wattson/operator/api/v1alpha1"
-	"github.com/wattson-dev/wattson/operator/internal/generator"
 	"github.com/wattson-dev/wattson/operator/internal/render"
 )
 
@@ -101,35 +99,11 @@ type compiled struct {
 // TestSamplesCompile compiles every sample PDUModel against the real vendor MIBs and keeps the
 // result (status.energy and the snmp_exporter modules) in testdata/compiled.golden.yaml.
 func TestSamplesCompile(t *testing.T) {
-	mibs := testenv.Fixtures(t, "mibs")
 	models, _ := samples(t)
-	src := generator.MIBSource{Dirs: []string{
-		filepath.Join(mibs, "ietf"), filepath.Join(mibs, "vendor", "apc"),
-		filepath.Join(mibs, "vendor", "raritan"), filepath.Join(mibs, "vendor", "cyberpower"),
-	}}
-	c, _, err := generator.NewCompiler(context.Background(), src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	modules := map[string]*config.Module{}
+	modules := compileModels(t, vendorMIBs(t), models)
 	for i := range models {
-		m := &models[i]
-		gm, err := render.GeneratorModule(&m.Spec)
-		if err != nil {
-			t.Fatalf("%s: %v", m.Name, err)
-		}
-		mod, energy, _, err := c.Module(render.ModuleName(m), gm)
-		if err != nil {
-			t.Fatalf("%s: %v", m.Name, err)
-		}
-		modules[render.ModuleName(m)] = mod
-		m.Status.Module = render.ModuleName(m)
-		m.Status.Energy, err = render.EnergyStatus(&m.Spec, energy)
-		if err != nil {
-			t.Fatalf("%s: %v", m.Name, err)
-		}
-		if render.BroadestPowerScope(m) == "" {
-			t.Errorf("%s: sample model reports no power", m.Name)
+		if render.BroadestPowerScope(&models[i]) == "" {
+			t.Errorf("%s: sample model reports no power", models[i].Name)
 		}
 	}
 	snmp, err := render.SNMPConfig(modules, nil)
