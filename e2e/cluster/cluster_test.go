@@ -385,7 +385,8 @@ func (e *env) networkPolicies(t *testing.T, ctx context.Context) {
 	}{
 		{"wattson-np-probe", "http://wattson-snmp-exporter.wattson-system.svc.cluster.local:9116/metrics", false},
 		{"wattson-np-probe", "http://wattson-runtime.wattson-system.svc.cluster.local:9464/metrics", false},
-		{"wattson-np-probe", "http://wattson-operator.wattson-system.svc.cluster.local:8080/metrics", false},
+		// HTTPS: a plain request still gets an answer (400) where the policy lets it through.
+		{"wattson-np-probe", "http://wattson-operator.wattson-system.svc.cluster.local:8443/metrics", false},
 		{"wattson-np-probe", "http://wattson-operator.wattson-system.svc.cluster.local:8082/", false},
 		{"wattson-np-probe", "http://wattson-snmpsim.wattson-system.svc.cluster.local:8161/healthz", false},
 		{"wattson-np-probe", "http://wattson-prometheus.wattson-monitoring.svc.cluster.local:9090/-/ready", false},

@@ -4,10 +4,12 @@
 package manager
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -26,6 +28,7 @@ import (
 	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/wattson-dev/wattson/operator/api/v1alpha1"
@@ -73,6 +76,12 @@ type Options struct {
 	// SkipControllerNameValidation lets tests run several managers in one process
 	// (controller names must otherwise be unique per process, for metrics).
 	SkipControllerNameValidation bool
+	// MetricsSecure serves /metrics over HTTPS, to bearer tokens the apiserver authenticates and
+	// allows get on the non-resource URL /metrics (kubebuilder's v4 layout).
+	MetricsSecure bool
+	// MetricsCertDir holds MetricsCertName and MetricsKeyName, reloaded on change; empty: a
+	// self-signed certificate made at start.
+	MetricsCertDir, MetricsCertName, MetricsKeyName string
 }
 
 // Validate fails fast on settings that cannot work, naming the flag.
@@ -98,6 +107,17 @@ func (o *Options) Validate() error {
 	if o.SuiteTriggerDebounce < 0 {
 		errs = append(errs, fmt.Errorf("--suite.trigger-debounce: must not be negative, got %s", o.SuiteTriggerDebounce))
 	}
+	if o.MetricsCertDir != "" {
+		if !o.MetricsSecure {
+			errs = append(errs, errors.New("--metrics-cert-path: needs --metrics-secure"))
+		}
+		for _, f := range []string{o.MetricsCertName, o.MetricsKeyName} {
+			// controller-runtime would fall back to a self-signed certificate without a word.
+			if _, err := os.Stat(filepath.Join(o.MetricsCertDir, f)); err != nil {
+				errs = append(errs, fmt.Errorf("--metrics-cert-path: %w", err))
+			}
+		}
+	}
 	if o.QPS <= 0 || o.Burst <= 0 {
 		errs = append(errs, errors.New("--kube-api-qps and --kube-api-burst: must be positive"))
 	}
@@ -118,6 +138,26 @@ func Scheme() *runtime.Scheme {
 // +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete,namespace=wattson-system
 // Leader election records its transitions as core/v1 Events.
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch,namespace=wattson-system
+
+// The metrics endpoint checks each scraper's token (TokenReview) and its right to get /metrics
+// (SubjectAccessReview).
+// +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
+// +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
+
+// metricsOptions serves the metrics as kubebuilder's v4 layout does: over HTTPS, to callers the
+// apiserver authenticates and authorises, with HTTP/2 off (CVE-2023-44487 and CVE-2023-39325,
+// the rapid-reset and stream-cancellation attacks on Go's HTTP/2 server).
+func metricsOptions(o Options) metricsserver.Options {
+	m := metricsserver.Options{BindAddress: o.MetricsAddr}
+	if !o.MetricsSecure {
+		return m
+	}
+	m.SecureServing = true
+	m.FilterProvider = filters.WithAuthenticationAndAuthorization
+	m.CertDir, m.CertName, m.KeyName = o.MetricsCertDir, o.MetricsCertName, o.MetricsKeyName
+	m.TLSOpts = []func(*tls.Config){func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} }}
+	return m
+}
 
 // ConfigToken returns the bearer token of cfg: read from cfg.BearerTokenFile on every call
 // (projected ServiceAccount tokens rotate), else cfg.BearerToken; empty when cfg authenticates
@@ -164,7 +204,7 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  Scheme(),
-		Metrics:                 metricsserver.Options{BindAddress: o.MetricsAddr},
+		Metrics:                 metricsOptions(o),
 		HealthProbeBindAddress:  o.ProbeAddr,
 		LeaderElection:          o.LeaderElection,
 		LeaderElectionID:        "wattson-operator.wattson.dev",
