@@ -15,6 +15,7 @@ import (
 	"github.com/go-logr/logr"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
+	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/client/config"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/wattson-dev/wattson/internal/buildinfo"
@@ -70,6 +71,7 @@ func runManager(args []string, stderr io.Writer) int {
 	fs.StringVar(&o.SuiteDefaultImage, "suite.default-image", "", "image for Suites without spec.image, holding wattson-runtime and the compiled suite; empty: such Suites are not Ready (ImageMissing)")
 	fs.DurationVar(&o.SuitePollInterval, "suite.poll-interval", 30*time.Second, "how often each Suite's runtime history is read into its status")
 	fs.DurationVar(&o.SuiteTriggerDebounce, "suite.trigger-debounce", time.Second, "changes of a Suite's triggers within this window are folded into one rerun (at most 10 windows after the first)")
+	ctrlconfig.RegisterFlags(fs) // --kubeconfig, which ctrl.GetConfig reads
 	logConfig := logging.AddFlags(fs)
 	showVersion := buildinfo.Flag(fs)
 	if err := fs.Parse(args); err != nil {
@@ -112,10 +114,12 @@ func runManager(args []string, stderr io.Writer) int {
 }
 
 // setLoggers makes the logger --log.level and --log.format chose the one every library of the
-// manager logs through: controller-runtime (logr) and client-go (klog: leader election, watches,
-// throttling), so that --log.format=json gives JSON lines only.
+// manager logs through: controller-runtime (logr), client-go (klog: leader election, watches,
+// throttling) and the standard library's log (net/http's servers: "TLS handshake error"), so that
+// --log.format=json gives JSON lines only.
 func setLoggers(c *logging.Config, w io.Writer) *slog.Logger {
 	logger := c.New(w)
+	slog.SetDefault(logger)
 	ctrl.SetLogger(logr.FromSlogHandler(logger.Handler()))
 	klog.SetSlogLogger(logger)
 	// klog filters its V(n) calls itself, by -v; logr maps V(n) to slog level -n. At debug (-4)
