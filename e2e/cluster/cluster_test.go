@@ -20,6 +20,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -187,11 +188,14 @@ func (e *env) portForward(t *testing.T, ctx context.Context, namespace, svc stri
 	return "http://127.0.0.1:" + forwarding.FindStringSubmatch(line)[1]
 }
 
+// operatorMonitor scrapes the operator over HTTPS with Prometheus's ServiceAccount token.
+const operatorMonitor = "serviceMonitor/wattson-system/wattson-operator/0"
+
 // kitMonitors are the ServiceMonitors of the kit (monitoring/monitors and full-stack's): each must
 // have an up target, found through its Service's EndpointSlices.
 var kitMonitors = []string{
 	"serviceMonitor/wattson-system/wattson-runtime/0",
-	"serviceMonitor/wattson-system/wattson-operator/0",
+	operatorMonitor,
 	"serviceMonitor/wattson-system/wattson-snmp-exporter/0",
 	"serviceMonitor/wattson-system/wattson-snmpsim/0",
 	"serviceMonitor/wattson-monitoring/wattson-prometheus/0",
@@ -213,8 +217,16 @@ func (e *env) green(t *testing.T, ctx context.Context) {
 			up := false
 			for _, tg := range targets {
 				if tg.ScrapePool == pool && tg.Health == "up" {
-					if a, err := netip.ParseAddrPort(strings.Split(strings.TrimPrefix(tg.ScrapeURL, "http://"), "/")[0]); err != nil || !clusterRange.Contains(a.Addr()) {
+					u, err := url.Parse(tg.ScrapeURL)
+					if err != nil {
+						return fmt.Errorf("%s scrapes %q: %w", pool, tg.ScrapeURL, err)
+					}
+					if a, err := netip.ParseAddrPort(u.Host); err != nil || !clusterRange.Contains(a.Addr()) {
 						return fmt.Errorf("%s scrapes %s, not a pod IP", pool, tg.ScrapeURL)
+					}
+					// The operator's metrics are HTTPS, for Prometheus's ServiceAccount token only.
+					if want := map[bool]string{true: "https", false: "http"}[pool == operatorMonitor]; u.Scheme != want {
+						return fmt.Errorf("%s scrapes %s, want %s", pool, tg.ScrapeURL, want)
 					}
 					up = true
 				}
