@@ -97,16 +97,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	logger := o.log.New(stderr)
+	store, ag, reg, err := setup(o, logger)
+	if err != nil {
+		fmt.Fprintln(stderr, "wattson-snmpsim:", err)
+		return 1
+	}
 	if o.dryRun {
-		store, _, _, err := setup(o, logger)
-		if err != nil {
-			fmt.Fprintln(stderr, "wattson-snmpsim:", err)
-			return 1
-		}
 		fmt.Fprintf(stdout, "ok: %d devices, %d endpoints, %d v3 users\n", store.Len(), len(o.endpoints), len(o.users))
 		return 0
 	}
-	if err := serve(ctx, o, logger, net.ListenUDP); err != nil {
+	if err := serve(ctx, o, sim{store, ag, reg}, logger, net.ListenUDP); err != nil {
 		logger.Error("simulator stopped", "err", err)
 		return 1
 	}
@@ -208,11 +208,18 @@ func setup(o options, logger *slog.Logger) (*device.Store, *agent.Agent, *promet
 	return store, ag, reg, nil
 }
 
-// serve runs the simulator until ctx ends or a part fails: the control API first (healthy, not
-// ready), then it loads the data and binds every SNMP endpoint (with listenUDP), and only then is
-// it ready (/-/ready) and serves the API, so that a probe or a test never reaches an agent that is
-// not there yet.
-func serve(ctx context.Context, o options, logger *slog.Logger, listenUDP func(string, *net.UDPAddr) (*net.UDPConn, error)) error {
+// sim is what setup loaded and checked: the devices, the agent, the metrics.
+type sim struct {
+	store *device.Store
+	agent *agent.Agent
+	reg   *prometheus.Registry
+}
+
+// serve runs the loaded simulator until ctx ends or a part fails: the control API first (healthy,
+// not ready), then every SNMP endpoint is bound (with listenUDP), and only then is it ready
+// (/-/ready) and serves the API, so that a probe or a test never reaches an agent that is not
+// there yet.
+func serve(ctx context.Context, o options, s sim, logger *slog.Logger, listenUDP func(string, *net.UDPAddr) (*net.UDPConn, error)) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	gate := control.NewGate()
@@ -234,11 +241,6 @@ func serve(ctx context.Context, o options, logger *slog.Logger, listenUDP func(s
 			_ = srv.Shutdown(sctx)
 		}()
 	}
-	gate.Stage("loading data")
-	store, ag, reg, err := setup(o, logger)
-	if err != nil {
-		return err
-	}
 	gate.Stage("binding SNMP endpoints")
 	endpoints := o.endpoints
 	if len(endpoints) == 0 {
@@ -258,16 +260,16 @@ func serve(ctx context.Context, o options, logger *slog.Logger, listenUDP func(s
 	}
 	done := make(chan struct{}, len(conns))
 	for _, conn := range conns {
-		logger.Info("serving SNMP", "endpoint", conn.LocalAddr().String(), "devices", store.Len(), "engine_id", hex.EncodeToString(ag.EngineID()))
+		logger.Info("serving SNMP", "endpoint", conn.LocalAddr().String(), "devices", s.store.Len(), "engine_id", hex.EncodeToString(s.agent.EngineID()))
 		go func() {
-			if err := ag.Serve(ctx, conn); err != nil {
+			if err := s.agent.Serve(ctx, conn); err != nil {
 				cancel(err)
 			}
 			done <- struct{}{}
 		}()
 	}
-	gate.Ready(control.Handler(store, reg))
-	logger.Info("ready", "devices", store.Len(), "endpoints", len(conns))
+	gate.Ready(control.Handler(s.store, s.reg))
+	logger.Info("ready", "devices", s.store.Len(), "endpoints", len(conns))
 	<-ctx.Done()
 	for range conns {
 		<-done

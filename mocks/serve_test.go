@@ -76,7 +76,7 @@ func freeTCP(t *testing.T) string {
 	return a
 }
 
-// TestReadyOnlyAfterBind runs the simulator with the real data, HTTP server and agent, holding
+// TestReadyOnlyAfterBind runs the simulator on the real data, HTTP server and agent, holding
 // the SNMP bind back: /-/healthy answers at once, /-/ready (and /healthz, and the API) answer 503
 // until every endpoint is bound, then 200, and then the agent answers SNMP.
 func TestReadyOnlyAfterBind(t *testing.T) {
@@ -93,8 +93,13 @@ func TestReadyOnlyAfterBind(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	logger := slog.New(slog.DiscardHandler)
+	store, ag, reg, err := setup(o, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
 	errc := make(chan error, 1)
-	go func() { errc <- serve(ctx, o, slog.New(slog.DiscardHandler), listen) }()
+	go func() { errc <- serve(ctx, o, sim{store, ag, reg}, logger, listen) }()
 
 	base := "http://" + web
 	waitStatus(t, base+"/-/healthy", http.StatusOK)

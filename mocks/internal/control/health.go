@@ -6,9 +6,10 @@ import (
 	"sync"
 )
 
-// Gate is the simulator's web root, up before the data is loaded: /-/healthy answers at once
-// (the process serves HTTP), /-/ready only once every device is loaded and every SNMP endpoint is
-// bound, as Prometheus's own endpoints do. Until then the API and /metrics answer 503.
+// Gate is the simulator's web root, up before the SNMP endpoints are bound: /-/healthy answers at
+// once (the process serves HTTP), /-/ready only once the simulator calls Ready (every device
+// loaded, every SNMP endpoint bound), as Prometheus's own endpoints do. Until then the API and
+// /metrics answer 503.
 // /healthz, which predates these, answers as /-/ready.
 type Gate struct {
 	mu    sync.Mutex
