@@ -17,11 +17,14 @@ import (
 	"sync"
 	"time"
 
+	authnv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/wattson-dev/wattson/internal/procs"
 	"github.com/wattson-dev/wattson/operator/api/v1alpha1"
@@ -96,8 +99,50 @@ func (s *Stack) startOperator(ctx context.Context) error {
 	if err := p.WaitHTTP(ctx, "http://"+probe+"/readyz"); err != nil {
 		return err
 	}
-	// Prometheus scrapes the operator too.
-	return s.addScrapeJob(ctx, kitJob("wattson-operator"), metrics)
+	// Prometheus scrapes the operator too, as in a cluster: over HTTPS, with a ServiceAccount
+	// token allowed get /metrics.
+	tokenFile, err := s.metricsReaderToken(ctx)
+	if err != nil {
+		return fmt.Errorf("a token for the operator's metrics: %w", err)
+	}
+	job := kitJob("wattson-operator")
+	f := filepath.Join(s.Prometheus.Dir, "scrape", strings.ReplaceAll(job, "/", "_")+".yml")
+	if err := writeFile(f, []byte("scrape_configs:\n"+scrapeJob(job, metrics)+
+		fmt.Sprintf("  scheme: https\n  authorization: {credentials_file: %q}\n  tls_config: {insecure_skip_verify: true}\n", tokenFile))); err != nil {
+		return err
+	}
+	return reload(ctx, s.Prometheus.URL)
+}
+
+// metricsReaderToken gives Prometheus what the kit gives it in a cluster: a ServiceAccount bound
+// to the shipped ClusterRole wattson-metrics-reader, whose token (valid for a year, for a demo
+// left running) it writes to a file and returns the path of.
+func (s *Stack) metricsReaderToken(ctx context.Context) (string, error) {
+	role, err := os.ReadFile(filepath.Join(s.opts.Root, "operator", "config", "rbac", "metrics_reader_role.yaml"))
+	if err != nil {
+		return "", err
+	}
+	cr := &rbacv1.ClusterRole{}
+	if err := utilyaml.Unmarshal(role, cr); err != nil {
+		return "", fmt.Errorf("metrics_reader_role.yaml: %w", err)
+	}
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "wattson-prometheus", Namespace: Namespace}}
+	for _, obj := range []client.Object{cr, sa, &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "wattson-prometheus-metrics-reader"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: cr.Name},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: Namespace, Name: sa.Name}},
+	}} {
+		if err := s.Client.Create(ctx, obj); err != nil {
+			return "", err
+		}
+	}
+	year := int64(365 * 24 * 3600)
+	tr := &authnv1.TokenRequest{Spec: authnv1.TokenRequestSpec{ExpirationSeconds: &year}}
+	if err := s.Client.SubResource("token").Create(ctx, sa, tr); err != nil {
+		return "", err
+	}
+	path := filepath.Join(s.Dir, "prometheus-token")
+	return path, os.WriteFile(path, []byte(tr.Status.Token), 0o600)
 }
 
 // PDUTimeout is the scrape timeout the stack gives its PDUs for a scrape interval: most of the
