@@ -204,10 +204,11 @@ func (e *env) green(t *testing.T, ctx context.Context) {
 	start := time.Now()
 	p := prom.New(e.prometheusURL)
 	if err := poll(ctx, 3*time.Minute, func() error {
-		targets, err := p.Targets(ctx)
+		res, err := p.API().Targets(ctx)
 		if err != nil {
 			return err
 		}
+		targets := res.Active
 		var missing []string
 		for _, pool := range kitMonitors {
 			up := false
