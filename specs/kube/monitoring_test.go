@@ -71,7 +71,7 @@ func TestScrapeObjectThroughPrometheusOperatorClient(t *testing.T) {
 
 	// A Probe controlled by another PDU: the message names both.
 	b := newPDU("b", "Probe dc1/b")
-	probe := &monitoringv1.Probe{ObjectMeta: controlled(a), Spec: monitoringv1.ProbeSpec{Module: "apc-rpdu2"}}
+	probe := &monitoringv1.Probe{ObjectMeta: controlled(a), Spec: monitoringv1.ProbeSpec{Module: "apc-rpdu2", ProberSpec: monitoringv1.ProberSpec{URL: "snmp-exporter:9116"}}}
 	probe.Name = "b"
 	_, err = mc.MonitoringV1().Probes("dc1").Create(ctx, probe, metav1.CreateOptions{})
 	g.Expect(err).NotTo(HaveOccurred())
