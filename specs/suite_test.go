@@ -28,7 +28,7 @@ var (
 	am    *alerts.Client
 	k8s   client.Client
 	mon   monitoringclient.Interface // prometheus-operator's objects
-	simc  *sim.Client // nil unless specs labelled simulator are selected
+	simc  *sim.Client                // nil unless specs labelled simulator are selected
 )
 
 func TestSpecs(t *testing.T) {

@@ -278,7 +278,7 @@ func (c *Client) Ready(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("prometheus /-/ready: %w", err)
 	}
-	resp, body, err := c.raw.Do(ctx, req)
+	resp, body, err := c.raw.Do(ctx, req) //nolint:bodyclose // promapi.Client.Do reads and closes the body
 	if err != nil {
 		return fmt.Errorf("prometheus /-/ready: %w", err)
 	}
