@@ -15,6 +15,7 @@ GO ?= go
 GOTEST_FLAGS ?=
 CONTROLLER_GEN := $(BIN)/controller-gen
 SQLC := $(BIN)/sqlc
+GOLANGCI_LINT := $(BIN)/golangci-lint
 KUSTOMIZE := $(BIN)/kustomize
 PROMTOOL := $(BIN)/promtool
 
@@ -56,11 +57,12 @@ vet: ## Run go vet.
 	$(GO) vet ./...
 
 .PHONY: lint
-lint: vet ## Check formatting, vet, and that no focused or pending spec is committed.
+lint: vet $(GOLANGCI_LINT) ## Check formatting, vet, golangci-lint (.golangci.yml), and that no focused or pending spec is committed.
 	@bad=$$(gofmt -s -l $$(git ls-files '*.go')); \
 	  if [ -n "$$bad" ]; then echo "not gofmt'ed (run 'make fmt'):"; echo "$$bad"; exit 1; fi
 	@if git grep -nE '\b(FIt|FDescribe|FContext|FWhen|FEntry|PIt|PDescribe|XIt)\(' -- 'specs/*.go' 'specs/**/*.go'; then \
 	  echo "focused or pending specs found: remove the F/P prefix"; exit 1; fi
+	$(GOLANGCI_LINT) run ./...
 
 # The energy suite (./specs itself) asserts a live system: it runs in e2e, through the runtime.
 TEST_PKGS = $$($(GO) list ./... | grep -vx 'github.com/wattson-dev/wattson/specs')
@@ -211,7 +213,7 @@ tools: ## Build pinned kube-apiserver, etcd, Prometheus, Alertmanager, snmp_expo
 
 .PHONY: tools-check
 tools-check: ## Fail fast, naming `make tools`, when bin/ lacks a tool the tests need.
-	@missing=""; for b in kube-apiserver etcd kubectl prometheus promtool alertmanager amtool snmp_exporter prometheus-operator controller-gen kustomize sqlc skaffold; do \
+	@missing=""; for b in kube-apiserver etcd kubectl prometheus promtool alertmanager amtool snmp_exporter prometheus-operator controller-gen kustomize sqlc skaffold golangci-lint; do \
 	  [ -x $(BIN)/$$b ] || missing="$$missing $$b"; done; \
 	  if [ -n "$$missing" ]; then echo "missing in bin/:$$missing; run 'make tools' first"; \
 	  [ "$$CI" = true ] && exit 1 || echo "(tests that need them will be skipped)"; fi

@@ -37,10 +37,11 @@ VICTORIAMETRICS_VERSION=v1.151.0
 COREDNS_VERSION=v1.15.0
 COREDNS_PLUGINS="errors log health ready kubernetes cache loop reload loadbalance"
 KUBE_NETWORK_POLICIES_VERSION=v0.8.0
+GOLANGCI_LINT_VERSION=v2.15.0   # `make lint`; config in .golangci.yml
 GINKGO_VERSION=$(cd "$ROOT" && go list -m -f '{{.Version}}' github.com/onsi/ginkgo/v2)
 
 # Ordered: the tools `make test` needs first.
-DEFAULT_TOOLS="etcd kube-apiserver prometheus alertmanager snmp_exporter prometheus-operator controller-gen kustomize ginkgo sqlc skaffold"
+DEFAULT_TOOLS="etcd kube-apiserver prometheus alertmanager snmp_exporter prometheus-operator controller-gen kustomize ginkgo sqlc skaffold golangci-lint"
 # The long-term store's proof (`make test-longterm`) needs this one; it is not in `make test`,
 # because its cold build alone costs CI several minutes.
 LONGTERM_TOOLS="victoriametrics"
@@ -253,6 +254,8 @@ build_prometheus-config-reloader() {
 build_controller-gen() { GOBIN=$1 go install -trimpath "sigs.k8s.io/controller-tools/cmd/controller-gen@$CONTROLLER_GEN_VERSION"; }
 build_kustomize() { GOBIN=$1 go install -trimpath "sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION"; }
 build_sqlc() { CGO_ENABLED=1 GOBIN=$1 go install -trimpath "github.com/sqlc-dev/sqlc/cmd/sqlc@$SQLC_VERSION"; }
+build_golangci-lint() { GOBIN=$1 go install -trimpath -ldflags "-s -w -X main.version=${GOLANGCI_LINT_VERSION#v}" \
+  "github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$GOLANGCI_LINT_VERSION"; }
 build_ginkgo() { GOBIN=$1 go install -trimpath "github.com/onsi/ginkgo/v2/ginkgo@$GINKGO_VERSION"; }
 build_skaffold() { mod_build "$1" "github.com/GoogleContainerTools/skaffold/v2@$SKAFFOLD_VERSION" \
   github.com/GoogleContainerTools/skaffold/v2/cmd/skaffold; }
@@ -280,6 +283,7 @@ one() {
     kustomize) build_tool kustomize "$KUSTOMIZE_VERSION" kustomize ;;
     sqlc) build_tool sqlc "$SQLC_VERSION" sqlc ;;
     ginkgo) build_tool ginkgo "$GINKGO_VERSION" ginkgo ;;
+    golangci-lint) build_tool golangci-lint "$GOLANGCI_LINT_VERSION" golangci-lint ;;
     skaffold) build_tool skaffold "$SKAFFOLD_VERSION" skaffold ;;
     victoriametrics) build_tool victoriametrics "$VICTORIAMETRICS_VERSION" victoria-metrics ;;
     *) echo "tools: unknown tool '$1' (known: $ALL_TOOLS)" >&2; return 2 ;;
@@ -298,6 +302,7 @@ if [ "${1:-}" = --version ]; then
     snmp_exporter) echo "$SNMP_EXPORTER_VERSION" ;;
     prometheus-operator | prometheus-config-reloader) echo "$PROMETHEUS_OPERATOR_VERSION" ;;
     victoriametrics) echo "$VICTORIAMETRICS_VERSION" ;;
+    golangci-lint) echo "$GOLANGCI_LINT_VERSION" ;;
     *) echo "tools: no version for '${2:-}'" >&2; exit 2 ;;
   esac
   exit 0

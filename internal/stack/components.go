@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -178,8 +179,10 @@ func (s *Stack) applySamples(ctx context.Context) error {
 	timeout := PDUTimeout(s.opts.ScrapeInterval)
 	for i, d := range DemoPDUs {
 		host, port, _ := net.SplitHostPort(s.SimAddrs[i])
-		var portNum int32
-		fmt.Sscan(port, &portNum)
+		portNum, err := strconv.ParseInt(port, 10, 32)
+		if err != nil {
+			return fmt.Errorf("simulator address %s: %w", s.SimAddrs[i], err)
+		}
 		secret := &corev1.Secret{
 			ObjectMeta: metav1.ObjectMeta{Name: d.Name + "-snmp", Namespace: PDUNamespace},
 			StringData: map[string]string{"community": d.Community},
@@ -193,7 +196,7 @@ func (s *Stack) applySamples(ctx context.Context) error {
 				Annotations: map[string]string{"specs.wattson.dev/simulator-device": d.Community}},
 			Spec: v1alpha1.PDUSpec{
 				Address:  host,
-				Port:     portNum,
+				Port:     int32(portNum),
 				Model:    d.Model,
 				SNMP:     v1alpha1.SNMP{Version: v1alpha1.SNMPv2c, SecretRef: v1alpha1.SecretReference{Name: secret.Name}},
 				Labels:   d.Labels,
@@ -231,8 +234,12 @@ func (s *Stack) applyMIBs(ctx context.Context) error {
 			}
 			var z bytes.Buffer
 			zw := gzip.NewWriter(&z)
-			zw.Write(b)
-			zw.Close()
+			if _, err := zw.Write(b); err != nil {
+				return err
+			}
+			if err := zw.Close(); err != nil {
+				return err
+			}
 			cm.BinaryData[e.Name()+".gz"] = z.Bytes()
 		}
 		if err := s.Client.Create(ctx, cm); err != nil {
@@ -278,7 +285,9 @@ func (s *Stack) restartExporter(ctx context.Context) error {
 	cfg, env := s.synced[v1alpha1.SNMPConfigKey], s.synced["env"]
 	s.mu.Unlock()
 	if s.Exporter != nil {
-		s.Exporter.Proc.Stop(5 * time.Second)
+		if err := s.Exporter.Proc.Stop(5 * time.Second); err != nil {
+			s.logf("restarting snmp_exporter: %v", err)
+		}
 	}
 	path, err := procs.Binary("snmp_exporter")
 	if err != nil {

@@ -226,7 +226,7 @@ func (r *SuiteReconciler) check(ctx context.Context, s *v1alpha1.Suite) (image, 
 		}
 	}
 	if _, err := render.SuiteRuleGroups(s); err != nil {
-		return "", v1alpha1.InvalidSpecReason, err.Error(), nil
+		return "", v1alpha1.InvalidSpecReason, err.Error(), nil //nolint:nilerr // an invalid spec is a condition, not a reconcile error
 	}
 	if st := s.Spec.Store; st != nil {
 		ref := st.PostgresURLSecretRef
