@@ -50,6 +50,7 @@ type SecretWatcher struct {
 // nsWatch is the watch of one namespace; cancel is nil while it is forbidden.
 type nsWatch struct {
 	cancel    context.CancelFunc
+	informer  toolscache.SharedIndexInformer
 	forbidden atomic.Bool // set by the informer's watch error handler
 	logged    bool        // the forbidden state was logged (once per change)
 }
@@ -164,6 +165,11 @@ func (w *SecretWatcher) sync(ctx context.Context) {
 		if nw.cancel != nil && nw.forbidden.Load() {
 			nw.cancel()
 			nw.cancel = nil
+			// Access was revoked (or never granted): the Secrets it knew are replayed, so that
+			// their PDUs and Suites are reconciled and say CredentialsForbidden.
+			for _, obj := range nw.informer.GetStore().List() {
+				w.send(ctx, obj)
+			}
 			if !nw.logged {
 				nw.logged = true
 				logger.Info("may not watch Secrets; PDUs and Suites there are CredentialsForbidden until a RoleBinding grants "+v1alpha1.CredentialsReaderRole,
@@ -210,22 +216,8 @@ func (w *SecretWatcher) start(ctx context.Context, namespace string, nw *nsWatch
 		}
 		toolscache.DefaultWatchErrorHandler(ctx, r, err)
 	})
-	send := func(obj any) {
-		if d, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
-			obj = d.Obj
-		}
-		m, ok := obj.(*metav1.PartialObjectMetadata)
-		if !ok {
-			return
-		}
-		for _, ch := range w.subs {
-			select {
-			case ch <- event.GenericEvent{Object: m}:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}
+	nw.informer = inf
+	send := func(obj any) { w.send(ctx, obj) }
 	_, _ = inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
 		AddFunc: send,
 		UpdateFunc: func(old, obj any) {
@@ -237,4 +229,22 @@ func (w *SecretWatcher) start(ctx context.Context, namespace string, nw *nsWatch
 	})
 	go inf.RunWithContext(ctx)
 	log.FromContext(ctx).WithName("secret-watcher").V(1).Info("watching Secrets", "namespace", namespace)
+}
+
+// send hands one Secret's metadata to every subscriber.
+func (w *SecretWatcher) send(ctx context.Context, obj any) {
+	if d, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
+		obj = d.Obj
+	}
+	m, ok := obj.(*metav1.PartialObjectMetadata)
+	if !ok {
+		return
+	}
+	for _, ch := range w.subs {
+		select {
+		case ch <- event.GenericEvent{Object: m}:
+		case <-ctx.Done():
+			return
+		}
+	}
 }
