@@ -100,7 +100,8 @@ func allowed(t *testing.T, cfg *rest.Config, verb, ns string) bool {
 // namespace until a tenant binds wattson-credentials-reader in theirs. A PDU in a namespace
 // without the binding is CredentialsForbidden, naming the RoleBinding to create, while the
 // other namespace's PDU stays in snmp.yml; once the binding exists it becomes Ready within
-// seconds, no restart, and a rotation of its Secret then rolls the exporter within seconds.
+// seconds, no restart, and a rotation of its Secret then rolls the exporter within seconds; once
+// the binding is deleted, the pipeline's next run leaves that PDU out of snmp.yml.
 // A Suite whose store Secret is out of reach is CredentialsForbidden too.
 func TestTenantCredentialsRBAC(t *testing.T) {
 	cfg, c := startKube(t, false)
@@ -164,6 +165,18 @@ func TestTenantCredentialsRBAC(t *testing.T) {
 		g.Expect(exporterHash(ctx, g, c)).NotTo(Equal(before))
 	}).WithTimeout(5 * time.Second).WithPolling(50 * time.Millisecond).Should(Succeed())
 	t.Logf("config hash changed %s after the rotation", time.Since(start).Round(10*time.Millisecond))
+
+	// Revoked: the pipeline's next run (here, dc1's rotation) leaves dc2's community out.
+	g.Expect(c.Delete(ctx, credentialsBinding("dc2"))).To(Succeed())
+	g.Eventually(func() bool { return allowed(t, cfg, "get", "dc2") }).WithTimeout(10 * time.Second).Should(BeFalse())
+	g.Expect(c.Get(ctx, types.NamespacedName{Namespace: "dc1", Name: "snmp"}, &s)).To(Succeed())
+	s.Data[v1alpha1.CommunityKey] = []byte("dc1-rotated")
+	g.Expect(c.Update(ctx, &s)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		raw := secretData(ctx, g, c, v1alpha1.ExporterConfigName, v1alpha1.SNMPConfigKey)
+		g.Expect(raw).To(ContainSubstring("dc1-rotated"))
+		g.Expect(raw).NotTo(ContainSubstring("dc2-rotated"))
+	}).WithTimeout(10 * time.Second).Should(Succeed())
 
 	// A Suite's store Secret follows the same rule.
 	g.Expect(c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "dc3"}})).To(Succeed())
