@@ -51,8 +51,8 @@ type SecretWatcher struct {
 type nsWatch struct {
 	cancel    context.CancelFunc
 	informer  toolscache.SharedIndexInformer
-	forbidden atomic.Bool // set by the informer's watch error handler
-	logged    bool        // the forbidden state was logged (once per change)
+	forbidden *atomic.Bool // set by the current informer's watch error handler
+	logged    bool         // the forbidden state was logged (once per change)
 }
 
 // NewSecretWatcher watches Secrets' metadata through meta and finds the PDUs and Suites in c.
@@ -67,14 +67,6 @@ func (w *SecretWatcher) Subscribe() <-chan event.GenericEvent {
 	ch := make(chan event.GenericEvent, 1024)
 	w.subs = append(w.subs, ch)
 	return ch
-}
-
-// Watching reports whether the Secrets of namespace are watched (false while forbidden).
-func (w *SecretWatcher) Watching(namespace string) bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	nw := w.watches[namespace]
-	return nw != nil && nw.cancel != nil && !nw.forbidden.Load()
 }
 
 // Start keeps one watch per namespace that needs it until ctx ends.
@@ -183,7 +175,6 @@ func (w *SecretWatcher) sync(ctx context.Context) {
 				if nw.logged {
 					logger.Info("may watch Secrets again", "namespace", ns)
 				}
-				nw.forbidden.Store(false)
 				nw.logged = false
 				w.start(ctx, ns, nw)
 			case !apierrors.IsForbidden(err):
@@ -197,7 +188,9 @@ func (w *SecretWatcher) sync(ctx context.Context) {
 // nw forbidden for sync to stop it.
 func (w *SecretWatcher) start(ctx context.Context, namespace string, nw *nsWatch) {
 	ctx, cancel := context.WithCancel(ctx)
-	nw.cancel = cancel
+	// A flag of its own, so that a late error of a stopped informer cannot mark this one.
+	forbidden := new(atomic.Bool)
+	nw.cancel, nw.forbidden = cancel, forbidden
 	inf := metadatainformer.NewFilteredMetadataInformer(w.meta, secretsGVR, namespace, 0, toolscache.Indexers{}, nil).Informer()
 	// Only names, labels and resourceVersions matter. Annotations go: a Secret applied with
 	// kubectl's client-side apply carries its data in last-applied-configuration.
@@ -209,7 +202,7 @@ func (w *SecretWatcher) start(ctx context.Context, namespace string, nw *nsWatch
 	})
 	_ = inf.SetWatchErrorHandlerWithContext(func(ctx context.Context, r *toolscache.Reflector, err error) {
 		if apierrors.IsForbidden(err) {
-			if !nw.forbidden.Swap(true) {
+			if !forbidden.Swap(true) {
 				w.Kick()
 			}
 			return
