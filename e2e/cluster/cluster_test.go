@@ -119,6 +119,7 @@ func TestCluster(t *testing.T) {
 		{"pods ready, targets up, specs green", e.green},
 		{"fault pages Alertmanager", e.fault},
 		{"NetworkPolicies enforced", e.networkPolicies},
+		{"tenant credentials need a RoleBinding", e.credentials},
 		{"nothing sent off the machine", e.census},
 		{"down leaves nothing", func(t *testing.T, ctx context.Context) { down() }},
 	}

@@ -69,6 +69,10 @@ func (s *Stack) startOperator(ctx context.Context) error {
 	if err := s.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: Namespace}}); err != nil {
 		return err
 	}
+	kubeconfig, err := s.applyOperatorRBAC(ctx)
+	if err != nil {
+		return err
+	}
 	// The upload page needs a token; the demo makes one and prints it.
 	token := randomToken()
 	if err := s.Client.Create(ctx, &corev1.Secret{
@@ -78,7 +82,7 @@ func (s *Stack) startOperator(ctx context.Context) error {
 		return err
 	}
 	p, err := procs.Start(procs.Spec{Name: "wattson-operator", Path: path, Output: s.output("operator"),
-		Env: []string{"KUBECONFIG=" + s.KubeconfigPath},
+		Env: []string{"KUBECONFIG=" + kubeconfig},
 		Args: []string{
 			"--namespace=" + Namespace,
 			"--scrape-mode=plain",
@@ -174,6 +178,10 @@ func (s *Stack) applySamples(ctx context.Context) error {
 		}
 	}
 	if err := s.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: PDUNamespace}}); err != nil {
+		return err
+	}
+	// The tenant lets the operator read its PDUs' Secrets.
+	if err := s.Client.Create(ctx, credentialsBinding(PDUNamespace)); err != nil {
 		return err
 	}
 	timeout := PDUTimeout(s.opts.ScrapeInterval)
