@@ -4,8 +4,8 @@
 // and its verify stage goes green, Prometheus scrapes every kit component through its
 // ServiceMonitor and finds Alertmanager through its Service, the energy suite runs as a Suite in
 // two replicas sharing each run through PostgreSQL, a simulator fault pages the in-cluster
-// Alertmanager through the Suite's own alert tuning and resolves, and the node goes down leaving nothing behind, having sent
-// nothing off the machine.
+// Alertmanager through the Suite's own alert tuning and resolves, and the node goes down leaving
+// nothing behind, having sent nothing off the machine.
 //
 // It needs root, containerd, runc, buildah, podman and nftables, and takes about fifteen minutes:
 // it runs only under `make cluster-e2e` (WATTSON_CLUSTER_E2E=1).

@@ -237,7 +237,7 @@ func (e *env) suiteFault(t *testing.T, ctx context.Context) {
 		t.Fatal(err)
 	}
 	cleared := false
-	clear := func() {
+	clearFault := func() {
 		if !cleared {
 			if _, err := simulator.ClearFaults(ctx, "apc-rpdu2"); err != nil {
 				t.Error(err)
@@ -245,7 +245,7 @@ func (e *env) suiteFault(t *testing.T, ctx context.Context) {
 			cleared = true
 		}
 	}
-	defer clear()
+	defer clearFault()
 	if err := poll(ctx, 5*time.Minute, func() error {
 		return e.expectSeries(ctx, `assertions_failed{job="`+runtimeService+`", namespace="wattson-system"} > 0`)
 	}); err != nil {
@@ -314,7 +314,7 @@ func (e *env) suiteFault(t *testing.T, ctx context.Context) {
 		t.Logf("Suite status while paged: verdict %s, %d consecutive failures, %d failing specs", s.Status.Verdict, s.Status.ConsecutiveFailures, s.Status.FailingSpecCount)
 	}
 
-	clear()
+	clearFault()
 	clearedAt := time.Now()
 	if err := poll(ctx, 5*time.Minute, func() error {
 		l, err := am.Alerts(ctx, failing)
