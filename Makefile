@@ -172,7 +172,9 @@ uninstall: manifests $(KUSTOMIZE) ## Remove the CRDs from the cluster.
 	$(KUSTOMIZE) build operator/config/crd | kubectl delete --ignore-not-found -f -
 
 .PHONY: deploy
-deploy: manifests $(KUSTOMIZE) ## Deploy the whole kit (kustomization.yaml) to the cluster.
+deploy: manifests $(KUSTOMIZE) ## Deploy the whole kit (kustomization.yaml) to the cluster, its CRDs established first (the energy Suite needs its own).
+	$(KUSTOMIZE) build operator/config/crd | kubectl apply --server-side -f -
+	kubectl wait --for=condition=Established --timeout=60s crd/suites.wattson.dev crd/pdus.wattson.dev crd/pdumodels.wattson.dev
 	$(KUSTOMIZE) build . | kubectl apply --server-side -f -
 
 DIST ?= $(ROOT)/dist
@@ -181,7 +183,7 @@ DIST ?= $(ROOT)/dist
 build-installer: manifests $(KUSTOMIZE) ## Write dist/install.yaml: the whole kit (kustomization.yaml) in one file, at the release it names.
 	@mkdir -p $(DIST)
 	@$(KUSTOMIZE) build . >$(DIST)/install.yaml.tmp && mv $(DIST)/install.yaml.tmp $(DIST)/install.yaml
-	@echo "wrote $(DIST)/install.yaml: $$(grep -c '^kind:' $(DIST)/install.yaml) objects; apply with kubectl apply --server-side -f (prometheus-operator's CRDs first)"
+	@echo "wrote $(DIST)/install.yaml: $$(grep -c '^kind:' $(DIST)/install.yaml) objects; apply with kubectl apply --server-side -f (prometheus-operator's CRDs first; a first apply on a new cluster refuses the energy Suite until its CRD is established: apply twice)"
 
 ##@ Real-shaped single-node cluster in its own network namespace (root; hack/cluster, hack/cluster/kit)
 

@@ -2,9 +2,10 @@
 // network namespace, pod IPs, kube-proxy, CoreDNS, enforced NetworkPolicies, no route off the
 // machine): from nothing, the node comes up, `skaffold run` builds and deploys the default install
 // and its verify stage goes green, Prometheus scrapes every kit component through its
-// ServiceMonitor and finds Alertmanager through its Service, a simulator fault pages the
-// in-cluster Alertmanager and resolves, and the node goes down leaving nothing behind, having sent
-// nothing off the machine.
+// ServiceMonitor and finds Alertmanager through its Service, the energy suite runs as a Suite in
+// two replicas sharing each run through PostgreSQL, a simulator fault pages the in-cluster
+// Alertmanager through the Suite's own alert tuning and resolves, and the node goes down leaving
+// nothing behind, having sent nothing off the machine.
 //
 // It needs root, containerd, runc, buildah, podman and nftables, and takes about fifteen minutes:
 // it runs only under `make cluster-e2e` (WATTSON_CLUSTER_E2E=1).
@@ -34,9 +35,7 @@ import (
 	"time"
 
 	"github.com/wattson-dev/wattson/internal/procs"
-	"github.com/wattson-dev/wattson/specs/alerts"
 	"github.com/wattson-dev/wattson/specs/prom"
-	"github.com/wattson-dev/wattson/specs/sim"
 )
 
 // kubeContext is hack/cluster's; skaffold.yaml's cluster profile switches on for it.
@@ -117,7 +116,7 @@ func TestCluster(t *testing.T) {
 		{"skaffold run", e.skaffoldRun},
 		{"port-forwards", e.forwards},
 		{"pods ready, targets up, specs green", e.green},
-		{"fault pages Alertmanager", e.fault},
+		{"energy Suite: 2/2 replicas, runs done once, a fault paged per its tuning", e.suite},
 		{"NetworkPolicies enforced", e.networkPolicies},
 		{"tenant credentials need a RoleBinding", e.credentials},
 		{"nothing sent off the machine", e.census},
@@ -134,7 +133,7 @@ func (e *env) up(t *testing.T, ctx context.Context) {
 	e.run(t, ctx, "cluster up", "hack/cluster/cluster.sh", "up")
 	// The kit's third-party images; skaffold builds Wattson's own.
 	e.run(t, ctx, "images (third-party, published users and entrypoints)", "hack/cluster/images.sh",
-		"snmp-exporter", "prometheus", "alertmanager", "prometheus-operator", "prometheus-config-reloader", "busybox")
+		"snmp-exporter", "prometheus", "alertmanager", "prometheus-operator", "prometheus-config-reloader", "busybox", "postgres")
 }
 
 func (e *env) skaffoldRun(t *testing.T, ctx context.Context) {
@@ -161,7 +160,7 @@ func (e *env) forwards(t *testing.T, ctx context.Context) {
 		{&e.prometheusURL, "wattson-monitoring", "wattson-prometheus", 9090},
 		{&e.alertmanagerURL, "wattson-monitoring", "wattson-alertmanager", 9093},
 		{&e.simulatorURL, "wattson-system", "wattson-snmpsim", 8161},
-		{&e.runtimeURL, "wattson-system", "wattson-runtime", 9464},
+		{&e.runtimeURL, "wattson-system", runtimeService, 9464},
 	} {
 		*f.url = e.portForward(t, ctx, f.namespace, f.svc, f.port)
 	}
@@ -196,7 +195,7 @@ const operatorMonitor = "serviceMonitor/wattson-system/wattson-operator/0"
 // kitMonitors are the ServiceMonitors of the kit (monitoring/monitors and full-stack's): each must
 // have an up target, found through its Service's EndpointSlices.
 var kitMonitors = []string{
-	"serviceMonitor/wattson-system/wattson-runtime/0",
+	"serviceMonitor/wattson-system/" + runtimeService + "/0",
 	operatorMonitor,
 	"serviceMonitor/wattson-system/wattson-snmp-exporter/0",
 	"serviceMonitor/wattson-system/wattson-snmpsim/0",
@@ -262,60 +261,16 @@ func (e *env) green(t *testing.T, ctx context.Context) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	// The in-cluster Prometheus scrapes the runtime (ServiceMonitor): its last complete run
-	// passed, with the energy specs among those that ran, and nothing failed; the three PDUs,
-	// addressed by the simulator's Service name, report power.
-	q := `assertions_failed{job="wattson-runtime", namespace="wattson-system"} == 0 and on() wattson_runtime_ready == 1` +
-		` and on() count(wattson_spec_passing{job="wattson-runtime", labels=~".*energy.*"} == 1) > 0` +
+	// The in-cluster Prometheus scrapes the runtime (the energy Suite's ServiceMonitor): its last
+	// complete run passed, with the energy specs among those that ran, and nothing failed; the
+	// three PDUs, addressed by the simulator's Service name, report power.
+	q := `assertions_failed{job="` + runtimeService + `", namespace="wattson-system"} == 0 and on() wattson_runtime_ready == 1` +
+		` and on() count(wattson_spec_passing{job="` + runtimeService + `", labels=~".*energy.*"} == 1) > 0` +
 		` and on() count(wattson_pdu_power_watts) == 3`
 	if err := poll(ctx, 5*time.Minute, func() error { return e.expectSeries(ctx, q) }); err != nil {
 		t.Fatalf("the energy specs are not green in the in-cluster Prometheus: %v", err)
 	}
 	e.took("specs green, assertions_failed scraped (after targets up)", time.Since(start))
-}
-
-// fault: a wrong scale on one PDU (what a bad MIB scale looks like), which only the specs can
-// see: the runtime's metrics change, WattsonSpecFailing reaches the in-cluster Alertmanager, and
-// resolves when the fault is cleared.
-func (e *env) fault(t *testing.T, ctx context.Context) {
-	const spec = "Power readings equal what the simulator serves, in SI units"
-	simulator, am := sim.New(e.simulatorURL), alerts.New(e.alertmanagerURL)
-	if _, err := simulator.SetFault(ctx, "apc-rpdu2", sim.Fault{Type: sim.FaultScale, Factor: 10,
-		Prefixes: []string{"1.3.6.1.4.1.318.1.1.26.4.3.1.5"}}); err != nil {
-		t.Fatal(err)
-	}
-	start := time.Now()
-	if err := poll(ctx, 5*time.Minute, func() error {
-		return e.expectSeries(ctx, `assertions_failed{job="wattson-runtime", namespace="wattson-system"} > 0`)
-	}); err != nil {
-		t.Fatalf("the runtime's metrics never showed the failure: %v", err)
-	}
-	e.took("fault → assertions_failed > 0 in Prometheus", time.Since(start))
-	failing := alerts.Query{Name: "WattsonSpecFailing", Labels: alerts.Labels{"spec": spec}}
-	firing := func(want bool) func() error {
-		return func() error {
-			l, err := am.Alerts(ctx, failing)
-			if err != nil {
-				return err
-			}
-			if (len(l.Alerts) > 0) != want {
-				return errors.New(l.GomegaString())
-			}
-			return nil
-		}
-	}
-	if err := poll(ctx, 5*time.Minute, firing(true)); err != nil {
-		t.Fatalf("WattsonSpecFailing never reached Alertmanager: %v", err)
-	}
-	e.took("fault → WattsonSpecFailing in Alertmanager", time.Since(start))
-	if _, err := simulator.ClearFaults(ctx, "apc-rpdu2"); err != nil {
-		t.Fatal(err)
-	}
-	cleared := time.Now()
-	if err := poll(ctx, 5*time.Minute, firing(false)); err != nil {
-		t.Fatalf("WattsonSpecFailing did not resolve: %v", err)
-	}
-	e.took("fault cleared → alert resolved", time.Since(cleared))
 }
 
 var (
@@ -399,7 +354,7 @@ func (e *env) networkPolicies(t *testing.T, ctx context.Context) {
 		allowed bool
 	}{
 		{"wattson-np-probe", "http://wattson-snmp-exporter.wattson-system.svc.cluster.local:9116/metrics", false},
-		{"wattson-np-probe", "http://wattson-runtime.wattson-system.svc.cluster.local:9464/metrics", false},
+		{"wattson-np-probe", "http://" + runtimeService + ".wattson-system.svc.cluster.local:9464/metrics", false},
 		// HTTPS: a plain request still gets an answer (400) where the policy lets it through.
 		{"wattson-np-probe", "http://wattson-operator.wattson-system.svc.cluster.local:8443/metrics", false},
 		{"wattson-np-probe", "http://wattson-operator.wattson-system.svc.cluster.local:8082/", false},
@@ -407,7 +362,7 @@ func (e *env) networkPolicies(t *testing.T, ctx context.Context) {
 		{"wattson-np-probe", "http://wattson-prometheus.wattson-monitoring.svc.cluster.local:9090/-/ready", false},
 		{"wattson-np-probe", "http://wattson-alertmanager.wattson-monitoring.svc.cluster.local:9093/-/ready", false},
 		{"wattson-monitoring", "http://wattson-snmp-exporter.wattson-system.svc.cluster.local:9116/metrics", true},
-		{"wattson-monitoring", "http://wattson-runtime.wattson-system.svc.cluster.local:9464/metrics", true},
+		{"wattson-monitoring", "http://" + runtimeService + ".wattson-system.svc.cluster.local:9464/metrics", true},
 		{"wattson-monitoring", "http://wattson-snmpsim.wattson-system.svc.cluster.local:8161/healthz", true},
 	} {
 		// The name resolves from both (CoreDNS is open; fully qualified: busybox's nslookup uses no
@@ -587,7 +542,9 @@ func (e *env) dump(t *testing.T) {
 		{"get", "pods", "-A", "-o", "wide"},
 		{"get", "events", "-A", "--sort-by=.lastTimestamp"},
 		{"get", "pdus", "-A"},
-		{"-n", "wattson-system", "logs", "deploy/wattson-runtime", "--tail=30"},
+		{"get", "suites", "-A", "-o", "wide"},
+		{"-n", "wattson-system", "logs", "deploy/" + runtimeService, "--all-containers", "--prefix", "--tail=30"},
+		{"-n", "wattson-system", "logs", "deploy/wattson-postgres", "--tail=20"},
 		{"-n", "wattson-system", "logs", "deploy/wattson-operator", "--tail=30"},
 	} {
 		cmd := exec.Command(kubectl, args...)

@@ -357,8 +357,14 @@ func (s *Stack) startRuntime(ctx context.Context) error {
 	if err := p.WaitHTTP(ctx, s.Runtime.URL+"/-/healthy"); err != nil {
 		return err
 	}
-	return s.addScrapeJob(ctx, kitJob("wattson-runtime"), addr)
+	// Scraped as the kit's energy Suite is (its Service, and so its job, is wattson-suite-energy),
+	// so the kit's rules on the runtime see this one.
+	return s.addScrapeJob(ctx, kitJob(RuntimeJob), addr)
 }
+
+// RuntimeJob is the job of the kit's runtime: the energy Suite's (runtime/config/suite.yaml),
+// whose Service the operator names wattson-suite-energy.
+const RuntimeJob = "wattson-suite-energy"
 
 // SpecEnv is the environment that points the energy suite at this stack.
 func (s *Stack) SpecEnv() []string {
@@ -460,8 +466,6 @@ func promDuration(d time.Duration) v1alpha1.PrometheusDuration {
 	return v1alpha1.PrometheusDuration(fmt.Sprintf("%dms", d.Milliseconds()))
 }
 
-// kitJob is the job (and, in scrapeJob, the namespace label) prometheus-operator gives the kit's
-// PodMonitor NAME in a cluster: the alert rules select exactly these (monitoring/rules/wattson-kit.yaml).
 // kitJob is the job a kit component's ServiceMonitor gives its targets in a cluster:
 // prometheus-operator names it after the Service (with no jobLabel), here the component's name.
 func kitJob(name string) string { return name }
