@@ -210,9 +210,9 @@ type sub struct {
 
 type gen struct {
 	appVersion string
-	n        int
-	subs     map[string]sub
-	defaults map[string]any
+	n          int
+	subs       map[string]sub
+	defaults   map[string]any
 }
 
 func (g *gen) token(s sub) string {
