@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -383,7 +384,21 @@ func field(t *testing.T, objs map[string]*unstructured.Unstructured, key string,
 	if o == nil {
 		t.Fatalf("no %s in the render", key)
 	}
-	got, _, _ := unstructured.NestedFieldNoCopy(o.Object, path...)
+	var got any = o.Object
+	for _, p := range path {
+		switch v := got.(type) {
+		case map[string]any:
+			got = v[p]
+		case []any:
+			i, err := strconv.Atoi(p)
+			if err != nil || i >= len(v) {
+				t.Fatalf("%s: no item %s in %v", key, p, v)
+			}
+			got = v[i]
+		default:
+			got = nil
+		}
+	}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("%s %s (-want +got):\n%s", key, strings.Join(path, "."), d)
 	}
@@ -416,7 +431,9 @@ const (
 
 var knobCases = []knobCase{
 	{name: "defaults", check: func(t *testing.T, objs map[string]*unstructured.Unstructured) {
-		field(t, objs, operatorDeploy, "ghcr.io/wattson-dev/wattson:v0.1.0", "spec", "template", "spec", "containers", "0", "image")
+		if c := container(t, objs, operatorDeploy, "manager"); c["image"] != "ghcr.io/wattson-dev/wattson:v0.1.0" || c["imagePullPolicy"] != nil {
+			t.Errorf("operator image %v, pull policy %v", c["image"], c["imagePullPolicy"])
+		}
 	}},
 	{
 		name: "bring your own Prometheus",
@@ -459,7 +476,7 @@ var knobCases = []knobCase{
 			if a := alertNames(t, objs); slices.Contains(a, "WattsonOperatorDown") || slices.Contains(a, "WattsonExporterDown") || !slices.Contains(a, "WattsonRuntimeDown") {
 				t.Errorf("alerts %v: want the operator's and exporter's Down alerts gone, the runtime's kept", a)
 			}
-			if objs[" Namespace /wattson-system"] == nil || objs[runtimeDeploy] == nil {
+			if objs[" Namespace wattson-system"] == nil || objs[runtimeDeploy] == nil {
 				t.Errorf("the operator's namespace or the runtime went with the operator")
 			}
 		},
@@ -522,10 +539,10 @@ var knobCases = []knobCase{
 		name: "replicas",
 		args: []string{"--set", "operator.replicas=3", "--set", "runtime.replicas=2", "--set", "prometheusStack.prometheus.replicas=2", "--set", "prometheusStack.alertmanager.replicas=3"},
 		check: func(t *testing.T, objs map[string]*unstructured.Unstructured) {
-			field(t, objs, operatorDeploy, int64(3), "spec", "replicas")
-			field(t, objs, runtimeDeploy, int64(2), "spec", "replicas")
-			field(t, objs, "monitoring.coreos.com Prometheus wattson-monitoring/wattson", int64(2), "spec", "replicas")
-			field(t, objs, "monitoring.coreos.com Alertmanager wattson-monitoring/wattson", int64(3), "spec", "replicas")
+			field(t, objs, operatorDeploy, float64(3), "spec", "replicas")
+			field(t, objs, runtimeDeploy, float64(2), "spec", "replicas")
+			field(t, objs, "monitoring.coreos.com Prometheus wattson-monitoring/wattson", float64(2), "spec", "replicas")
+			field(t, objs, "monitoring.coreos.com Alertmanager wattson-monitoring/wattson", float64(3), "spec", "replicas")
 		},
 	},
 	{
@@ -536,7 +553,8 @@ var knobCases = []knobCase{
 			if d := cmp.Diff(map[string]any{"requests": map[string]any{"cpu": "250m", "memory": "256Mi"}, "limits": map[string]any{"memory": "1Gi"}}, container(t, objs, operatorDeploy, "manager")["resources"]); d != "" {
 				t.Errorf("operator resources (-want +got):\n%s", d)
 			}
-			if d := cmp.Diff(map[string]any{"requests": map[string]any{"cpu": "50m"}}, container(t, objs, runtimeDeploy, "runtime")["resources"]); d != "" {
+			// Helm merges a map given with the default one: only requests.cpu changes.
+			if d := cmp.Diff(map[string]any{"requests": map[string]any{"cpu": "50m", "memory": "64Mi"}, "limits": map[string]any{"memory": "512Mi"}}, container(t, objs, runtimeDeploy, "runtime")["resources"]); d != "" {
 				t.Errorf("runtime resources (-want +got):\n%s", d)
 			}
 			field(t, objs, "monitoring.coreos.com Prometheus wattson-monitoring/wattson", "4Gi", "spec", "resources", "limits", "memory")
@@ -561,8 +579,8 @@ var knobCases = []knobCase{
 		name: "release in wattson-system",
 		args: []string{"--namespace", "wattson-system"},
 		check: func(t *testing.T, objs map[string]*unstructured.Unstructured) {
-			absent(t, objs, " Namespace /wattson-system")
-			if objs[" Namespace /wattson-monitoring"] == nil {
+			absent(t, objs, " Namespace wattson-system")
+			if objs[" Namespace wattson-monitoring"] == nil {
 				t.Errorf("wattson-monitoring is not rendered")
 			}
 		},
