@@ -28,6 +28,9 @@ SNMP_EXPORTER_VERSION=v0.30.1
 PROMETHEUS_OPERATOR_VERSION=v0.93.0
 CONTROLLER_GEN_VERSION=v0.23.0
 KUSTOMIZE_VERSION=v5.8.2     # v5.8.3 needs Go 1.27
+# Helm 4 (not 3.22): the current major line, server-side apply by default as the kit's kubectl
+# apply --server-side, kstatus-based --wait, and its kube version from the build info.
+HELM_VERSION=v4.3.1
 SQLC_VERSION=v1.31.1
 SKAFFOLD_VERSION=v2.24.0     # newer needs Go 1.27
 # The long-term store of monitoring/overlays/long-term (single-node); v1.152.0 and later need Go 1.27.
@@ -41,7 +44,7 @@ GOLANGCI_LINT_VERSION=v2.15.0   # `make lint`; config in .golangci.yml
 GINKGO_VERSION=$(cd "$ROOT" && go list -m -f '{{.Version}}' github.com/onsi/ginkgo/v2)
 
 # Ordered: the tools `make test` needs first.
-DEFAULT_TOOLS="etcd kube-apiserver prometheus alertmanager snmp_exporter prometheus-operator controller-gen kustomize ginkgo sqlc skaffold golangci-lint"
+DEFAULT_TOOLS="etcd kube-apiserver prometheus alertmanager snmp_exporter prometheus-operator controller-gen kustomize helm ginkgo sqlc skaffold golangci-lint"
 # The long-term store's proof (`make test-longterm`) needs this one; it is not in `make test`,
 # because its cold build alone costs CI several minutes.
 LONGTERM_TOOLS="victoriametrics"
@@ -253,6 +256,9 @@ build_prometheus-config-reloader() {
 }
 build_controller-gen() { GOBIN=$1 go install -trimpath "sigs.k8s.io/controller-tools/cmd/controller-gen@$CONTROLLER_GEN_VERSION"; }
 build_kustomize() { GOBIN=$1 go install -trimpath "sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION"; }
+# helm: as its Makefile builds it (version stamped; the kube version comes from the build info).
+build_helm() { GOBIN=$1 go install -trimpath -ldflags "-s -w -X helm.sh/helm/v4/internal/version.version=$HELM_VERSION -X helm.sh/helm/v4/internal/version.gitTreeState=clean" \
+  "helm.sh/helm/v4/cmd/helm@$HELM_VERSION"; }
 build_sqlc() { CGO_ENABLED=1 GOBIN=$1 go install -trimpath "github.com/sqlc-dev/sqlc/cmd/sqlc@$SQLC_VERSION"; }
 build_golangci-lint() { GOBIN=$1 go install -trimpath -ldflags "-s -w -X main.version=${GOLANGCI_LINT_VERSION#v}" \
   "github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$GOLANGCI_LINT_VERSION"; }
@@ -281,6 +287,7 @@ one() {
     kube-network-policies) build_tool kube-network-policies "$KUBE_NETWORK_POLICIES_VERSION" kube-network-policies ;;
     controller-gen) build_tool controller-gen "$CONTROLLER_GEN_VERSION" controller-gen ;;
     kustomize) build_tool kustomize "$KUSTOMIZE_VERSION" kustomize ;;
+    helm) build_tool helm "$HELM_VERSION" helm ;;
     sqlc) build_tool sqlc "$SQLC_VERSION" sqlc ;;
     ginkgo) build_tool ginkgo "$GINKGO_VERSION" ginkgo ;;
     golangci-lint) build_tool golangci-lint "$GOLANGCI_LINT_VERSION" golangci-lint ;;
@@ -303,6 +310,7 @@ if [ "${1:-}" = --version ]; then
     prometheus-operator | prometheus-config-reloader) echo "$PROMETHEUS_OPERATOR_VERSION" ;;
     victoriametrics) echo "$VICTORIAMETRICS_VERSION" ;;
     golangci-lint) echo "$GOLANGCI_LINT_VERSION" ;;
+    helm) echo "$HELM_VERSION" ;;
     *) echo "tools: no version for '${2:-}'" >&2; exit 2 ;;
   esac
   exit 0
