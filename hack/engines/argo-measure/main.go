@@ -64,8 +64,10 @@ func run(file string, given argFlags) error {
 	}
 	// Both kinds share AnalysisTemplateSpec.
 	var tmpl struct {
-		Kind string                         `json:"kind"`
-		Spec v1alpha1.AnalysisTemplateSpec `json:"spec"`
+		APIVersion string                        `json:"apiVersion"`
+		Kind       string                        `json:"kind"`
+		Metadata   map[string]any                `json:"metadata"`
+		Spec       v1alpha1.AnalysisTemplateSpec `json:"spec"`
 	}
 	if err := yaml.UnmarshalStrict(b, &tmpl); err != nil {
 		return fmt.Errorf("%s: %w", file, err)
@@ -87,15 +89,21 @@ func run(file string, given argFlags) error {
 			return fmt.Errorf("--arg %s: the template has no such arg", k)
 		}
 	}
-	if err := analysisutil.ValidateMetrics(tmpl.Spec.Metrics); err != nil {
-		return err
-	}
-	out := json.NewEncoder(os.Stdout)
+	// As the analysis controller: args resolved into the metrics, then the metrics validated.
+	var metrics []v1alpha1.Metric
 	for _, m := range tmpl.Spec.Metrics {
 		metric, err := analysisutil.ResolveMetricArgs(m, resolved)
 		if err != nil {
 			return fmt.Errorf("metric %s: %w", m.Name, err)
 		}
+		metrics = append(metrics, *metric)
+	}
+	if err := analysisutil.ValidateMetrics(metrics); err != nil {
+		return err
+	}
+	out := json.NewEncoder(os.Stdout)
+	for _, m := range metrics {
+		metric := &m
 		factory := metricproviders.ProviderFactory{}
 		logger := log.New()
 		logger.SetOutput(os.Stderr)
