@@ -211,7 +211,7 @@ tools: ## Build pinned kube-apiserver, etcd, Prometheus, Alertmanager, snmp_expo
 
 .PHONY: tools-check
 tools-check: ## Fail fast, naming `make tools`, when bin/ lacks a tool the tests need.
-	@missing=""; for b in kube-apiserver etcd kubectl prometheus promtool alertmanager amtool snmp_exporter prometheus-operator controller-gen kustomize sqlc skaffold; do \
+	@missing=""; for b in kube-apiserver etcd kubectl prometheus promtool alertmanager amtool snmp_exporter prometheus-operator controller-gen kustomize sqlc skaffold argo-measure flagger-check; do \
 	  [ -x $(BIN)/$$b ] || missing="$$missing $$b"; done; \
 	  if [ -n "$$missing" ]; then echo "missing in bin/:$$missing; run 'make tools' first"; \
 	  [ "$$CI" = true ] && exit 1 || echo "(tests that need them will be skipped)"; fi

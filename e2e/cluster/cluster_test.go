@@ -116,6 +116,7 @@ func TestCluster(t *testing.T) {
 		{"port-forwards", e.forwards},
 		{"pods ready, targets up, specs green", e.green},
 		{"fault pages Alertmanager", e.fault},
+		{"Rollout gated on the suite (Argo Rollouts)", e.rollout},
 		{"NetworkPolicies enforced", e.networkPolicies},
 		{"nothing sent off the machine", e.census},
 		{"down leaves nothing", func(t *testing.T, ctx context.Context) { down() }},
@@ -573,6 +574,8 @@ func (e *env) dump(t *testing.T) {
 		{"get", "pdus", "-A"},
 		{"-n", "wattson-system", "logs", "deploy/wattson-runtime", "--tail=30"},
 		{"-n", "wattson-system", "logs", "deploy/wattson-operator", "--tail=30"},
+		{"-n", "argo-rollouts", "logs", "deploy/argo-rollouts", "--tail=40"},
+		{"-n", rolloutNS, "get", "rollouts,analysisruns,replicasets", "-o", "wide"},
 	} {
 		cmd := exec.Command(kubectl, args...)
 		cmd.Env = e.environ
