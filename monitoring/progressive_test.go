@@ -267,6 +267,19 @@ func TestProgressiveDeliveryVerdicts(t *testing.T) {
 			}
 		})
 	}
+	// Prometheus itself unreachable: an error for Argo (consecutiveErrorLimit then fails the
+	// analysis), a failed check for Flagger.
+	t.Run("prometheus unreachable", func(t *testing.T) {
+		a := argoMeasure(t, argo, filepath.Join(repo, pdDir, "analysis-template.yaml"), "namespace=team-green", "suite=checkout",
+			"prometheus-address=http://"+down)
+		if a.Phase != "Error" {
+			t.Errorf("Argo Rollouts measures %s, want Error", a.Phase)
+		}
+		if f := flaggerCheck(t, flagger, filepath.Join(repo, pdDir, "metric-template.yaml"), "http://"+down, "1",
+			"namespace=team-green", "suite=checkout"); f.Passed {
+			t.Error("Flagger's check passed with Prometheus unreachable")
+		}
+	})
 	// The spec-labels filter: the failing suite's failing spec is labelled pdu.
 	t.Run("argo/spec-labels", func(t *testing.T) {
 		for labels, want := range map[string]string{"(.*,)?pdu(,.*)?": "Failed", "(.*,)?nothing(,.*)?": "Inconclusive"} {
