@@ -187,8 +187,8 @@ CLUSTER_DIR ?= /var/lib/wattson-cluster
 export WATTSON_CLUSTER_DIR := $(CLUSTER_DIR)
 
 .PHONY: cluster-tools
-cluster-tools: ## Build kubelet, kube-controller-manager, kube-scheduler, kube-proxy, CoreDNS, kube-network-policies (where the kernel can run it) and the config reloader too (cached).
-	hack/tools.sh etcd kube-apiserver kube-cluster kube-proxy coredns $$(hack/cluster/cluster.sh can-enforce 2>/dev/null && echo kube-network-policies) prometheus prometheus-config-reloader alertmanager snmp_exporter prometheus-operator kustomize skaffold
+cluster-tools: ## Build kubelet, kube-controller-manager, kube-scheduler, kube-proxy, CoreDNS, kube-router (the NetworkPolicy enforcer) and the config reloader too (cached).
+	hack/tools.sh etcd kube-apiserver kube-cluster kube-proxy coredns kube-router prometheus prometheus-config-reloader alertmanager snmp_exporter prometheus-operator kustomize skaffold
 
 .PHONY: cluster-up
 cluster-up: cluster-tools ## Start the node (idempotent) and import the kit's images; prints the KUBECONFIG, DOCKER_HOST and SKAFFOLD_CONFIG to export.

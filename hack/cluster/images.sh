@@ -13,7 +13,7 @@
 #   hack/cluster/images.sh --list
 #
 # Names: pause wattson wattson-dev snmp-exporter prometheus alertmanager prometheus-operator
-#        prometheus-config-reloader coredns kube-network-policies busybox
+#        prometheus-config-reloader coredns busybox
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -23,7 +23,7 @@ SOCK=$DIR/containerd/containerd.sock
 # The cluster's own image storage (hack/cluster/cluster.sh writes it: vfs, under the cluster's
 # folder, so that `cluster.sh down` removes every image).
 export CONTAINERS_STORAGE_CONF=$DIR/storage.conf BUILDAH_ISOLATION=chroot
-ALL="pause wattson wattson-dev snmp-exporter prometheus alertmanager prometheus-operator prometheus-config-reloader coredns kube-network-policies busybox"
+ALL="pause wattson wattson-dev snmp-exporter prometheus alertmanager prometheus-operator prometheus-config-reloader coredns busybox"
 # What the cluster and the kit's third-party pods need; skaffold builds Wattson's own images.
 DEFAULT="pause coredns snmp-exporter prometheus alertmanager prometheus-operator prometheus-config-reloader"
 
@@ -42,7 +42,6 @@ tag() {
     alertmanager) version alertmanager ;;
     prometheus-operator | prometheus-config-reloader) version prometheus-operator ;;
     coredns) version coredns ;;
-    kube-network-policies) version kube-network-policies ;;
   esac
 }
 version() { "$ROOT/hack/tools.sh" --version "$1"; }
@@ -210,9 +209,6 @@ build() {
       mkdir -p "$out"
       (cd "$ROOT" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$out/netprobe" ./hack/cluster/netprobe)
       image "$ref" 65534:65534 '["/bin/busybox"]' "$bb:/bin/busybox" "$out/netprobe:/bin/netprobe" ;;
-    kube-network-policies)
-      need "$BIN/kube-network-policies"
-      image "$ref" "" '["/bin/netpol"]' "$BIN/kube-network-policies:/bin/netpol" ;;
     *) die "unknown image $name (known: $ALL)" ;;
   esac
 }
