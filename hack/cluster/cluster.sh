@@ -489,10 +489,12 @@ host_net_left() {
   ip route show "$RANGE" | grep -q . && echo "route $RANGE"
   ip -br link | awk '$1 ~ /^veth/ { print "link " $1 }'
   { nft list tables 2>/dev/null || true; } | awk '/kube-proxy|kube-network-policies|wattson/ { print "nftables " $0 }'
-  # kube-router's chains and sets, had it ever run in the host's namespace (either iptables flavour).
+  # kube-router's chains and sets, had it ever run in the host's namespace (either iptables flavour;
+  # the legacy one only where its filter table exists: listing it would create it).
   local t
   for t in iptables-nft-save iptables-legacy-save; do
     command -v "$t" >/dev/null || continue
+    [[ $t == iptables-legacy-save ]] && ! grep -qx filter /proc/net/ip_tables_names 2>/dev/null && continue
     { "$t" -t filter 2>/dev/null || true; } | awk -v t="$t" '/^:(KUBE-ROUTER-|KUBE-POD-FW-|KUBE-NWPLCY-)/ { print t " chain " substr($1, 2) }'
   done
   if command -v ipset >/dev/null; then
