@@ -60,7 +60,8 @@ IPTABLES=iptables-nft
 KUBE_ROUTER_HEALTH=20244
 # Host paths kubelet, containerd's shims, CNI and podman create whatever their state dirs say.
 # `up` records which existed before it; `down` removes the others and `check` looks for them.
-HOST_PATHS="/run/containerd /run/libpod /run/containers /var/lib/containers /var/lib/kubelet /var/log/containers /var/log/pods /var/lib/cni /run/netns"
+# (/run/xtables.lock: iptables' lock, should anything of the cluster take it.)
+HOST_PATHS="/run/containerd /run/libpod /run/containers /var/lib/containers /var/lib/kubelet /var/log/containers /var/log/pods /var/lib/cni /run/netns /run/xtables.lock"
 
 log() { printf '%s cluster: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "$*"; exit 1; }
