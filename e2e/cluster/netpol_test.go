@@ -98,6 +98,12 @@ const (
 	alertmanagerSvc    = "http://wattson-alertmanager.wattson-monitoring.svc.cluster.local.:9093"
 	promOperatorURL    = "http://wattson-prometheus-operator.wattson-monitoring.svc.cluster.local.:8080"
 	controlURL         = "http://np-control." + probeNamespace + ".svc.cluster.local.:8080/"
+	// The simulator's SNMP agent (UDP), asked for sysDescr.0 as one of its PDUs (the community is
+	// the device's name).
+	simulatorSNMP = "wattson-snmpsim.wattson-system.svc.cluster.local.:161"
+	simulatedPDU  = "apc-rpdu2"
+	// snmp is the "method" of a probe that is an SNMP GET, not HTTP.
+	snmp = "SNMP"
 )
 
 // source is where a probe runs: the probe pod, or an ephemeral container in a kit pod (so the
@@ -116,6 +122,9 @@ type netCase struct {
 // out); anything else is an error of the probe.
 func (e *env) probe(ctx context.Context, s *source, method, url string) (string, string, error) {
 	args := []string{"-n", s.namespace, "exec", s.pod, "-c", s.container, "--", "/bin/netprobe", "-X", method, url}
+	if method == snmp {
+		args = []string{"-n", s.namespace, "exec", s.pod, "-c", s.container, "--", "/bin/netprobe", "-snmp", simulatedPDU, url}
+	}
 	cmd := exec.CommandContext(ctx, filepath.Join(e.bin, "kubectl"), args...)
 	cmd.Env = e.environ
 	out, err := cmd.CombinedOutput()
@@ -133,11 +142,11 @@ func (e *env) probe(ctx context.Context, s *source, method, url string) (string,
 // networkPolicies proves every NetworkPolicy the kit ships (monitoring/network-policies and the
 // simulator's) enforced by the cluster's enforcer (kube-router's firewall): a pod in another
 // namespace is refused by snmp_exporter (/snmp, /config, /metrics), the runtime (its API, POST
-// /rerun, /metrics), the operator (metrics and the upload page), the simulator's control API,
-// Prometheus, Alertmanager and prometheus-operator; each component's real caller (ephemeral
-// containers in the Prometheus, runtime and operator pods) is let through where the policies say
-// and refused where they do not (the upload page: nobody in the cluster; the exporter: nobody but
-// Prometheus). Three controls rule out a refusal that is really a broken network or a server not
+// /rerun, /metrics), the operator (metrics and the upload page), the simulator (control API and
+// SNMP agent), Prometheus, Alertmanager and prometheus-operator; each component's real caller
+// (ephemeral containers in the Prometheus, runtime, operator and snmp_exporter pods) is let through
+// where the policies say and refused where they do not (the upload page: nobody in the cluster; the
+// exporter: nobody but Prometheus; the SNMP agent: nobody but the exporter). Three controls rule out a refusal that is really a broken network or a server not
 // listening: the probe resolves names and reaches a server of its own namespace through its
 // Service; every refused address answers its legitimate caller; and one NetworkPolicy added for
 // the probe's namespace turns one refusal into an answer, and removing it back.
@@ -163,6 +172,7 @@ func (e *env) networkPolicies(t *testing.T, ctx context.Context) {
 	prometheus := e.ephemeralProbe(t, ctx, "Prometheus", "wattson-monitoring", "app.kubernetes.io/name=prometheus,prometheus=wattson", bb)
 	runtime := e.ephemeralProbe(t, ctx, "runtime", "wattson-system", "app.kubernetes.io/name=wattson-runtime", bb)
 	operator := e.ephemeralProbe(t, ctx, "operator", "wattson-system", "app.kubernetes.io/name=wattson-operator", bb)
+	exporter := e.ephemeralProbe(t, ctx, "snmp_exporter", "wattson-system", "app.kubernetes.io/name=wattson-snmp-exporter", bb)
 	e.run(t, ctx, "NetworkPolicy probe pods Ready", kubectl, "-n", probeNamespace, "wait", "--for=condition=Ready", "pod/probe", "pod/control", "--timeout=2m")
 
 	get, post := "GET", "POST"
@@ -181,6 +191,7 @@ func (e *env) networkPolicies(t *testing.T, ctx context.Context) {
 		{other, "Prometheus API", get, prometheusSvc + "/api/v1/query?query=up", false},
 		{other, "Alertmanager API", get, alertmanagerSvc + "/api/v2/alerts", false},
 		{other, "prometheus-operator /metrics", get, promOperatorURL + "/metrics", false},
+		{other, "simulator SNMP agent (UDP)", snmp, simulatorSNMP, false},
 		// Control: the same pod reaches a server of its own namespace, by name, through kube-proxy.
 		{other, "control server in its own namespace (no policy)", get, controlURL, true},
 		// Prometheus scrapes every component; the upload page is nobody's.
@@ -199,6 +210,10 @@ func (e *env) networkPolicies(t *testing.T, ctx context.Context) {
 		{runtime, "simulator control API", get, simulatorSvcURL + "/api/v1/devices", true},
 		{runtime, "snmp_exporter /config", get, exporterURL + "/config", false},
 		{runtime, "operator upload page", get, operatorUpload + "/", false},
+		// snmp_exporter polls the simulator's SNMP agent; nobody else may.
+		{exporter, "simulator SNMP agent (UDP)", snmp, simulatorSNMP, true},
+		{prometheus, "simulator SNMP agent (UDP)", snmp, simulatorSNMP, false},
+		{runtime, "simulator SNMP agent (UDP)", snmp, simulatorSNMP, false},
 		// The operator reads PDU readings from Prometheus (--prometheus.url); nothing else.
 		{operator, "Prometheus API (prometheus-operated)", get, prometheusOperated + "/api/v1/query?query=up", true},
 		{operator, "Alertmanager API", get, alertmanagerSvc + "/api/v2/alerts", false},
@@ -238,13 +253,19 @@ func (e *env) networkPolicies(t *testing.T, ctx context.Context) {
 	// Control: every address refused to the pod in another namespace answers its legitimate
 	// caller (so the refusal was not a server that does not listen there).
 	answered := map[string]bool{operatorUpload[len("http://"):]: got == "allowed"}
+	hostPort := func(to string) string {
+		if p := strings.SplitN(to, "/", 4); len(p) > 2 {
+			return p[2]
+		}
+		return to // SNMP: HOST:PORT
+	}
 	for i, c := range cases {
 		if rows[i].got == "allowed" {
-			answered[strings.SplitN(c.to, "/", 4)[2]] = true
+			answered[hostPort(c.to)] = true
 		}
 	}
 	for _, c := range cases {
-		if hostPort := strings.SplitN(c.to, "/", 4)[2]; c.from == other && !c.allowed && !answered[hostPort] {
+		if hostPort := hostPort(c.to); c.from == other && !c.allowed && !answered[hostPort] {
 			t.Errorf("control missing: %s (%s) answered no probe, so its refusal may not be a policy's", c.what, hostPort)
 		}
 	}

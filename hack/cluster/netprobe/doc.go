@@ -4,4 +4,5 @@
 // probe itself failed, e.g. a name that does not resolve (exit 1).
 //
 //	netprobe [-X METHOD] URL
+//	netprobe -snmp COMMUNITY HOST:PORT   (an SNMPv2c GET over UDP)
 package main

@@ -9,19 +9,66 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"os"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
+
+	"github.com/gosnmp/gosnmp"
 )
 
 func main() {
 	method := flag.String("X", http.MethodGet, "HTTP method")
 	timeout := flag.Duration("timeout", 4*time.Second, "for the whole request")
+	community := flag.String("snmp", "", "an SNMPv2c GET of sysDescr.0 with this community to HOST:PORT (UDP) instead of HTTP")
 	flag.Parse()
 	if flag.NArg() != 1 {
-		fmt.Fprintln(os.Stderr, "usage: netprobe [-X METHOD] [-timeout D] URL")
+		fmt.Fprintln(os.Stderr, "usage: netprobe [-X METHOD] [-timeout D] URL | netprobe -snmp COMMUNITY HOST:PORT")
 		os.Exit(1)
 	}
+	if *community != "" {
+		os.Exit(probeSNMP(*community, flag.Arg(0), *timeout))
+	}
 	os.Exit(probe(*method, flag.Arg(0), *timeout))
+}
+
+// probeSNMP: over UDP a refusal is the ICMP port unreachable a REJECT sends (ECONNREFUSED on
+// the connected socket) or silence.
+func probeSNMP(community, hostport string, timeout time.Duration) int {
+	host, port, err := net.SplitHostPort(hostport)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "error:", err)
+		return 1
+	}
+	addrs, err := net.LookupHost(host)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "error:", err)
+		return 1
+	}
+	p, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "error: port:", err)
+		return 1
+	}
+	g := &gosnmp.GoSNMP{Target: addrs[0], Port: uint16(p), Community: community, Version: gosnmp.Version2c,
+		Timeout: timeout / 2, Retries: 1}
+	if err := g.Connect(); err != nil {
+		fmt.Fprintln(os.Stderr, "error:", err)
+		return 1
+	}
+	defer g.Conn.Close()
+	r, err := g.Get([]string{"1.3.6.1.2.1.1.1.0"})
+	if err == nil {
+		fmt.Printf("answered: SNMP %v from %s:%d\n", r.Error, addrs[0], p)
+		return 0
+	}
+	var ne net.Error
+	if errors.Is(err, syscall.ECONNREFUSED) || (errors.As(err, &ne) && ne.Timeout()) || strings.Contains(err.Error(), "timeout") {
+		fmt.Println("refused:", err)
+		return 2
+	}
+	fmt.Fprintln(os.Stderr, "error:", err)
+	return 1
 }
 
 func probe(method, url string, timeout time.Duration) int {
