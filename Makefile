@@ -196,8 +196,13 @@ cluster-up: cluster-tools ## Start the node (idempotent) and import the kit's im
 	hack/cluster/images.sh
 
 .PHONY: cluster-down
-cluster-down: ## Stop the node and check that no process, mount, cgroup, netns, veth, route, nftables table or host path is left.
+cluster-down: ## Stop the node and check that no process, mount, cgroup, netns, veth, route, nftables table, iptables chain, ipset or host path is left.
 	hack/cluster/cluster.sh down
+
+.PHONY: netpol-smoke
+netpol-smoke: ## The kit's NetworkPolicies against the cluster's enforcer (kube-router), a real apiserver and network namespaces, no node: about a minute.
+	hack/tools.sh etcd kube-apiserver kube-router
+	hack/cluster/netpol-smoke.sh
 
 .PHONY: cluster-e2e
 cluster-e2e: cluster-tools ## From nothing: node up, skaffold build/deploy/verify (default install), targets up, a fault paged, NetworkPolicies probed, census, node down.
