@@ -202,8 +202,8 @@ CLUSTER_DIR ?= /var/lib/wattson-cluster
 export WATTSON_CLUSTER_DIR := $(CLUSTER_DIR)
 
 .PHONY: cluster-tools
-cluster-tools: ## Build kubelet, kube-controller-manager, kube-scheduler, kube-proxy, CoreDNS, kube-network-policies (where the kernel can run it), the config reloader and Argo Rollouts' controller too (cached).
-	hack/tools.sh etcd kube-apiserver kube-cluster kube-proxy coredns $$(hack/cluster/cluster.sh can-enforce 2>/dev/null && echo kube-network-policies) prometheus prometheus-config-reloader alertmanager snmp_exporter prometheus-operator kustomize skaffold argo-rollouts
+cluster-tools: ## Build kubelet, kube-controller-manager, kube-scheduler, kube-proxy, CoreDNS, kube-router (the NetworkPolicy enforcer), the config reloader and Argo Rollouts' controller too (cached).
+	hack/tools.sh etcd kube-apiserver kube-cluster kube-proxy coredns kube-router prometheus prometheus-config-reloader alertmanager snmp_exporter prometheus-operator kustomize skaffold argo-rollouts
 
 .PHONY: cluster-up
 cluster-up: cluster-tools ## Start the node (idempotent) and import the kit's images; prints the KUBECONFIG, DOCKER_HOST and SKAFFOLD_CONFIG to export.
@@ -211,12 +211,17 @@ cluster-up: cluster-tools ## Start the node (idempotent) and import the kit's im
 	hack/cluster/images.sh
 
 .PHONY: cluster-down
-cluster-down: ## Stop the node and check that no process, mount, cgroup, netns, veth, route, nftables table or host path is left.
+cluster-down: ## Stop the node and check that no process, mount, cgroup, netns, veth, route, nftables table, iptables chain, ipset or host path is left.
 	hack/cluster/cluster.sh down
 
 .PHONY: cluster-helm
 cluster-helm: cluster-tools $(HELM) ## From nothing: node up, helm install of charts/wattson (images from hack/cluster/images.sh), pods Ready, targets up, energy specs green, helm uninstall, node down.
 	WATTSON_CLUSTER_HELM=1 $(GO) test -count=1 -v -timeout 45m -run TestClusterHelm ./e2e/cluster/
+
+.PHONY: netpol-smoke
+netpol-smoke: ## The kit's NetworkPolicies against the cluster's enforcer (kube-router), a real apiserver and network namespaces, no node: about a minute.
+	hack/tools.sh etcd kube-apiserver kube-router
+	hack/cluster/netpol-smoke.sh
 
 .PHONY: cluster-e2e
 cluster-e2e: cluster-tools ## From nothing: node up, skaffold build/deploy/verify (default install), targets up, a fault paged, NetworkPolicies probed, census, node down.

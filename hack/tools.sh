@@ -39,7 +39,11 @@ VICTORIAMETRICS_VERSION=v1.151.0
 # built with only the plugins the cluster's Corefile uses (no forward, no cloud backends).
 COREDNS_VERSION=v1.15.0
 COREDNS_PLUGINS="errors log health ready kubernetes cache loop reload loadbalance"
-KUBE_NETWORK_POLICIES_VERSION=v0.8.0
+# The NetworkPolicy enforcer: kube-router's firewall controller alone (iptables + ipset; not
+# kube-network-policies, which needs nftables' queue expression: hack/cluster/netpol.yaml). v2.1.0
+# is the only version the module proxy serves; its advisories are for its BGP router (GoBGP's
+# gRPC API) and its service proxy (externalIPs), which hack/cluster never runs.
+KUBE_ROUTER_VERSION=v2.1.0
 GOLANGCI_LINT_VERSION=v2.15.0   # `make lint`; config in .golangci.yml
 # Progressive delivery (monitoring/progressive-delivery): Argo Rollouts' controller for the cluster
 # proof, its CRDs for the envtest dry-runs, and argo-measure (hack/engines/argo-measure), one
@@ -57,7 +61,7 @@ DEFAULT_TOOLS="etcd kube-apiserver prometheus alertmanager snmp_exporter prometh
 # because its cold build alone costs CI several minutes.
 LONGTERM_TOOLS="victoriametrics"
 # The loopback cluster (hack/cluster, `make cluster-up`) needs these too.
-CLUSTER_TOOLS="kube-cluster prometheus-config-reloader kube-proxy coredns kube-network-policies"
+CLUSTER_TOOLS="kube-cluster prometheus-config-reloader kube-proxy coredns kube-router"
 ALL_TOOLS="$DEFAULT_TOOLS $CLUSTER_TOOLS $LONGTERM_TOOLS"
 
 export GOPROXY=${WATTSON_GOPROXY:-https://proxy.golang.org}
@@ -238,9 +242,13 @@ func main() { coremain.Run() }
 GO
   (cd "$src" && gofmt -w main.go && go mod tidy >/dev/null 2>&1 && go build -trimpath -ldflags "-s -w" -o "$1/coredns" .)
 }
-build_kube-network-policies() { mod_build "$1" "sigs.k8s.io/kube-network-policies@$KUBE_NETWORK_POLICIES_VERSION" \
-  sigs.k8s.io/kube-network-policies/cmd
-  mv "$1/cmd" "$1/kube-network-policies"; }
+# build_kube-router: its version package's variables set as its Makefile sets them, so the log's
+# "Running kube-router version" line names the release.
+build_kube-router() {
+  LDFLAGS="-X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=$KUBE_ROUTER_VERSION -X github.com/cloudnativelabs/kube-router/v2/pkg/version.BuildDate=pinned" \
+    mod_build "$1" "github.com/cloudnativelabs/kube-router/v2@$KUBE_ROUTER_VERSION" \
+    github.com/cloudnativelabs/kube-router/v2/cmd/kube-router
+}
 build_prometheus() { BUILD_TAGS=$PROMETHEUS_TAGS mod_build "$1" "github.com/prometheus/prometheus@$PROMETHEUS_VERSION" \
   github.com/prometheus/prometheus/cmd/prometheus github.com/prometheus/prometheus/cmd/promtool; }
 build_alertmanager() { GOBIN=$1 go install -trimpath -ldflags "-s -w" \
@@ -330,7 +338,7 @@ one() {
     prometheus-config-reloader) build_tool prometheus-config-reloader "$PROMETHEUS_OPERATOR_VERSION" prometheus-config-reloader ;;
     kube-proxy) build_tool kube-proxy "$K8S_VERSION" kube-proxy ;;
     coredns) build_tool coredns "$COREDNS_VERSION" coredns ;;
-    kube-network-policies) build_tool kube-network-policies "$KUBE_NETWORK_POLICIES_VERSION" kube-network-policies ;;
+    kube-router) build_tool kube-router "$KUBE_ROUTER_VERSION" kube-router ;;
     controller-gen) build_tool controller-gen "$CONTROLLER_GEN_VERSION" controller-gen ;;
     kustomize) build_tool kustomize "$KUSTOMIZE_VERSION" kustomize ;;
     helm) build_tool helm "$HELM_VERSION" helm ;;
@@ -351,7 +359,7 @@ if [ "${1:-}" = --version ]; then
     etcd) echo "$ETCD_VERSION" ;;
     kube-apiserver | kube-cluster | kube-proxy) echo "$K8S_VERSION" ;;
     coredns) echo "$COREDNS_VERSION" ;;
-    kube-network-policies) echo "$KUBE_NETWORK_POLICIES_VERSION" ;;
+    kube-router) echo "$KUBE_ROUTER_VERSION" ;;
     prometheus) echo "$PROMETHEUS_VERSION" ;;
     alertmanager) echo "$ALERTMANAGER_VERSION" ;;
     snmp_exporter) echo "$SNMP_EXPORTER_VERSION" ;;

@@ -15,7 +15,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -272,129 +271,6 @@ func (e *env) green(t *testing.T, ctx context.Context) {
 		t.Fatalf("the energy specs are not green in the in-cluster Prometheus: %v", err)
 	}
 	e.took("specs green, assertions_failed scraped (after targets up)", time.Since(start))
-}
-
-var (
-	errRefused = errors.New("refused")
-	// clusterIPLine is nslookup's answer (the server's own line has a port).
-	clusterIPLine = regexp.MustCompile(`(?m)^Address:\s*(198\.19\.\d+\.\d+)\s*$`)
-)
-
-// probeManifest is a pod that waits, for `kubectl exec` to run busybox's wget and nslookup in.
-const probeManifest = `apiVersion: v1
-kind: Namespace
-metadata: {name: %[1]s}
----
-apiVersion: v1
-kind: Pod
-metadata:
-  name: probe
-  namespace: %[1]s
-  labels: {%[2]s}
-spec:
-  securityContext: {runAsNonRoot: true, runAsUser: 65534, runAsGroup: 65534, seccompProfile: {type: RuntimeDefault}}
-  containers:
-    - name: probe
-      image: wattson.local/busybox:%[3]s
-      imagePullPolicy: Never
-      command: [/bin/busybox, sleep, "3600"]
-      securityContext: {allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: {drop: [ALL]}}
-`
-
-// networkPolicies: a pod in another namespace is refused by every kit component the policies
-// close (its DNS lookups work, so the refusals are the policies'), and a pod labelled as
-// Prometheus in wattson-monitoring is let through to snmp_exporter, which refuses the other.
-func (e *env) networkPolicies(t *testing.T, ctx context.Context) {
-	kubectl := filepath.Join(e.bin, "kubectl")
-	// kube-network-policies queues packets with nftables' queue expression; on a kernel without
-	// it (CONFIG_NFT_QUEUE) cluster.sh runs no enforcer, and a probe would only show that. Said
-	// as a skip with the reason, never as a pass.
-	if err := exec.CommandContext(ctx, filepath.Join(e.root, "hack/cluster/cluster.sh"), "can-enforce").Run(); err != nil {
-		t.Skip("NOT PROVEN: this kernel has no nftables queue expression (CONFIG_NFT_QUEUE), which kube-network-policies needs; the cluster runs no NetworkPolicy enforcer here (hack/cluster/cluster.sh can-enforce)")
-	}
-	bb := strings.TrimSpace(e.run(t, ctx, "busybox version", "/bin/bash", "-c", `{ busybox 2>&1 || true; } | awk 'NR == 1 { print $2 }'`))
-	for _, p := range []struct{ ns, labels string }{
-		{"wattson-np-probe", "app.kubernetes.io/name: probe"},
-		{"wattson-monitoring", "app.kubernetes.io/name: prometheus"},
-	} {
-		manifest := fmt.Sprintf(probeManifest, p.ns, p.labels, bb)
-		if p.ns == "wattson-monitoring" { // the kit's namespace exists; only the pod is added
-			manifest = manifest[strings.Index(manifest, "---\n")+4:]
-		}
-		cmd := exec.CommandContext(ctx, kubectl, "apply", "-f", "-")
-		cmd.Env, cmd.Stdin = e.environ, strings.NewReader(manifest)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("probe pod in %s: %v\n%s", p.ns, err, out)
-		}
-	}
-	t.Cleanup(func() {
-		for _, a := range [][]string{{"delete", "namespace", "wattson-np-probe", "--wait=false"}, {"-n", "wattson-monitoring", "delete", "pod", "probe", "--wait=false"}} {
-			_ = exec.Command(kubectl, a...).Run() // cleanup: what is already gone is fine
-		}
-	})
-	e.run(t, ctx, "probe pods Ready", kubectl, "wait", "--for=condition=Ready", "pod/probe", "-n", "wattson-np-probe", "--timeout=2m")
-	e.run(t, ctx, "probe pods Ready", kubectl, "wait", "--for=condition=Ready", "pod/probe", "-n", "wattson-monitoring", "--timeout=2m")
-	// get runs netprobe (hack/cluster/netprobe) in a probe pod against an address: nil when the
-	// server answered, errRefused when the connection timed out or was
-	// refused, any other error when the probe itself broke.
-	get := func(ns, url string) error {
-		cmd := exec.CommandContext(ctx, kubectl, "-n", ns, "exec", "probe", "--", "/bin/netprobe", url)
-		cmd.Env = e.environ
-		out, err := cmd.CombinedOutput()
-		var exit *exec.ExitError
-		switch {
-		case err == nil:
-			return nil
-		case errors.As(err, &exit) && exit.ExitCode() == 2: // netprobe: timed out or refused
-			return errRefused
-		}
-		return fmt.Errorf("%w: %s", err, strings.TrimSpace(string(out)))
-	}
-	for _, c := range []struct {
-		ns, url string
-		allowed bool
-	}{
-		{"wattson-np-probe", "http://wattson-snmp-exporter.wattson-system.svc.cluster.local:9116/metrics", false},
-		{"wattson-np-probe", "http://" + runtimeService + ".wattson-system.svc.cluster.local:9464/metrics", false},
-		// HTTPS: a plain request still gets an answer (400) where the policy lets it through.
-		{"wattson-np-probe", "http://wattson-operator.wattson-system.svc.cluster.local:8443/metrics", false},
-		{"wattson-np-probe", "http://wattson-operator.wattson-system.svc.cluster.local:8082/", false},
-		{"wattson-np-probe", "http://wattson-snmpsim.wattson-system.svc.cluster.local:8161/healthz", false},
-		{"wattson-np-probe", "http://wattson-prometheus.wattson-monitoring.svc.cluster.local:9090/-/ready", false},
-		{"wattson-np-probe", "http://wattson-alertmanager.wattson-monitoring.svc.cluster.local:9093/-/ready", false},
-		{"wattson-monitoring", "http://wattson-snmp-exporter.wattson-system.svc.cluster.local:9116/metrics", true},
-		{"wattson-monitoring", "http://" + runtimeService + ".wattson-system.svc.cluster.local:9464/metrics", true},
-		{"wattson-monitoring", "http://wattson-snmpsim.wattson-system.svc.cluster.local:8161/healthz", true},
-	} {
-		// The name resolves from both (CoreDNS is open; fully qualified: busybox's nslookup uses no
-		// search path, and CoreDNS refuses anything outside cluster.local): a refusal is the
-		// policy's, not DNS's.
-		rest := strings.TrimPrefix(c.url, "http://")
-		host, rest, _ := strings.Cut(rest, ":")
-		lookup := exec.CommandContext(ctx, kubectl, "-n", c.ns, "exec", "probe", "--", "/bin/busybox", "nslookup", host)
-		lookup.Env = e.environ
-		out, err := lookup.CombinedOutput()
-		m := clusterIPLine.FindStringSubmatch(string(out))
-		if err != nil || m == nil {
-			t.Errorf("from %s: %s does not resolve to a ClusterIP: %v\n%s", c.ns, host, err, out)
-			continue
-		}
-		url := "http://" + m[1] + ":" + rest
-		err = get(c.ns, url)
-		switch {
-		case err != nil && !errors.Is(err, errRefused):
-			t.Errorf("from %s: probe of %s (%s) broke: %v", c.ns, c.url, url, err)
-		case c.allowed && err != nil:
-			t.Errorf("from %s: %s (%s) refused, want allowed", c.ns, c.url, url)
-		case !c.allowed && err == nil:
-			t.Errorf("from %s: %s (%s) answered, want refused by the NetworkPolicies", c.ns, c.url, url)
-		default:
-			t.Logf("from %s: %s (%s) %s", c.ns, c.url, url, map[bool]string{true: "allowed", false: "refused"}[c.allowed])
-		}
-	}
-	if !t.Failed() {
-		e.took("NetworkPolicies: 7 refused from another namespace, 3 allowed to Prometheus's label", 0)
-	}
 }
 
 // census: every socket of every cluster process (components and containers, each read in its

@@ -13,7 +13,7 @@
 #   hack/cluster/images.sh --list
 #
 # Names: pause wattson wattson-dev snmp-exporter prometheus alertmanager prometheus-operator
-#        prometheus-config-reloader coredns kube-network-policies busybox postgres argo-rollouts
+#        prometheus-config-reloader coredns busybox postgres argo-rollouts
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -23,7 +23,7 @@ SOCK=$DIR/containerd/containerd.sock
 # The cluster's own image storage (hack/cluster/cluster.sh writes it: vfs, under the cluster's
 # folder, so that `cluster.sh down` removes every image).
 export CONTAINERS_STORAGE_CONF=$DIR/storage.conf BUILDAH_ISOLATION=chroot
-ALL="pause wattson wattson-dev snmp-exporter prometheus alertmanager prometheus-operator prometheus-config-reloader coredns kube-network-policies busybox postgres argo-rollouts"
+ALL="pause wattson wattson-dev snmp-exporter prometheus alertmanager prometheus-operator prometheus-config-reloader coredns busybox postgres argo-rollouts"
 # What the cluster and the kit's third-party pods need; skaffold builds Wattson's own images.
 DEFAULT="pause coredns snmp-exporter prometheus alertmanager prometheus-operator prometheus-config-reloader postgres"
 
@@ -46,7 +46,6 @@ tag() {
     alertmanager) version alertmanager ;;
     prometheus-operator | prometheus-config-reloader) version prometheus-operator ;;
     coredns) version coredns ;;
-    kube-network-policies) version kube-network-policies ;;
     argo-rollouts) version argo-rollouts ;;
   esac
 }
@@ -256,9 +255,6 @@ build() {
       # /bin/rollouts-controller (its Dockerfile's final stage; no CA bundle needed here).
       need "$BIN/rollouts-controller"
       image "$ref" 999 '["/bin/rollouts-controller"]' "$BIN/rollouts-controller:/bin/rollouts-controller" ;;
-    kube-network-policies)
-      need "$BIN/kube-network-policies"
-      image "$ref" "" '["/bin/netpol"]' "$BIN/kube-network-policies:/bin/netpol" ;;
     *) die "unknown image $name (known: $ALL)" ;;
   esac
 }
