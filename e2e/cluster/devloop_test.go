@@ -30,7 +30,8 @@ var (
 	watching    = regexp.MustCompile(`Watching for changes`)
 )
 
-// devLoop runs `skaffold dev` (the cluster-dev profile switches on by itself) in a copy of the
+// devLoop runs `skaffold dev` as specs/README.md says (the cluster-dev profile switches on by
+// itself; --watch-poll-interval=200, skaffold's wait for a burst of writes to end) in a copy of the
 // work tree, times it to the dev runtime's first run in the log skaffold streams, saves a new spec
 // file there and times the save to that spec's result in the runtime's metrics (and its run in the
 // log). The spec goes through skaffold's sync: hack/cluster/devsync.sh compiles it on the host and
@@ -40,7 +41,7 @@ func (e *env) devLoop(t *testing.T, ctx context.Context) {
 	e.copyTree(t, work)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	cmd := exec.Command(filepath.Join(e.bin, "skaffold"), "dev", "--kube-context", kubeContext, "--port-forward=off", "--cleanup=false")
+	cmd := exec.Command(filepath.Join(e.bin, "skaffold"), "dev", "--kube-context", kubeContext, "--port-forward=off", "--cleanup=false", "--watch-poll-interval=200")
 	cmd.Dir, cmd.Env = work, append(e.environ, "WATTSON_MIB_DIRS="+e.mibDirs())
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	pr, pw := io.Pipe()
