@@ -130,8 +130,8 @@ wattson_bins() {
 # dev_image REF: the runtime for `skaffold dev` on this cluster (skaffold.yaml's cluster-dev
 # profile), FROM scratch and with no Go toolchain: the runtime and the suite, both compiled here on
 # the host with its warm build cache (the suite by devsync.sh, which also compiles and copies in
-# every saved version), and busybox's tar, rm and mkdir for skaffold's file sync and devsync.sh's
-# copy. The runtime runs /specs.test until a new suite arrives in /suite.
+# every saved version), and busybox as tar and rm for skaffold's file sync and devsync.sh's copy
+# (about 70 MB in all). The runtime runs /specs.test until a new suite arrives in /suite.
 dev_image() {
   local ref=$1 busybox out=$DIR/images/dev
   busybox=$(command -v busybox) || die "busybox not found; run: apt-get install -y busybox-static"
@@ -141,7 +141,7 @@ dev_image() {
   (cd "$ROOT" && CGO_ENABLED=0 go build -trimpath -ldflags "$(hack/ldflags.sh)" -o "$out/wattson-runtime" ./runtime)
   "$ROOT/hack/cluster/devsync.sh" --build "$out"
   image "$ref" 65532:65532 '["/wattson-runtime"]' "$out/wattson-runtime:/" "$out/specs.test:/" \
-    "$busybox:/bin/tar" "$busybox:/bin/rm" "$busybox:/bin/mkdir"
+    "$busybox:/bin/tar" "$busybox:/bin/rm"
 }
 
 build() {
