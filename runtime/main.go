@@ -455,7 +455,8 @@ func watchBinary(ctx context.Context, w *devwatch.Binary, sched *scheduler.Sched
 			logger.Info("dev mode: new suite binary, rerunning", "path", o.devBinary, "sha256", digest)
 			sched.Trigger(scheduler.TriggerChange)
 		},
-		func(err error) { logger.Warn("dev mode: suite binary not run", "err", err) })
+		// Info, not a warning: a copy caught halfway is normal; one that never completes shows here.
+		func(err error) { logger.Info("dev mode: suite binary not run yet", "err", err) })
 }
 
 // newFleet wires fleet mode (watch mode with PostgreSQL): the runs come from the shared queue,
