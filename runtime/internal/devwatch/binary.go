@@ -212,10 +212,13 @@ func inode(fi os.FileInfo) uint64 {
 
 // Watch polls Path every poll until ctx ends. When the file (or its digest file) has changed and
 // then stayed the same for one poll, it tries Install: changed is called after each new binary,
-// rejected with the reason after each incomplete one (nil for none).
+// rejected (may be nil) with the reason after each incomplete one. A copy of the binary already
+// installed (a save that compiles to the same bytes) calls neither.
 func (b *Binary) Watch(ctx context.Context, poll time.Duration, changed func(digest string), rejected func(error)) {
 	last := b.stamp()
-	pending := false
+	// Pending from the start: a copy that completed between an Install before Watch and this
+	// first stamp is still installed (an unchanged binary is a no-op).
+	pending := true
 	t := time.NewTicker(poll)
 	defer t.Stop()
 	for {
