@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -68,6 +69,10 @@ func (s *Stack) startOperator(ctx context.Context) error {
 	if err := s.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: Namespace}}); err != nil {
 		return err
 	}
+	kubeconfig, err := s.applyOperatorRBAC(ctx)
+	if err != nil {
+		return err
+	}
 	// The upload page needs a token; the demo makes one and prints it.
 	token := randomToken()
 	if err := s.Client.Create(ctx, &corev1.Secret{
@@ -77,7 +82,7 @@ func (s *Stack) startOperator(ctx context.Context) error {
 		return err
 	}
 	p, err := procs.Start(procs.Spec{Name: "wattson-operator", Path: path, Output: s.output("operator"),
-		Env: []string{"KUBECONFIG=" + s.KubeconfigPath},
+		Env: []string{"KUBECONFIG=" + kubeconfig},
 		Args: []string{
 			"--namespace=" + Namespace,
 			"--scrape-mode=plain",
@@ -175,11 +180,17 @@ func (s *Stack) applySamples(ctx context.Context) error {
 	if err := s.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: PDUNamespace}}); err != nil {
 		return err
 	}
+	// The tenant lets the operator read its PDUs' Secrets.
+	if err := s.Client.Create(ctx, credentialsBinding(PDUNamespace)); err != nil {
+		return err
+	}
 	timeout := PDUTimeout(s.opts.ScrapeInterval)
 	for i, d := range DemoPDUs {
 		host, port, _ := net.SplitHostPort(s.SimAddrs[i])
-		var portNum int32
-		fmt.Sscan(port, &portNum)
+		portNum, err := strconv.ParseInt(port, 10, 32)
+		if err != nil {
+			return fmt.Errorf("simulator address %s: %w", s.SimAddrs[i], err)
+		}
 		secret := &corev1.Secret{
 			ObjectMeta: metav1.ObjectMeta{Name: d.Name + "-snmp", Namespace: PDUNamespace},
 			StringData: map[string]string{"community": d.Community},
@@ -193,7 +204,7 @@ func (s *Stack) applySamples(ctx context.Context) error {
 				Annotations: map[string]string{"specs.wattson.dev/simulator-device": d.Community}},
 			Spec: v1alpha1.PDUSpec{
 				Address:  host,
-				Port:     portNum,
+				Port:     int32(portNum),
 				Model:    d.Model,
 				SNMP:     v1alpha1.SNMP{Version: v1alpha1.SNMPv2c, SecretRef: v1alpha1.SecretReference{Name: secret.Name}},
 				Labels:   d.Labels,
@@ -231,8 +242,12 @@ func (s *Stack) applyMIBs(ctx context.Context) error {
 			}
 			var z bytes.Buffer
 			zw := gzip.NewWriter(&z)
-			zw.Write(b)
-			zw.Close()
+			if _, err := zw.Write(b); err != nil {
+				return err
+			}
+			if err := zw.Close(); err != nil {
+				return err
+			}
 			cm.BinaryData[e.Name()+".gz"] = z.Bytes()
 		}
 		if err := s.Client.Create(ctx, cm); err != nil {
@@ -278,7 +293,9 @@ func (s *Stack) restartExporter(ctx context.Context) error {
 	cfg, env := s.synced[v1alpha1.SNMPConfigKey], s.synced["env"]
 	s.mu.Unlock()
 	if s.Exporter != nil {
-		s.Exporter.Proc.Stop(5 * time.Second)
+		if err := s.Exporter.Proc.Stop(5 * time.Second); err != nil {
+			s.logf("restarting snmp_exporter: %v", err)
+		}
 	}
 	path, err := procs.Binary("snmp_exporter")
 	if err != nil {
@@ -340,8 +357,14 @@ func (s *Stack) startRuntime(ctx context.Context) error {
 	if err := p.WaitHTTP(ctx, s.Runtime.URL+"/-/healthy"); err != nil {
 		return err
 	}
-	return s.addScrapeJob(ctx, kitJob("wattson-runtime"), addr)
+	// Scraped as the kit's energy Suite is (its Service, and so its job, is wattson-suite-energy),
+	// so the kit's rules on the runtime see this one.
+	return s.addScrapeJob(ctx, kitJob(RuntimeJob), addr)
 }
+
+// RuntimeJob is the job of the kit's runtime: the energy Suite's (runtime/config/suite.yaml),
+// whose Service the operator names wattson-suite-energy.
+const RuntimeJob = "wattson-suite-energy"
 
 // SpecEnv is the environment that points the energy suite at this stack.
 func (s *Stack) SpecEnv() []string {
@@ -443,8 +466,6 @@ func promDuration(d time.Duration) v1alpha1.PrometheusDuration {
 	return v1alpha1.PrometheusDuration(fmt.Sprintf("%dms", d.Milliseconds()))
 }
 
-// kitJob is the job (and, in scrapeJob, the namespace label) prometheus-operator gives the kit's
-// PodMonitor NAME in a cluster: the alert rules select exactly these (monitoring/rules/wattson-kit.yaml).
 // kitJob is the job a kit component's ServiceMonitor gives its targets in a cluster:
 // prometheus-operator names it after the Service (with no jobLabel), here the component's name.
 func kitJob(name string) string { return name }

@@ -4,6 +4,7 @@
 package manager
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -16,10 +17,13 @@ import (
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	monitoringv1alpha1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1alpha1"
 	appsv1 "k8s.io/api/apps/v1"
+	authnv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -176,6 +180,24 @@ func ConfigToken(cfg *rest.Config) func() (string, error) {
 	}
 }
 
+// identity is the operator's user name as the apiserver authenticates it (a SelfSubjectReview,
+// which every authenticated user may create), so that a CredentialsForbidden condition names
+// the right ServiceAccount; empty if the review fails.
+func identity(cfg *rest.Config) string {
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r, err := cs.AuthenticationV1().SelfSubjectReviews().Create(ctx, &authnv1.SelfSubjectReview{}, metav1.CreateOptions{})
+	if err != nil {
+		ctrl.Log.WithName("setup").Error(err, "asking the apiserver who the operator is; CredentialsForbidden messages will not name its ServiceAccount")
+		return ""
+	}
+	return r.Status.UserInfo.Username
+}
+
 // New builds the manager with every reconciler and runnable added.
 func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	cfg = rest.CopyConfig(cfg)
@@ -210,9 +232,10 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		LeaderElectionID:        "wattson-operator.wattson.dev",
 		LeaderElectionNamespace: o.Namespace,
 		// Wattson's own kinds are cached cluster-wide; what the operator writes lives in its
-		// namespace. Secrets are never cached: the controllers watch their metadata only (to
-		// react to a rotation) and read the data of the Secrets PDUs reference, one Get each,
-		// so the cache holds no tenant's Secret data.
+		// namespace. Secrets are never cached: controller.SecretWatcher watches their metadata
+		// only, namespace by namespace where tenants granted it (the operator's ClusterRole
+		// grants no Secret), and the reconcilers read the data of the Secrets PDUs and Suites
+		// reference, one uncached Get each, so the cache holds no tenant's Secret data.
 		Cache:      cache.Options{ByObject: byObject},
 		Client:     client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}}}},
 		Controller: ctrlconfig.Controller{SkipNameValidation: &o.SkipControllerNameValidation},
@@ -232,6 +255,7 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		MaxConcurrentReconciles: o.MaxConcurrentReconcile, RecheckAfter: 2 * o.PollInterval,
 		SuiteDefaultImage: o.SuiteDefaultImage, SuitePollInterval: o.SuitePollInterval, SuiteURL: o.SuiteURL,
 		SuiteTriggerDebounce: o.SuiteTriggerDebounce, RerunToken: o.RerunToken,
+		Identity: identity(cfg),
 	}
 	if copts.RerunToken == nil {
 		copts.RerunToken = ConfigToken(cfg)
