@@ -112,10 +112,11 @@ func TestEndToEnd(t *testing.T) {
 // kitTargetsDown is nil when Prometheus has an up target for each of Wattson's own components, as
 // the cluster e2e requires of the kit's ServiceMonitors; the operator's is HTTPS with a token.
 func kitTargetsDown(ctx context.Context, s *stack.Stack) error {
-	targets, err := prom.New(s.Prometheus.URL).Targets(ctx)
+	res, err := prom.New(s.Prometheus.URL).API().Targets(ctx)
 	if err != nil {
 		return err
 	}
+	targets := res.Active
 	var down []string
 	for _, job := range []string{"wattson-operator", "wattson-runtime", "wattson-snmpsim", "wattson-snmp-exporter"} {
 		up := false
