@@ -118,7 +118,7 @@ func kitTargetsDown(ctx context.Context, s *stack.Stack) error {
 	}
 	targets := res.Active
 	var down []string
-	for _, job := range []string{"wattson-operator", "wattson-runtime", "wattson-snmpsim", "wattson-snmp-exporter"} {
+	for _, job := range []string{"wattson-operator", stack.RuntimeJob, "wattson-snmpsim", "wattson-snmp-exporter"} {
 		up := false
 		for _, tg := range targets {
 			up = up || (tg.ScrapePool == job && tg.Health == "up")
