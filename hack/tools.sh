@@ -28,6 +28,9 @@ SNMP_EXPORTER_VERSION=v0.30.1
 PROMETHEUS_OPERATOR_VERSION=v0.93.0
 CONTROLLER_GEN_VERSION=v0.23.0
 KUSTOMIZE_VERSION=v5.8.2     # v5.8.3 needs Go 1.27
+# Helm 4 (not 3.22): the current major line, server-side apply by default as the kit's kubectl
+# apply --server-side, kstatus-based --wait, and its kube version from the build info.
+HELM_VERSION=v4.3.1
 SQLC_VERSION=v1.31.1
 SKAFFOLD_VERSION=v2.24.0     # newer needs Go 1.27
 # The long-term store of monitoring/overlays/long-term (single-node); v1.152.0 and later need Go 1.27.
@@ -36,16 +39,29 @@ VICTORIAMETRICS_VERSION=v1.151.0
 # built with only the plugins the cluster's Corefile uses (no forward, no cloud backends).
 COREDNS_VERSION=v1.15.0
 COREDNS_PLUGINS="errors log health ready kubernetes cache loop reload loadbalance"
-KUBE_NETWORK_POLICIES_VERSION=v0.8.0
+# The NetworkPolicy enforcer: kube-router's firewall controller alone (iptables + ipset; not
+# kube-network-policies, which needs nftables' queue expression: hack/cluster/netpol.yaml). v2.1.0
+# is the only version the module proxy serves; its advisories are for its BGP router (GoBGP's
+# gRPC API) and its service proxy (externalIPs), which hack/cluster never runs.
+KUBE_ROUTER_VERSION=v2.1.0
+GOLANGCI_LINT_VERSION=v2.15.0   # `make lint`; config in .golangci.yml
+# Progressive delivery (monitoring/progressive-delivery): Argo Rollouts' controller for the cluster
+# proof, its CRDs for the envtest dry-runs, and argo-measure (hack/engines/argo-measure), one
+# measurement of an AnalysisTemplate's metric by Argo Rollouts' own provider and evaluation code.
+# v1.10.2 and v1.9.3 need Go 1.26.10; v1.10.1 is the newest that builds with Go 1.26.8.
+ARGO_ROLLOUTS_VERSION=v1.10.1
+# Flagger: its CRDs and flagger-check (hack/engines/flagger-check), its Prometheus provider and
+# thresholdRange check; its controller is not built (no mesh or ingress here to shift traffic).
+FLAGGER_VERSION=v1.41.0
 GINKGO_VERSION=$(cd "$ROOT" && go list -m -f '{{.Version}}' github.com/onsi/ginkgo/v2)
 
 # Ordered: the tools `make test` needs first.
-DEFAULT_TOOLS="etcd kube-apiserver prometheus alertmanager snmp_exporter prometheus-operator controller-gen kustomize ginkgo sqlc skaffold"
+DEFAULT_TOOLS="etcd kube-apiserver prometheus alertmanager snmp_exporter prometheus-operator controller-gen kustomize helm ginkgo sqlc skaffold golangci-lint argo-rollouts flagger"
 # The long-term store's proof (`make test-longterm`) needs this one; it is not in `make test`,
 # because its cold build alone costs CI several minutes.
 LONGTERM_TOOLS="victoriametrics"
 # The loopback cluster (hack/cluster, `make cluster-up`) needs these too.
-CLUSTER_TOOLS="kube-cluster prometheus-config-reloader kube-proxy coredns kube-network-policies"
+CLUSTER_TOOLS="kube-cluster prometheus-config-reloader kube-proxy coredns kube-router"
 ALL_TOOLS="$DEFAULT_TOOLS $CLUSTER_TOOLS $LONGTERM_TOOLS"
 
 export GOPROXY=${WATTSON_GOPROXY:-https://proxy.golang.org}
@@ -226,9 +242,13 @@ func main() { coremain.Run() }
 GO
   (cd "$src" && gofmt -w main.go && go mod tidy >/dev/null 2>&1 && go build -trimpath -ldflags "-s -w" -o "$1/coredns" .)
 }
-build_kube-network-policies() { mod_build "$1" "sigs.k8s.io/kube-network-policies@$KUBE_NETWORK_POLICIES_VERSION" \
-  sigs.k8s.io/kube-network-policies/cmd
-  mv "$1/cmd" "$1/kube-network-policies"; }
+# build_kube-router: its version package's variables set as its Makefile sets them, so the log's
+# "Running kube-router version" line names the release.
+build_kube-router() {
+  LDFLAGS="-X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=$KUBE_ROUTER_VERSION -X github.com/cloudnativelabs/kube-router/v2/pkg/version.BuildDate=pinned" \
+    mod_build "$1" "github.com/cloudnativelabs/kube-router/v2@$KUBE_ROUTER_VERSION" \
+    github.com/cloudnativelabs/kube-router/v2/cmd/kube-router
+}
 build_prometheus() { BUILD_TAGS=$PROMETHEUS_TAGS mod_build "$1" "github.com/prometheus/prometheus@$PROMETHEUS_VERSION" \
   github.com/prometheus/prometheus/cmd/prometheus github.com/prometheus/prometheus/cmd/promtool; }
 build_alertmanager() { GOBIN=$1 go install -trimpath -ldflags "-s -w" \
@@ -252,11 +272,54 @@ build_prometheus-config-reloader() {
 }
 build_controller-gen() { GOBIN=$1 go install -trimpath "sigs.k8s.io/controller-tools/cmd/controller-gen@$CONTROLLER_GEN_VERSION"; }
 build_kustomize() { GOBIN=$1 go install -trimpath "sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION"; }
+# helm: as its Makefile builds it (version stamped; the kube version comes from the build info).
+build_helm() { GOBIN=$1 go install -trimpath -ldflags "-s -w -X helm.sh/helm/v4/internal/version.version=$HELM_VERSION -X helm.sh/helm/v4/internal/version.gitTreeState=clean" \
+  "helm.sh/helm/v4/cmd/helm@$HELM_VERSION"; }
 build_sqlc() { CGO_ENABLED=1 GOBIN=$1 go install -trimpath "github.com/sqlc-dev/sqlc/cmd/sqlc@$SQLC_VERSION"; }
+build_golangci-lint() { GOBIN=$1 go install -trimpath -ldflags "-s -w -X main.version=${GOLANGCI_LINT_VERSION#v}" \
+  "github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$GOLANGCI_LINT_VERSION"; }
 build_ginkgo() { GOBIN=$1 go install -trimpath "github.com/onsi/ginkgo/v2/ginkgo@$GINKGO_VERSION"; }
 build_skaffold() { mod_build "$1" "github.com/GoogleContainerTools/skaffold/v2@$SKAFFOLD_VERSION" \
   github.com/GoogleContainerTools/skaffold/v2/cmd/skaffold; }
 # VictoriaMetrics single-node; CGO_ENABLED=0 picks its pure-Go zstd.
+# build_engine OUT MODULE@VERSION NAME: builds hack/engines/NAME (a main of our own, in a module of
+# its own so that the root module never needs the engine's dependencies) in the engine's wrapper
+# module, which carries the engine's replace/exclude lines.
+build_engine() {
+  local out=$1 modver=$2 name=$3
+  local src=$CACHE/src/$(basename "${modver%@*}")-${modver#*@}
+  mkdir -p "$src/$name"
+  cp "$ROOT/hack/engines/$name/main.go" "$src/$name/main.go"
+  (cd "$src" && run go mod tidy && run go build -trimpath -ldflags "-s -w" -o "$out/$name" "./$name")
+}
+# module_dir MODULE@VERSION: where the module's files are in the module cache.
+module_dir() { go mod download -json "$1" | sed -n 's/.*"Dir": "\(.*\)",/\1/p'; }
+build_argo-rollouts() {
+  LDFLAGS="-X github.com/argoproj/argo-rollouts/utils/version.version=${ARGO_ROLLOUTS_VERSION#v} -X github.com/argoproj/argo-rollouts/utils/version.gitTreeState=clean" \
+    mod_build "$1" "github.com/argoproj/argo-rollouts@$ARGO_ROLLOUTS_VERSION" github.com/argoproj/argo-rollouts/cmd/rollouts-controller
+  build_engine "$1" "github.com/argoproj/argo-rollouts@$ARGO_ROLLOUTS_VERSION" argo-measure
+  local dir
+  dir=$(module_dir "github.com/argoproj/argo-rollouts@$ARGO_ROLLOUTS_VERSION")
+  # The CRDs (envtest) and the release's install.yaml (the cluster), as the module ships them.
+  mkdir -p "$1/argo-rollouts-crds" "$1/argo-rollouts-manifests"
+  cp "$dir"/manifests/crds/*-crd.yaml "$1/argo-rollouts-crds/"
+  cp "$dir/manifests/install.yaml" "$1/argo-rollouts-manifests/"
+  chmod -R u+w "$1/argo-rollouts-crds" "$1/argo-rollouts-manifests"
+}
+build_flagger() {
+  local src=$CACHE/src/flagger-$FLAGGER_VERSION
+  if [ ! -f "$src/go.sum" ]; then
+    wrapper "$src"
+    replaces_from "github.com/fluxcd/flagger@$FLAGGER_VERSION" >>"$src/go.mod"
+    (cd "$src" && run go get "github.com/fluxcd/flagger@$FLAGGER_VERSION") || { rm -f "$src/go.sum"; return 1; }
+  fi
+  build_engine "$1" "github.com/fluxcd/flagger@$FLAGGER_VERSION" flagger-check
+  local dir
+  dir=$(module_dir "github.com/fluxcd/flagger@$FLAGGER_VERSION")
+  mkdir -p "$1/flagger-crds"
+  cp "$dir/artifacts/flagger/crd.yaml" "$1/flagger-crds/"
+  chmod -R u+w "$1/flagger-crds"
+}
 build_victoriametrics() {
   LDFLAGS="-X github.com/VictoriaMetrics/VictoriaMetrics/lib/buildinfo.Version=victoria-metrics-$VICTORIAMETRICS_VERSION" \
     mod_build "$1" "github.com/VictoriaMetrics/VictoriaMetrics@$VICTORIAMETRICS_VERSION" \
@@ -275,13 +338,17 @@ one() {
     prometheus-config-reloader) build_tool prometheus-config-reloader "$PROMETHEUS_OPERATOR_VERSION" prometheus-config-reloader ;;
     kube-proxy) build_tool kube-proxy "$K8S_VERSION" kube-proxy ;;
     coredns) build_tool coredns "$COREDNS_VERSION" coredns ;;
-    kube-network-policies) build_tool kube-network-policies "$KUBE_NETWORK_POLICIES_VERSION" kube-network-policies ;;
+    kube-router) build_tool kube-router "$KUBE_ROUTER_VERSION" kube-router ;;
     controller-gen) build_tool controller-gen "$CONTROLLER_GEN_VERSION" controller-gen ;;
     kustomize) build_tool kustomize "$KUSTOMIZE_VERSION" kustomize ;;
+    helm) build_tool helm "$HELM_VERSION" helm ;;
     sqlc) build_tool sqlc "$SQLC_VERSION" sqlc ;;
     ginkgo) build_tool ginkgo "$GINKGO_VERSION" ginkgo ;;
+    golangci-lint) build_tool golangci-lint "$GOLANGCI_LINT_VERSION" golangci-lint ;;
     skaffold) build_tool skaffold "$SKAFFOLD_VERSION" skaffold ;;
     victoriametrics) build_tool victoriametrics "$VICTORIAMETRICS_VERSION" victoria-metrics ;;
+    argo-rollouts) build_tool argo-rollouts "$ARGO_ROLLOUTS_VERSION" rollouts-controller argo-measure argo-rollouts-crds argo-rollouts-manifests ;;
+    flagger) build_tool flagger "$FLAGGER_VERSION" flagger-check flagger-crds ;;
     *) echo "tools: unknown tool '$1' (known: $ALL_TOOLS)" >&2; return 2 ;;
   esac
 }
@@ -292,12 +359,16 @@ if [ "${1:-}" = --version ]; then
     etcd) echo "$ETCD_VERSION" ;;
     kube-apiserver | kube-cluster | kube-proxy) echo "$K8S_VERSION" ;;
     coredns) echo "$COREDNS_VERSION" ;;
-    kube-network-policies) echo "$KUBE_NETWORK_POLICIES_VERSION" ;;
+    kube-router) echo "$KUBE_ROUTER_VERSION" ;;
     prometheus) echo "$PROMETHEUS_VERSION" ;;
     alertmanager) echo "$ALERTMANAGER_VERSION" ;;
     snmp_exporter) echo "$SNMP_EXPORTER_VERSION" ;;
     prometheus-operator | prometheus-config-reloader) echo "$PROMETHEUS_OPERATOR_VERSION" ;;
     victoriametrics) echo "$VICTORIAMETRICS_VERSION" ;;
+    golangci-lint) echo "$GOLANGCI_LINT_VERSION" ;;
+    helm) echo "$HELM_VERSION" ;;
+    argo-rollouts) echo "$ARGO_ROLLOUTS_VERSION" ;;
+    flagger) echo "$FLAGGER_VERSION" ;;
     *) echo "tools: no version for '${2:-}'" >&2; exit 2 ;;
   esac
   exit 0
