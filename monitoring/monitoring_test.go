@@ -502,7 +502,7 @@ func TestSkaffold(t *testing.T) {
 		// What `skaffold dev` activates on the test cluster: no Dockerfile target, the suite
 		// compiled on the host and synced by the before-sync hook.
 		{"cluster,dev,cluster-dev", []string{`buildCommand: hack/cluster/images.sh --tag "$IMAGE" wattson`,
-			`buildCommand: hack/cluster/images.sh --tag "$IMAGE" wattson-dev`, "dest: /suite/src", "- hack/cluster/devsync.sh",
+			`buildCommand: hack/cluster/images.sh --tag "$IMAGE" wattson-dev`, "dest: /tmp/suite/src", "- hack/cluster/devsync.sh",
 			"- " + filepath.Join(repo, "hack/cluster/kit-dev") + "\n"}},
 	} {
 		args := []string{"diagnose", "--yaml-only"}
