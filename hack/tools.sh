@@ -28,6 +28,9 @@ SNMP_EXPORTER_VERSION=v0.30.1
 PROMETHEUS_OPERATOR_VERSION=v0.93.0
 CONTROLLER_GEN_VERSION=v0.23.0
 KUSTOMIZE_VERSION=v5.8.2     # v5.8.3 needs Go 1.27
+# Helm 4 (not 3.22): the current major line, server-side apply by default as the kit's kubectl
+# apply --server-side, kstatus-based --wait, and its kube version from the build info.
+HELM_VERSION=v4.3.1
 SQLC_VERSION=v1.31.1
 SKAFFOLD_VERSION=v2.24.0     # newer needs Go 1.27
 # The long-term store of monitoring/overlays/long-term (single-node); v1.152.0 and later need Go 1.27.
@@ -41,10 +44,11 @@ COREDNS_PLUGINS="errors log health ready kubernetes cache loop reload loadbalanc
 # is the only version the module proxy serves; its advisories are for its BGP router (GoBGP's
 # gRPC API) and its service proxy (externalIPs), which hack/cluster never runs.
 KUBE_ROUTER_VERSION=v2.1.0
+GOLANGCI_LINT_VERSION=v2.15.0   # `make lint`; config in .golangci.yml
 GINKGO_VERSION=$(cd "$ROOT" && go list -m -f '{{.Version}}' github.com/onsi/ginkgo/v2)
 
 # Ordered: the tools `make test` needs first.
-DEFAULT_TOOLS="etcd kube-apiserver prometheus alertmanager snmp_exporter prometheus-operator controller-gen kustomize ginkgo sqlc skaffold"
+DEFAULT_TOOLS="etcd kube-apiserver prometheus alertmanager snmp_exporter prometheus-operator controller-gen kustomize helm ginkgo sqlc skaffold golangci-lint"
 # The long-term store's proof (`make test-longterm`) needs this one; it is not in `make test`,
 # because its cold build alone costs CI several minutes.
 LONGTERM_TOOLS="victoriametrics"
@@ -260,7 +264,12 @@ build_prometheus-config-reloader() {
 }
 build_controller-gen() { GOBIN=$1 go install -trimpath "sigs.k8s.io/controller-tools/cmd/controller-gen@$CONTROLLER_GEN_VERSION"; }
 build_kustomize() { GOBIN=$1 go install -trimpath "sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION"; }
+# helm: as its Makefile builds it (version stamped; the kube version comes from the build info).
+build_helm() { GOBIN=$1 go install -trimpath -ldflags "-s -w -X helm.sh/helm/v4/internal/version.version=$HELM_VERSION -X helm.sh/helm/v4/internal/version.gitTreeState=clean" \
+  "helm.sh/helm/v4/cmd/helm@$HELM_VERSION"; }
 build_sqlc() { CGO_ENABLED=1 GOBIN=$1 go install -trimpath "github.com/sqlc-dev/sqlc/cmd/sqlc@$SQLC_VERSION"; }
+build_golangci-lint() { GOBIN=$1 go install -trimpath -ldflags "-s -w -X main.version=${GOLANGCI_LINT_VERSION#v}" \
+  "github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$GOLANGCI_LINT_VERSION"; }
 build_ginkgo() { GOBIN=$1 go install -trimpath "github.com/onsi/ginkgo/v2/ginkgo@$GINKGO_VERSION"; }
 build_skaffold() { mod_build "$1" "github.com/GoogleContainerTools/skaffold/v2@$SKAFFOLD_VERSION" \
   github.com/GoogleContainerTools/skaffold/v2/cmd/skaffold; }
@@ -286,8 +295,10 @@ one() {
     kube-router) build_tool kube-router "$KUBE_ROUTER_VERSION" kube-router ;;
     controller-gen) build_tool controller-gen "$CONTROLLER_GEN_VERSION" controller-gen ;;
     kustomize) build_tool kustomize "$KUSTOMIZE_VERSION" kustomize ;;
+    helm) build_tool helm "$HELM_VERSION" helm ;;
     sqlc) build_tool sqlc "$SQLC_VERSION" sqlc ;;
     ginkgo) build_tool ginkgo "$GINKGO_VERSION" ginkgo ;;
+    golangci-lint) build_tool golangci-lint "$GOLANGCI_LINT_VERSION" golangci-lint ;;
     skaffold) build_tool skaffold "$SKAFFOLD_VERSION" skaffold ;;
     victoriametrics) build_tool victoriametrics "$VICTORIAMETRICS_VERSION" victoria-metrics ;;
     *) echo "tools: unknown tool '$1' (known: $ALL_TOOLS)" >&2; return 2 ;;
@@ -306,6 +317,8 @@ if [ "${1:-}" = --version ]; then
     snmp_exporter) echo "$SNMP_EXPORTER_VERSION" ;;
     prometheus-operator | prometheus-config-reloader) echo "$PROMETHEUS_OPERATOR_VERSION" ;;
     victoriametrics) echo "$VICTORIAMETRICS_VERSION" ;;
+    golangci-lint) echo "$GOLANGCI_LINT_VERSION" ;;
+    helm) echo "$HELM_VERSION" ;;
     *) echo "tools: no version for '${2:-}'" >&2; exit 2 ;;
   esac
   exit 0

@@ -29,6 +29,7 @@ import (
 
 	"github.com/wattson-dev/wattson/internal/buildinfo"
 	"github.com/wattson-dev/wattson/internal/listflag"
+	"github.com/wattson-dev/wattson/internal/logging"
 	"github.com/wattson-dev/wattson/runtime/internal/auth"
 	"github.com/wattson-dev/wattson/runtime/internal/devwatch"
 	"github.com/wattson-dev/wattson/runtime/internal/fleet"
@@ -71,8 +72,8 @@ type options struct {
 	devDir, devPackage string
 	devPoll            time.Duration
 
-	logLevel, logFormat string
-	dryRun, version     bool
+	log             *logging.Config
+	dryRun, version bool
 
 	listenSet, intervalSet bool
 }
@@ -115,8 +116,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.devDir, "dev.watch-dir", "", "Dev mode: poll this folder's Go sources, rebuild the suite into --specs.binary and rerun on change.")
 	fs.StringVar(&o.devPackage, "dev.package", "", "Dev mode: the suite's package, relative to --dev.watch-dir (e.g. . or ./specs).")
 	fs.DurationVar(&o.devPoll, "dev.poll", 500*time.Millisecond, "Dev mode: how often to look for changes.")
-	fs.StringVar(&o.logLevel, "log.level", "info", "Log level: debug, info, warn, error.")
-	fs.StringVar(&o.logFormat, "log.format", "logfmt", "Log format: logfmt or json.")
+	o.log = logging.AddFlags(fs)
 	fs.BoolVar(&o.dryRun, "dry-run", false, "Validate the flags (and that the suite binary exists outside dev mode), then exit.")
 	fs.BoolVar(&o.version, "version", false, "Print the version and build information, then exit.")
 	fs.Usage = func() {
@@ -186,11 +186,6 @@ func (o *options) validate() error {
 		return errors.New("--rerun.debounce must not be negative")
 	case o.journalBytes < 1<<20:
 		return errors.New("--store.journal-max-bytes must be at least 1 MiB")
-	case o.logFormat != "logfmt" && o.logFormat != "json":
-		return fmt.Errorf("--log.format %q: want logfmt or json", o.logFormat)
-	}
-	if err := new(slog.LevelVar).UnmarshalText([]byte(o.logLevel)); err != nil {
-		return fmt.Errorf("--log.level %q: %w", o.logLevel, err)
 	}
 	if o.listen != "" {
 		if _, _, err := net.SplitHostPort(o.listen); err != nil {
@@ -244,7 +239,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "wattson-runtime: configuration OK")
 		return 0
 	}
-	logger := newLogger(o, stderr)
+	logger := o.log.New(stderr)
 	reg := newRegistry()
 	m := metrics.NewMetrics(reg, o.maxSpecs, o.exportedInterval())
 	hist, durable, closeHistory, err := openHistory(ctx, o, logger, reg)
@@ -574,14 +569,4 @@ func kubeConfig(path string) (*rest.Config, error) {
 // run, each at most the suite's timeout plus grace and the kill margin.
 func waitTimeout(o *options) time.Duration {
 	return 2*(o.timeout+2*o.grace+10*time.Second) + o.debounce
-}
-
-func newLogger(o *options, w io.Writer) *slog.Logger {
-	var level slog.LevelVar
-	_ = level.UnmarshalText([]byte(o.logLevel))
-	ho := &slog.HandlerOptions{Level: &level}
-	if o.logFormat == "json" {
-		return slog.New(slog.NewJSONHandler(w, ho))
-	}
-	return slog.New(slog.NewTextHandler(w, ho))
 }

@@ -13,7 +13,7 @@
 #   hack/cluster/images.sh --list
 #
 # Names: pause wattson wattson-dev snmp-exporter prometheus alertmanager prometheus-operator
-#        prometheus-config-reloader coredns busybox
+#        prometheus-config-reloader coredns busybox postgres
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -23,9 +23,12 @@ SOCK=$DIR/containerd/containerd.sock
 # The cluster's own image storage (hack/cluster/cluster.sh writes it: vfs, under the cluster's
 # folder, so that `cluster.sh down` removes every image).
 export CONTAINERS_STORAGE_CONF=$DIR/storage.conf BUILDAH_ISOLATION=chroot
-ALL="pause wattson wattson-dev snmp-exporter prometheus alertmanager prometheus-operator prometheus-config-reloader coredns busybox"
+ALL="pause wattson wattson-dev snmp-exporter prometheus alertmanager prometheus-operator prometheus-config-reloader coredns busybox postgres"
 # What the cluster and the kit's third-party pods need; skaffold builds Wattson's own images.
-DEFAULT="pause coredns snmp-exporter prometheus alertmanager prometheus-operator prometheus-config-reloader"
+DEFAULT="pause coredns snmp-exporter prometheus alertmanager prometheus-operator prometheus-config-reloader postgres"
+
+# Debian's PostgreSQL 15 (apt: postgresql), for the cluster kit's fleet store (postgres image).
+PG_BIN=/usr/lib/postgresql/15/bin
 
 log() { printf '%s images: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "$*"; exit 1; }
@@ -36,6 +39,7 @@ tag() {
     pause) echo v1 ;;
     busybox) { busybox 2>&1 || true; } | awk 'NR == 1 { print $2 }' ;;
     wattson | wattson-dev) echo dev ;;
+    postgres) echo 15 ;; # the major version, which the apt package (and PG_BIN) pins
     snmp-exporter) version snmp_exporter ;;
     # Prometheus's Go module v0.315.0 is Prometheus 3.15.0; prometheus-operator reads the tag.
     prometheus) version prometheus | sed -E 's/^v0\.([0-9])([0-9]+)\.([0-9]+)$/v\1.\2.\3/' ;;
@@ -161,6 +165,35 @@ dev_image() {
   import "$ref"
 }
 
+# postgres_root DIR: a root file system for Debian's PostgreSQL 15 in DIR: initdb, postgres and
+# psql, every shared library ldd lists for them and for the server's modules (as the files, at
+# the paths ldd prints), the server's share folder, UTC's zone file, busybox's sh (initdb runs the
+# bootstrap backend through /bin/sh) and a passwd with the postgres user (999, as in the
+# published postgres image; the server refuses to run as root).
+postgres_root() {
+  local root=$1 bb f lib mods
+  [[ -x $PG_BIN/postgres ]] || die "$PG_BIN/postgres not found; run: apt-get install -y postgresql"
+  bb=$(command -v busybox) || die "busybox not found; run: apt-get install -y busybox-static"
+  file -b "$bb" | grep -q 'statically linked' || die "$bb is not static; run: apt-get install -y busybox-static"
+  rm -rf "$root" && mkdir -p "$root/etc" "$root/bin" "$root/tmp" "$root/var/lib/postgresql"
+  # The modules initdb loads (PL/pgSQL, the snowball dictionaries, the encoding conversions); not
+  # the JIT, which would pull in LLVM (the kit's server runs with jit=off).
+  mods=$(ls /usr/lib/postgresql/15/lib/*.so | grep -v llvmjit)
+  # shellcheck disable=SC2086
+  tar -C / -cf - "${PG_BIN#/}/initdb" "${PG_BIN#/}/postgres" "${PG_BIN#/}/psql" ${mods//\/usr/usr} \
+    usr/share/postgresql/15 usr/share/zoneinfo/UTC usr/share/zoneinfo/Etc/UTC | tar -C "$root" -xf -
+  for lib in $(for f in "$PG_BIN/initdb" "$PG_BIN/postgres" "$PG_BIN/psql" $mods; do ldd "$f"; done |
+    awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' | sort -u); do
+    mkdir -p "$root$(dirname "$lib")"
+    cp -L "$lib" "$root$lib"
+  done
+  cp "$bb" "$root/bin/sh"
+  printf 'root:x:0:0:root:/root:/bin/sh\npostgres:x:999:999:PostgreSQL:/var/lib/postgresql:/bin/sh\n' >"$root/etc/passwd"
+  printf 'root:x:0:\npostgres:x:999:\n' >"$root/etc/group"
+  chmod 1777 "$root/tmp"
+  chown 999:999 "$root/var/lib/postgresql"
+}
+
 build() {
   local name=$1 ref=${2:-}
   [[ -n $ref ]] || ref=$(repo "$name"):$(tag "$name")
@@ -209,6 +242,12 @@ build() {
       mkdir -p "$out"
       (cd "$ROOT" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$out/netprobe" ./hack/cluster/netprobe)
       image "$ref" 65534:65534 '["/bin/busybox"]' "$bb:/bin/busybox" "$out/netprobe:/bin/netprobe" ;;
+    postgres)
+      # The cluster kit's PostgreSQL (hack/cluster/kit/postgres.yaml), for the energy Suite's two
+      # replicas; the pod's command runs initdb on first start, then the server.
+      local out=$DIR/images/postgres
+      postgres_root "$out"
+      image "$ref" postgres '["/usr/lib/postgresql/15/bin/postgres"]' "$out:/" ;;
     *) die "unknown image $name (known: $ALL)" ;;
   esac
 }
