@@ -202,8 +202,8 @@ CLUSTER_DIR ?= /var/lib/wattson-cluster
 export WATTSON_CLUSTER_DIR := $(CLUSTER_DIR)
 
 .PHONY: cluster-tools
-cluster-tools: ## Build kubelet, kube-controller-manager, kube-scheduler, kube-proxy, CoreDNS, kube-router (the NetworkPolicy enforcer) and the config reloader too (cached).
-	hack/tools.sh etcd kube-apiserver kube-cluster kube-proxy coredns kube-router prometheus prometheus-config-reloader alertmanager snmp_exporter prometheus-operator kustomize skaffold
+cluster-tools: ## Build kubelet, kube-controller-manager, kube-scheduler, kube-proxy, CoreDNS, kube-router (the NetworkPolicy enforcer), the config reloader and Argo Rollouts' controller too (cached).
+	hack/tools.sh etcd kube-apiserver kube-cluster kube-proxy coredns kube-router prometheus prometheus-config-reloader alertmanager snmp_exporter prometheus-operator kustomize skaffold argo-rollouts
 
 .PHONY: cluster-up
 cluster-up: cluster-tools ## Start the node (idempotent) and import the kit's images; prints the KUBECONFIG, DOCKER_HOST and SKAFFOLD_CONFIG to export.
@@ -235,7 +235,7 @@ tools: ## Build pinned kube-apiserver, etcd, Prometheus, Alertmanager, snmp_expo
 
 .PHONY: tools-check
 tools-check: ## Fail fast, naming `make tools`, when bin/ lacks a tool the tests need.
-	@missing=""; for b in kube-apiserver etcd kubectl prometheus promtool alertmanager amtool snmp_exporter prometheus-operator controller-gen kustomize helm sqlc skaffold golangci-lint; do \
+	@missing=""; for b in kube-apiserver etcd kubectl prometheus promtool alertmanager amtool snmp_exporter prometheus-operator controller-gen kustomize helm sqlc skaffold golangci-lint argo-measure flagger-check; do \
 	  [ -x $(BIN)/$$b ] || missing="$$missing $$b"; done; \
 	  if [ -n "$$missing" ]; then echo "missing in bin/:$$missing; run 'make tools' first"; \
 	  [ "$$CI" = true ] && exit 1 || echo "(tests that need them will be skipped)"; fi

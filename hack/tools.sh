@@ -45,10 +45,18 @@ COREDNS_PLUGINS="errors log health ready kubernetes cache loop reload loadbalanc
 # gRPC API) and its service proxy (externalIPs), which hack/cluster never runs.
 KUBE_ROUTER_VERSION=v2.1.0
 GOLANGCI_LINT_VERSION=v2.15.0   # `make lint`; config in .golangci.yml
+# Progressive delivery (monitoring/progressive-delivery): Argo Rollouts' controller for the cluster
+# proof, its CRDs for the envtest dry-runs, and argo-measure (hack/engines/argo-measure), one
+# measurement of an AnalysisTemplate's metric by Argo Rollouts' own provider and evaluation code.
+# v1.10.2 and v1.9.3 need Go 1.26.10; v1.10.1 is the newest that builds with Go 1.26.8.
+ARGO_ROLLOUTS_VERSION=v1.10.1
+# Flagger: its CRDs and flagger-check (hack/engines/flagger-check), its Prometheus provider and
+# thresholdRange check; its controller is not built (no mesh or ingress here to shift traffic).
+FLAGGER_VERSION=v1.41.0
 GINKGO_VERSION=$(cd "$ROOT" && go list -m -f '{{.Version}}' github.com/onsi/ginkgo/v2)
 
 # Ordered: the tools `make test` needs first.
-DEFAULT_TOOLS="etcd kube-apiserver prometheus alertmanager snmp_exporter prometheus-operator controller-gen kustomize helm ginkgo sqlc skaffold golangci-lint"
+DEFAULT_TOOLS="etcd kube-apiserver prometheus alertmanager snmp_exporter prometheus-operator controller-gen kustomize helm ginkgo sqlc skaffold golangci-lint argo-rollouts flagger"
 # The long-term store's proof (`make test-longterm`) needs this one; it is not in `make test`,
 # because its cold build alone costs CI several minutes.
 LONGTERM_TOOLS="victoriametrics"
@@ -274,6 +282,44 @@ build_ginkgo() { GOBIN=$1 go install -trimpath "github.com/onsi/ginkgo/v2/ginkgo
 build_skaffold() { mod_build "$1" "github.com/GoogleContainerTools/skaffold/v2@$SKAFFOLD_VERSION" \
   github.com/GoogleContainerTools/skaffold/v2/cmd/skaffold; }
 # VictoriaMetrics single-node; CGO_ENABLED=0 picks its pure-Go zstd.
+# build_engine OUT MODULE@VERSION NAME: builds hack/engines/NAME (a main of our own, in a module of
+# its own so that the root module never needs the engine's dependencies) in the engine's wrapper
+# module, which carries the engine's replace/exclude lines.
+build_engine() {
+  local out=$1 modver=$2 name=$3
+  local src=$CACHE/src/$(basename "${modver%@*}")-${modver#*@}
+  mkdir -p "$src/$name"
+  cp "$ROOT/hack/engines/$name/main.go" "$src/$name/main.go"
+  (cd "$src" && run go mod tidy && run go build -trimpath -ldflags "-s -w" -o "$out/$name" "./$name")
+}
+# module_dir MODULE@VERSION: where the module's files are in the module cache.
+module_dir() { go mod download -json "$1" | sed -n 's/.*"Dir": "\(.*\)",/\1/p'; }
+build_argo-rollouts() {
+  LDFLAGS="-X github.com/argoproj/argo-rollouts/utils/version.version=${ARGO_ROLLOUTS_VERSION#v} -X github.com/argoproj/argo-rollouts/utils/version.gitTreeState=clean" \
+    mod_build "$1" "github.com/argoproj/argo-rollouts@$ARGO_ROLLOUTS_VERSION" github.com/argoproj/argo-rollouts/cmd/rollouts-controller
+  build_engine "$1" "github.com/argoproj/argo-rollouts@$ARGO_ROLLOUTS_VERSION" argo-measure
+  local dir
+  dir=$(module_dir "github.com/argoproj/argo-rollouts@$ARGO_ROLLOUTS_VERSION")
+  # The CRDs (envtest) and the release's install.yaml (the cluster), as the module ships them.
+  mkdir -p "$1/argo-rollouts-crds" "$1/argo-rollouts-manifests"
+  cp "$dir"/manifests/crds/*-crd.yaml "$1/argo-rollouts-crds/"
+  cp "$dir/manifests/install.yaml" "$1/argo-rollouts-manifests/"
+  chmod -R u+w "$1/argo-rollouts-crds" "$1/argo-rollouts-manifests"
+}
+build_flagger() {
+  local src=$CACHE/src/flagger-$FLAGGER_VERSION
+  if [ ! -f "$src/go.sum" ]; then
+    wrapper "$src"
+    replaces_from "github.com/fluxcd/flagger@$FLAGGER_VERSION" >>"$src/go.mod"
+    (cd "$src" && run go get "github.com/fluxcd/flagger@$FLAGGER_VERSION") || { rm -f "$src/go.sum"; return 1; }
+  fi
+  build_engine "$1" "github.com/fluxcd/flagger@$FLAGGER_VERSION" flagger-check
+  local dir
+  dir=$(module_dir "github.com/fluxcd/flagger@$FLAGGER_VERSION")
+  mkdir -p "$1/flagger-crds"
+  cp "$dir/artifacts/flagger/crd.yaml" "$1/flagger-crds/"
+  chmod -R u+w "$1/flagger-crds"
+}
 build_victoriametrics() {
   LDFLAGS="-X github.com/VictoriaMetrics/VictoriaMetrics/lib/buildinfo.Version=victoria-metrics-$VICTORIAMETRICS_VERSION" \
     mod_build "$1" "github.com/VictoriaMetrics/VictoriaMetrics@$VICTORIAMETRICS_VERSION" \
@@ -301,6 +347,8 @@ one() {
     golangci-lint) build_tool golangci-lint "$GOLANGCI_LINT_VERSION" golangci-lint ;;
     skaffold) build_tool skaffold "$SKAFFOLD_VERSION" skaffold ;;
     victoriametrics) build_tool victoriametrics "$VICTORIAMETRICS_VERSION" victoria-metrics ;;
+    argo-rollouts) build_tool argo-rollouts "$ARGO_ROLLOUTS_VERSION" rollouts-controller argo-measure argo-rollouts-crds argo-rollouts-manifests ;;
+    flagger) build_tool flagger "$FLAGGER_VERSION" flagger-check flagger-crds ;;
     *) echo "tools: unknown tool '$1' (known: $ALL_TOOLS)" >&2; return 2 ;;
   esac
 }
@@ -319,6 +367,8 @@ if [ "${1:-}" = --version ]; then
     victoriametrics) echo "$VICTORIAMETRICS_VERSION" ;;
     golangci-lint) echo "$GOLANGCI_LINT_VERSION" ;;
     helm) echo "$HELM_VERSION" ;;
+    argo-rollouts) echo "$ARGO_ROLLOUTS_VERSION" ;;
+    flagger) echo "$FLAGGER_VERSION" ;;
     *) echo "tools: no version for '${2:-}'" >&2; exit 2 ;;
   esac
   exit 0

@@ -116,6 +116,7 @@ func TestCluster(t *testing.T) {
 		{"port-forwards", e.forwards},
 		{"pods ready, targets up, specs green", e.green},
 		{"energy Suite: 2/2 replicas, runs done once, a fault paged per its tuning", e.suite},
+		{"Rollout gated on the suite (Argo Rollouts)", e.rollout},
 		{"NetworkPolicies enforced", e.networkPolicies},
 		{"tenant credentials need a RoleBinding", e.credentials},
 		{"nothing sent off the machine", e.census},
@@ -422,6 +423,8 @@ func (e *env) dump(t *testing.T) {
 		{"-n", "wattson-system", "logs", "deploy/" + runtimeService, "--all-containers", "--prefix", "--tail=30"},
 		{"-n", "wattson-system", "logs", "deploy/wattson-postgres", "--tail=20"},
 		{"-n", "wattson-system", "logs", "deploy/wattson-operator", "--tail=30"},
+		{"-n", "argo-rollouts", "logs", "deploy/argo-rollouts", "--tail=40"},
+		{"-n", rolloutNS, "get", "rollouts,analysisruns,replicasets", "-o", "wide"},
 	} {
 		cmd := exec.Command(kubectl, args...)
 		cmd.Env = e.environ

@@ -13,7 +13,7 @@
 #   hack/cluster/images.sh --list
 #
 # Names: pause wattson wattson-dev snmp-exporter prometheus alertmanager prometheus-operator
-#        prometheus-config-reloader coredns busybox postgres
+#        prometheus-config-reloader coredns busybox postgres argo-rollouts
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -23,7 +23,7 @@ SOCK=$DIR/containerd/containerd.sock
 # The cluster's own image storage (hack/cluster/cluster.sh writes it: vfs, under the cluster's
 # folder, so that `cluster.sh down` removes every image).
 export CONTAINERS_STORAGE_CONF=$DIR/storage.conf BUILDAH_ISOLATION=chroot
-ALL="pause wattson wattson-dev snmp-exporter prometheus alertmanager prometheus-operator prometheus-config-reloader coredns busybox postgres"
+ALL="pause wattson wattson-dev snmp-exporter prometheus alertmanager prometheus-operator prometheus-config-reloader coredns busybox postgres argo-rollouts"
 # What the cluster and the kit's third-party pods need; skaffold builds Wattson's own images.
 DEFAULT="pause coredns snmp-exporter prometheus alertmanager prometheus-operator prometheus-config-reloader postgres"
 
@@ -46,6 +46,7 @@ tag() {
     alertmanager) version alertmanager ;;
     prometheus-operator | prometheus-config-reloader) version prometheus-operator ;;
     coredns) version coredns ;;
+    argo-rollouts) version argo-rollouts ;;
   esac
 }
 version() { "$ROOT/hack/tools.sh" --version "$1"; }
@@ -60,6 +61,7 @@ repo() {
     prometheus) echo quay.io/prometheus/prometheus ;;
     alertmanager) echo quay.io/prometheus/alertmanager ;;
     prometheus-operator | prometheus-config-reloader) echo "quay.io/prometheus-operator/$1" ;;
+    argo-rollouts) echo quay.io/argoproj/argo-rollouts ;;
     *) echo "wattson.local/$1" ;;
   esac
 }
@@ -248,6 +250,11 @@ build() {
       local out=$DIR/images/postgres
       postgres_root "$out"
       image "$ref" postgres '["/usr/lib/postgresql/15/bin/postgres"]' "$out:/" ;;
+    argo-rollouts)
+      # quay.io/argoproj/argo-rollouts: USER 999, WORKDIR /home/argo-rollouts, ENTRYPOINT
+      # /bin/rollouts-controller (its Dockerfile's final stage; no CA bundle needed here).
+      need "$BIN/rollouts-controller"
+      image "$ref" 999 '["/bin/rollouts-controller"]' "$BIN/rollouts-controller:/bin/rollouts-controller" ;;
     *) die "unknown image $name (known: $ALL)" ;;
   esac
 }

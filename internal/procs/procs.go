@@ -243,6 +243,10 @@ func toolFor(bin string) string {
 		return "prometheus-operator"
 	case "victoria-metrics":
 		return "victoriametrics"
+	case "rollouts-controller", "argo-measure", "argo-rollouts-crds", "argo-rollouts-manifests":
+		return "argo-rollouts"
+	case "flagger-check", "flagger-crds":
+		return "flagger"
 	case "kube-controller-manager", "kube-scheduler", "kubelet":
 		return "kube-cluster"
 	}

@@ -1,0 +1,3 @@
+module wattson.dev/engines/argo-measure
+
+go 1.26

@@ -1,0 +1,3 @@
+module wattson.dev/engines/flagger-check
+
+go 1.26
