@@ -87,10 +87,13 @@ spec:
 // The kit's Services, fully qualified (a trailing dot: no search path, CoreDNS answers
 // cluster.local only).
 const (
-	exporterURL     = "http://wattson-snmp-exporter.wattson-system.svc.cluster.local.:9116"
-	runtimeSvcURL   = "http://wattson-runtime.wattson-system.svc.cluster.local.:9464"
-	operatorMetrics = "http://wattson-operator.wattson-system.svc.cluster.local.:8080"
+	exporterURL   = "http://wattson-snmp-exporter.wattson-system.svc.cluster.local.:9116"
+	runtimeSvcURL = "http://" + runtimeService + ".wattson-system.svc.cluster.local.:9464"
+	// HTTPS: a plain request still gets an answer (400) where the policy lets it through.
+	operatorMetrics = "http://wattson-operator.wattson-system.svc.cluster.local.:8443"
 	operatorUpload  = "http://wattson-operator.wattson-system.svc.cluster.local.:8082"
+	// The energy Suite's shared history (hack/cluster/kit/postgres.yaml): TCP, no HTTP.
+	postgresAddr    = "wattson-postgres.wattson-system.svc.cluster.local.:5432"
 	simulatorSvcURL = "http://wattson-snmpsim.wattson-system.svc.cluster.local.:8161"
 	prometheusSvc   = "http://wattson-prometheus.wattson-monitoring.svc.cluster.local.:9090"
 	// The operator's --prometheus.url: the governing Service's pod address.
@@ -102,8 +105,9 @@ const (
 	// the device's name).
 	simulatorSNMP = "wattson-snmpsim.wattson-system.svc.cluster.local.:161"
 	simulatedPDU  = "apc-rpdu2"
-	// snmp is the "method" of a probe that is an SNMP GET, not HTTP.
+	// snmp and tcp are the "methods" of a probe that is an SNMP GET or only a TCP connection.
 	snmp = "SNMP"
+	tcp  = "TCP"
 )
 
 // source is where a probe runs: the probe pod, or an ephemeral container in a kit pod (so the
@@ -122,8 +126,11 @@ type netCase struct {
 // out); anything else is an error of the probe.
 func (e *env) probe(ctx context.Context, s *source, method, url string) (string, string, error) {
 	args := []string{"-n", s.namespace, "exec", s.pod, "-c", s.container, "--", "/bin/netprobe", "-X", method, url}
-	if method == snmp {
+	switch method {
+	case snmp:
 		args = []string{"-n", s.namespace, "exec", s.pod, "-c", s.container, "--", "/bin/netprobe", "-snmp", simulatedPDU, url}
+	case tcp:
+		args = []string{"-n", s.namespace, "exec", s.pod, "-c", s.container, "--", "/bin/netprobe", "-tcp", url}
 	}
 	cmd := exec.CommandContext(ctx, filepath.Join(e.bin, "kubectl"), args...)
 	cmd.Env = e.environ
@@ -170,7 +177,7 @@ func (e *env) networkPolicies(t *testing.T, ctx context.Context) {
 	})
 	other := &source{"pod in " + probeNamespace, probeNamespace, "probe", "probe"}
 	prometheus := e.ephemeralProbe(t, ctx, "Prometheus", "wattson-monitoring", "app.kubernetes.io/name=prometheus,prometheus=wattson", bb)
-	runtime := e.ephemeralProbe(t, ctx, "runtime", "wattson-system", "app.kubernetes.io/name=wattson-runtime", bb)
+	runtime := e.ephemeralProbe(t, ctx, "runtime", "wattson-system", "app.kubernetes.io/name=wattson-suite", bb)
 	operator := e.ephemeralProbe(t, ctx, "operator", "wattson-system", "app.kubernetes.io/name=wattson-operator", bb)
 	exporter := e.ephemeralProbe(t, ctx, "snmp_exporter", "wattson-system", "app.kubernetes.io/name=wattson-snmp-exporter", bb)
 	e.run(t, ctx, "NetworkPolicy probe pods Ready", kubectl, "-n", probeNamespace, "wait", "--for=condition=Ready", "pod/probe", "pod/control", "--timeout=2m")
@@ -192,6 +199,7 @@ func (e *env) networkPolicies(t *testing.T, ctx context.Context) {
 		{other, "Alertmanager API", get, alertmanagerSvc + "/api/v2/alerts", false},
 		{other, "prometheus-operator /metrics", get, promOperatorURL + "/metrics", false},
 		{other, "simulator SNMP agent (UDP)", snmp, simulatorSNMP, false},
+		{other, "PostgreSQL (the Suite's history)", tcp, postgresAddr, false},
 		// Control: the same pod reaches a server of its own namespace, by name, through kube-proxy.
 		{other, "control server in its own namespace (no policy)", get, controlURL, true},
 		// Prometheus scrapes every component; the upload page is nobody's.
@@ -203,6 +211,7 @@ func (e *env) networkPolicies(t *testing.T, ctx context.Context) {
 		{prometheus, "simulator /metrics", get, simulatorSvcURL + "/metrics", true},
 		{prometheus, "Alertmanager API (alerts)", get, alertmanagerSvc + "/api/v2/alerts", true},
 		{prometheus, "prometheus-operator /metrics", get, promOperatorURL + "/metrics", true},
+		{prometheus, "PostgreSQL", tcp, postgresAddr, false},
 		// The runtime queries Prometheus and Alertmanager and drives the simulator; it has no
 		// business with the exporter or the upload page.
 		{runtime, "Prometheus API", get, prometheusSvc + "/api/v1/query?query=up", true},
@@ -210,12 +219,16 @@ func (e *env) networkPolicies(t *testing.T, ctx context.Context) {
 		{runtime, "simulator control API", get, simulatorSvcURL + "/api/v1/devices", true},
 		{runtime, "snmp_exporter /config", get, exporterURL + "/config", false},
 		{runtime, "operator upload page", get, operatorUpload + "/", false},
+		{runtime, "PostgreSQL (the Suite's history)", tcp, postgresAddr, true},
 		// snmp_exporter polls the simulator's SNMP agent; nobody else may.
 		{exporter, "simulator SNMP agent (UDP)", snmp, simulatorSNMP, true},
 		{prometheus, "simulator SNMP agent (UDP)", snmp, simulatorSNMP, false},
 		{runtime, "simulator SNMP agent (UDP)", snmp, simulatorSNMP, false},
-		// The operator reads PDU readings from Prometheus (--prometheus.url); nothing else.
+		// The operator reads PDU readings from Prometheus (--prometheus.url) and each Suite's history
+		// from its runtime; nothing else.
 		{operator, "Prometheus API (prometheus-operated)", get, prometheusOperated + "/api/v1/query?query=up", true},
+		{operator, "runtime history API", get, runtimeSvcURL + "/api/runs", true},
+		{operator, "PostgreSQL", tcp, postgresAddr, false},
 		{operator, "Alertmanager API", get, alertmanagerSvc + "/api/v2/alerts", false},
 		{operator, "simulator control API", get, simulatorSvcURL + "/api/v1/devices", false},
 	}
@@ -257,7 +270,7 @@ func (e *env) networkPolicies(t *testing.T, ctx context.Context) {
 		if p := strings.SplitN(to, "/", 4); len(p) > 2 {
 			return p[2]
 		}
-		return to // SNMP: HOST:PORT
+		return to // SNMP and TCP: HOST:PORT
 	}
 	for i, c := range cases {
 		if rows[i].got == "allowed" {
@@ -387,14 +400,4 @@ func (e *env) ephemeralProbe(t *testing.T, ctx context.Context, name, namespace,
 		t.Fatal(err)
 	}
 	return &source{name + " (" + namespace + "/" + pod + ")", namespace, pod, container}
-}
-
-// apply applies a manifest with kubectl.
-func (e *env) apply(t *testing.T, ctx context.Context, manifest string) {
-	t.Helper()
-	cmd := exec.CommandContext(ctx, filepath.Join(e.bin, "kubectl"), "apply", "-f", "-")
-	cmd.Env, cmd.Stdin = e.environ, strings.NewReader(manifest)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("kubectl apply: %v\n%s\n%s", err, out, manifest)
-	}
 }
