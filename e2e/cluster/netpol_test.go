@@ -180,6 +180,12 @@ func (e *env) networkPolicies(t *testing.T, ctx context.Context) {
 	runtime := e.ephemeralProbe(t, ctx, "runtime", "wattson-system", "app.kubernetes.io/name=wattson-suite", bb)
 	operator := e.ephemeralProbe(t, ctx, "operator", "wattson-system", "app.kubernetes.io/name=wattson-operator", bb)
 	exporter := e.ephemeralProbe(t, ctx, "snmp_exporter", "wattson-system", "app.kubernetes.io/name=wattson-snmp-exporter", bb)
+	// Argo Rollouts' controller (the Rollout step installs it, with
+	// monitoring/progressive-delivery/network-policy.yaml): Prometheus's API, nothing else.
+	var argo *source
+	if e.hasPod(ctx, "argo-rollouts", "app.kubernetes.io/name=argo-rollouts") {
+		argo = e.ephemeralProbe(t, ctx, "Argo Rollouts", "argo-rollouts", "app.kubernetes.io/name=argo-rollouts", bb)
+	}
 	e.run(t, ctx, "NetworkPolicy probe pods Ready", kubectl, "-n", probeNamespace, "wait", "--for=condition=Ready", "pod/probe", "pod/control", "--timeout=2m")
 
 	get, post := "GET", "POST"
@@ -231,6 +237,13 @@ func (e *env) networkPolicies(t *testing.T, ctx context.Context) {
 		{operator, "PostgreSQL", tcp, postgresAddr, false},
 		{operator, "Alertmanager API", get, alertmanagerSvc + "/api/v2/alerts", false},
 		{operator, "simulator control API", get, simulatorSvcURL + "/api/v1/devices", false},
+	}
+	if argo != nil {
+		cases = append(cases,
+			netCase{argo, "Prometheus API (analysis queries)", get, prometheusSvc + "/api/v1/query?query=up", true},
+			netCase{argo, "snmp_exporter /config", get, exporterURL + "/config", false})
+	} else {
+		t.Log("no Argo Rollouts controller in this run: monitoring/progressive-delivery/network-policy.yaml not probed")
 	}
 	type row struct{ from, what, want, got, detail string }
 	var rows []row
@@ -371,6 +384,15 @@ func (e *env) enforcerRunning(t *testing.T, ctx context.Context) {
 		t.Fatalf("kube-router runs but programs %d pod and %d policy chains:\n%s", pods, policies, tail(rules, 40))
 	}
 	t.Logf("kube-router: %d pod firewall chains, %d policy chains (iptables-nft, in wattson-node)", pods, policies)
+}
+
+// hasPod: whether a running pod matches selector in namespace.
+func (e *env) hasPod(ctx context.Context, namespace, selector string) bool {
+	cmd := exec.CommandContext(ctx, filepath.Join(e.bin, "kubectl"), "-n", namespace, "get", "pods", "-l", selector,
+		"--field-selector=status.phase=Running", "-o", "name")
+	cmd.Env = e.environ
+	out, err := cmd.Output()
+	return err == nil && strings.TrimSpace(string(out)) != ""
 }
 
 // ephemeralProbe adds a netprobe container to the first running pod matching selector and

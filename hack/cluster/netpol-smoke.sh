@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # netpol-smoke.sh: the kit's NetworkPolicies (monitoring/network-policies, its monitoring/ part
-# and the simulator's, rendered by kustomize as users apply them) enforced by the test cluster's
+# and the simulator's, rendered by kustomize as users apply them; the cluster kit's PostgreSQL's and
+# progressive delivery's) enforced by the test cluster's
 # enforcer, kube-router's firewall (hack/cluster/cluster.sh runs the same binary with the same
 # flags), against a real etcd and kube-apiserver, in about twenty seconds and without the node:
 # "pods" are network namespaces with the kit's labels and named ports, each serving HTTP on its
@@ -22,7 +23,7 @@ BIN=${BIN:-$ROOT/bin}
 P=wattson-npsmoke
 NODE=$P-node
 WORK=$(mktemp -d /tmp/$P.XXXXXX)
-PODS="exporter runtime operator snmpsim postgres prometheus alertmanager promop probe"
+PODS="exporter runtime operator snmpsim postgres prometheus alertmanager promop argo probe"
 IPTABLES=iptables-nft
 
 log() { printf '%s netpol-smoke: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -104,7 +105,7 @@ for i in $(seq 120); do k get --raw /readyz >/dev/null 2>&1 && break; sleep 0.5;
 k get --raw /readyz >/dev/null || { tail -n 20 "$WORK/apiserver.log" >&2; die "kube-apiserver not ready"; }
 
 k apply --server-side -f "$ROOT/hack/cluster/netpol.yaml" >/dev/null
-for ns in wattson-system wattson-monitoring wattson-np-probe; do k create namespace "$ns" >/dev/null; done
+for ns in wattson-system wattson-monitoring wattson-np-probe argo-rollouts; do k create namespace "$ns" >/dev/null; done
 k apply -f - >/dev/null <<'YAML'
 apiVersion: v1
 kind: Node
@@ -134,6 +135,7 @@ pod snmpsim wattson-system "app.kubernetes.io/name: wattson-snmpsim" '[{name: sn
 pod prometheus wattson-monitoring "app.kubernetes.io/name: prometheus, prometheus: wattson" '[{name: web, containerPort: 9090}, {name: reloader-web, containerPort: 8080}]'
 pod alertmanager wattson-monitoring "app.kubernetes.io/name: alertmanager, alertmanager: wattson" '[{name: web, containerPort: 9093}, {name: reloader-web, containerPort: 8080}]'
 pod promop wattson-monitoring "app.kubernetes.io/name: prometheus-operator" '[{name: http, containerPort: 8080}]'
+pod argo argo-rollouts "app.kubernetes.io/name: argo-rollouts" '[]'
 pod probe wattson-np-probe "app.kubernetes.io/name: probe" '[]'
 
 log "the kit's NetworkPolicies (kustomize, as users apply them)"
@@ -141,8 +143,10 @@ for kz in monitoring/network-policies monitoring/network-policies/monitoring mon
   "$BIN/kubectl" kustomize "$ROOT/$kz" >"$WORK/policies.yaml"
   k apply -f "$WORK/policies.yaml" >/dev/null
 done
-# The cluster kit's PostgreSQL for the Suite's shared history brings its own.
+# The cluster kit's PostgreSQL for the Suite's shared history brings its own; progressive delivery
+# opens Prometheus to Argo Rollouts and Flagger.
 k apply -f "$ROOT/hack/cluster/kit/postgres.yaml" >/dev/null
+k apply -f "$ROOT/monitoring/progressive-delivery/network-policy.yaml" >/dev/null
 log "$(k get networkpolicies -A --no-headers | wc -l) NetworkPolicies"
 
 log "kube-router (firewall only), as hack/cluster/cluster.sh runs it"
@@ -207,6 +211,8 @@ probe operator prometheus 9090 allowed; probe operator runtime 9464 allowed; pro
 probe operator snmpsim 8161 refused; probe operator exporter 9116 refused; probe operator postgres 5432 refused tcp
 # snmp_exporter polls the simulator's agent; nothing else.
 probe exporter snmpsim 1161 allowed snmp; probe exporter snmpsim 8161 refused; probe exporter runtime 9464 refused
+# Argo Rollouts' controller queries Prometheus (analysis); nothing else.
+probe argo prometheus 9090 allowed; probe argo alertmanager 9093 refused; probe argo exporter 9116 refused
 # Nobody else queries Prometheus.
 probe alertmanager prometheus 9090 refused; probe promop prometheus 9090 refused
 
