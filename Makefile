@@ -214,17 +214,17 @@ cluster-up: cluster-tools ## Start the node (idempotent) and import the kit's im
 cluster-down: ## Stop the node and check that no process, mount, cgroup, netns, veth, route, nftables table, iptables chain, ipset or host path is left.
 	hack/cluster/cluster.sh down
 
+.PHONY: cluster-helm
+cluster-helm: cluster-tools $(HELM) ## From nothing: node up, helm install of charts/wattson (images from hack/cluster/images.sh), pods Ready, targets up, energy specs green, helm uninstall, node down.
+	WATTSON_CLUSTER_HELM=1 $(GO) test -count=1 -v -timeout 45m -run TestClusterHelm ./e2e/cluster/
+
 .PHONY: netpol-smoke
 netpol-smoke: ## The kit's NetworkPolicies against the cluster's enforcer (kube-router), a real apiserver and network namespaces, no node: about a minute.
 	hack/tools.sh etcd kube-apiserver kube-router
 	hack/cluster/netpol-smoke.sh
 
-.PHONY: cluster-helm
-cluster-helm: cluster-tools $(HELM) ## From nothing: node up, helm install of charts/wattson (images from hack/cluster/images.sh), pods Ready, targets up, energy specs green, helm uninstall, node down.
-	WATTSON_CLUSTER_HELM=1 $(GO) test -count=1 -v -timeout 45m -run TestClusterHelm ./e2e/cluster/
-
 .PHONY: cluster-e2e
-cluster-e2e: cluster-tools ## From nothing: node up, skaffold build/deploy/verify (default install), targets up, a fault paged, NetworkPolicies probed, census, node down.
+cluster-e2e: cluster-tools ## From nothing: node up, skaffold build/deploy/verify (default install), targets up, a fault paged, NetworkPolicies probed, the dev loop timed, census, node down.
 	WATTSON_CLUSTER_E2E=1 $(GO) test -count=1 -v -timeout 45m ./e2e/cluster/
 
 ##@ Tools
