@@ -153,10 +153,12 @@ func (e *env) probe(ctx context.Context, s *source, method, url string) (string,
 // SNMP agent), Prometheus, Alertmanager and prometheus-operator; each component's real caller
 // (ephemeral containers in the Prometheus, runtime, operator and snmp_exporter pods) is let through
 // where the policies say and refused where they do not (the upload page: nobody in the cluster; the
-// exporter: nobody but Prometheus; the SNMP agent: nobody but the exporter). Three controls rule out a refusal that is really a broken network or a server not
-// listening: the probe resolves names and reaches a server of its own namespace through its
-// Service; every refused address answers its legitimate caller; and one NetworkPolicy added for
-// the probe's namespace turns one refusal into an answer, and removing it back.
+// exporter: nobody but Prometheus; the SNMP agent: nobody but the exporter; PostgreSQL: nobody
+// but the runtime). Three controls rule out a refusal that is really a broken network or a server
+// not listening: the probe resolves names and reaches a server of its own namespace through its
+// Service; every refused address answers its legitimate caller (the upload page: through kubectl
+// port-forward); and one NetworkPolicy added for the probe's namespace turns one refusal into an
+// answer, and removing it turns it back.
 func (e *env) networkPolicies(t *testing.T, ctx context.Context) {
 	kubectl := filepath.Join(e.bin, "kubectl")
 	if out, err := exec.CommandContext(ctx, filepath.Join(e.root, "hack/cluster/cluster.sh"), "can-enforce").CombinedOutput(); err != nil {
@@ -219,8 +221,8 @@ func (e *env) networkPolicies(t *testing.T, ctx context.Context) {
 		{prometheus, "Alertmanager API (alerts)", get, alertmanagerSvc + "/api/v2/alerts", true},
 		{prometheus, "prometheus-operator /metrics", get, promOperatorURL + "/metrics", true},
 		{prometheus, "PostgreSQL", tcp, postgresAddr, false},
-		// The runtime queries Prometheus and Alertmanager and drives the simulator; it has no
-		// business with the exporter or the upload page.
+		// The runtime queries Prometheus and Alertmanager, drives the simulator and keeps its
+		// history in PostgreSQL; it has no business with the exporter or the upload page.
 		{runtime, "Prometheus API", get, prometheusSvc + "/api/v1/query?query=up", true},
 		{runtime, "Alertmanager API", get, alertmanagerSvc + "/api/v2/alerts", true},
 		{runtime, "simulator control API", get, simulatorSvcURL + "/api/v1/devices", true},
