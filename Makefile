@@ -138,6 +138,8 @@ release-manifests: ## Point every shipped manifest and doc at release VERSION (m
 	  files=$$(git grep -lE "newTag: $$old|wattson-dev/wattson[^ ]*\?ref=$$old" -- '*.yaml' '*.md'); \
 	  sed -i -e "s/newTag: $$old\$$/newTag: $(VERSION)/" -e "s/?ref=$$old\b/?ref=$(VERSION)/g" $$files; \
 	  echo "release $$old -> $(VERSION) in:" $$files
+	@# The chart's version, appVersion and image tags follow the manifests.
+	@$(MAKE) -s helm-chart
 
 .PHONY: docker-build
 docker-build: ## Build the image $(IMG), stamped with the version and OCI labels (needs Docker or podman).
