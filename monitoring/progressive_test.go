@@ -263,7 +263,7 @@ func TestProgressiveDeliveryVerdicts(t *testing.T) {
 			got := flaggerCheck(t, flagger, filepath.Join(repo, pdDir, "metric-template.yaml"), prom.URL, fmt.Sprint(minV),
 				"namespace="+s.namespace, "suite="+s.suite, fmt.Sprintf("maxAgeSeconds=%d", maxAge))
 			if got.Passed != s.flagger {
-				t.Errorf("Flagger's check passed=%v (value %v, error %q), want %v", got.Passed, got.Value, got.Error, s.flagger)
+				t.Errorf("Flagger's check passed=%v (value %s, error %q), want %v", got.Passed, got.value(), got.Error, s.flagger)
 			}
 		})
 	}
@@ -348,6 +348,13 @@ type flaggerResult struct {
 	Value  *float64
 	Error  string
 	Query  string
+}
+
+func (r flaggerResult) value() string {
+	if r.Value == nil {
+		return "none"
+	}
+	return fmt.Sprint(*r.Value)
 }
 
 // flaggerCheck runs bin/flagger-check: template variables name=value, or --flags as they are.
