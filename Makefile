@@ -15,7 +15,9 @@ GO ?= go
 GOTEST_FLAGS ?=
 CONTROLLER_GEN := $(BIN)/controller-gen
 SQLC := $(BIN)/sqlc
+GOLANGCI_LINT := $(BIN)/golangci-lint
 KUSTOMIZE := $(BIN)/kustomize
+HELM := $(BIN)/helm
 PROMTOOL := $(BIN)/promtool
 
 # What --version and wattson_build_info report (hack/ldflags.sh): the git tag, or the commit.
@@ -47,6 +49,10 @@ generate: $(CONTROLLER_GEN) $(SQLC) ## Generate DeepCopy methods and the sqlc da
 	$(CONTROLLER_GEN) object paths=./operator/api/...
 	cd runtime && $(SQLC) generate
 
+.PHONY: helm-chart
+helm-chart: $(KUSTOMIZE) ## Generate the Helm chart charts/wattson from the kustomize sources (hack/helmchart).
+	@$(GO) run ./hack/helmchart --kustomize $(KUSTOMIZE)
+
 .PHONY: fmt
 fmt: ## Run gofmt on every Go file.
 	gofmt -s -w $$(git ls-files '*.go' ; git ls-files --others --exclude-standard '*.go')
@@ -56,11 +62,12 @@ vet: ## Run go vet.
 	$(GO) vet ./...
 
 .PHONY: lint
-lint: vet ## Check formatting, vet, and that no focused or pending spec is committed.
+lint: vet $(GOLANGCI_LINT) ## Check formatting, vet, golangci-lint (.golangci.yml), and that no focused or pending spec is committed.
 	@bad=$$(gofmt -s -l $$(git ls-files '*.go')); \
 	  if [ -n "$$bad" ]; then echo "not gofmt'ed (run 'make fmt'):"; echo "$$bad"; exit 1; fi
 	@if git grep -nE '\b(FIt|FDescribe|FContext|FWhen|FEntry|PIt|PDescribe|XIt)\(' -- 'specs/*.go' 'specs/**/*.go'; then \
 	  echo "focused or pending specs found: remove the F/P prefix"; exit 1; fi
+	$(GOLANGCI_LINT) run ./...
 
 # The energy suite (./specs itself) asserts a live system: it runs in e2e, through the runtime.
 TEST_PKGS = $$($(GO) list ./... | grep -vx 'github.com/wattson-dev/wattson/specs')
@@ -100,14 +107,14 @@ test-short: ## Run only the tests that need no real component (fast).
 	$(GO) test -short $(TEST_PKGS)
 
 .PHONY: verify
-GENERATED := operator/config/crd/bases operator/config/rbac operator/api runtime/internal/store/db
+GENERATED := operator/config/crd/bases operator/config/rbac operator/api runtime/internal/store/db charts/wattson
 
 verify: ## Regenerate everything and fail if the tree changed.
-	@$(MAKE) -s manifests generate
+	@$(MAKE) -s manifests generate helm-chart
 	@for p in $(GENERATED); do [ -d $$p ] || { echo "verify: $$p is missing: a generated path moved; update GENERATED in the Makefile"; exit 1; }; done
 	@if [ -n "$$(git status --porcelain -- $(GENERATED))" ]; then \
 	  git status --porcelain -- $(GENERATED); \
-	  echo "generated files are stale: run 'make manifests generate' and commit the result"; exit 1; fi
+	  echo "generated files are stale: run 'make manifests generate helm-chart' and commit the result"; exit 1; fi
 	@$(GO) mod tidy -diff >/dev/null 2>&1 || { echo "go.mod/go.sum are not tidy: run 'go mod tidy' and commit"; exit 1; }
 	@echo "verify: generated code, manifests and go.mod are up to date"
 
@@ -177,7 +184,9 @@ uninstall: manifests $(KUSTOMIZE) ## Remove the CRDs from the cluster.
 	$(KUSTOMIZE) build operator/config/crd | kubectl delete --ignore-not-found -f -
 
 .PHONY: deploy
-deploy: manifests $(KUSTOMIZE) ## Deploy the whole kit (kustomization.yaml) to the cluster.
+deploy: manifests $(KUSTOMIZE) ## Deploy the whole kit (kustomization.yaml) to the cluster, its CRDs established first (the energy Suite needs its own).
+	$(KUSTOMIZE) build operator/config/crd | kubectl apply --server-side -f -
+	kubectl wait --for=condition=Established --timeout=60s crd/suites.wattson.dev crd/pdus.wattson.dev crd/pdumodels.wattson.dev
 	$(KUSTOMIZE) build . | kubectl apply --server-side -f -
 
 DIST ?= $(ROOT)/dist
@@ -186,7 +195,13 @@ DIST ?= $(ROOT)/dist
 build-installer: manifests $(KUSTOMIZE) ## Write dist/install.yaml: the whole kit (kustomization.yaml) in one file, at the release it names.
 	@mkdir -p $(DIST)
 	@$(KUSTOMIZE) build . >$(DIST)/install.yaml.tmp && mv $(DIST)/install.yaml.tmp $(DIST)/install.yaml
-	@echo "wrote $(DIST)/install.yaml: $$(grep -c '^kind:' $(DIST)/install.yaml) objects; apply with kubectl apply --server-side -f (prometheus-operator's CRDs first)"
+	@echo "wrote $(DIST)/install.yaml: $$(grep -c '^kind:' $(DIST)/install.yaml) objects; apply with kubectl apply --server-side -f (prometheus-operator's CRDs first; a first apply on a new cluster refuses the energy Suite until its CRD is established: apply twice)"
+
+.PHONY: helm-package
+helm-package: helm-chart $(HELM) ## Write dist/wattson-<version>.tgz: the Helm chart (charts/wattson), linted, for helm install or a chart repository.
+	@mkdir -p $(DIST)
+	@$(HELM) lint --strict charts/wattson >/dev/null
+	@$(HELM) package charts/wattson --destination $(DIST)
 
 ##@ Real-shaped single-node cluster in its own network namespace (root; hack/cluster, hack/cluster/kit)
 
@@ -194,8 +209,8 @@ CLUSTER_DIR ?= /var/lib/wattson-cluster
 export WATTSON_CLUSTER_DIR := $(CLUSTER_DIR)
 
 .PHONY: cluster-tools
-cluster-tools: ## Build kubelet, kube-controller-manager, kube-scheduler, kube-proxy, CoreDNS, kube-network-policies (where the kernel can run it), the config reloader and Argo Rollouts' controller too (cached).
-	hack/tools.sh etcd kube-apiserver kube-cluster kube-proxy coredns $$(hack/cluster/cluster.sh can-enforce 2>/dev/null && echo kube-network-policies) prometheus prometheus-config-reloader alertmanager snmp_exporter prometheus-operator kustomize skaffold argo-rollouts
+cluster-tools: ## Build kubelet, kube-controller-manager, kube-scheduler, kube-proxy, CoreDNS, kube-router (the NetworkPolicy enforcer), the config reloader and Argo Rollouts' controller too (cached).
+	hack/tools.sh etcd kube-apiserver kube-cluster kube-proxy coredns kube-router prometheus prometheus-config-reloader alertmanager snmp_exporter prometheus-operator kustomize skaffold argo-rollouts
 
 .PHONY: cluster-up
 cluster-up: cluster-tools ## Start the node (idempotent) and import the kit's images; prints the KUBECONFIG, DOCKER_HOST and SKAFFOLD_CONFIG to export.
@@ -203,11 +218,20 @@ cluster-up: cluster-tools ## Start the node (idempotent) and import the kit's im
 	hack/cluster/images.sh
 
 .PHONY: cluster-down
-cluster-down: ## Stop the node and check that no process, mount, cgroup, netns, veth, route, nftables table or host path is left.
+cluster-down: ## Stop the node and check that no process, mount, cgroup, netns, veth, route, nftables table, iptables chain, ipset or host path is left.
 	hack/cluster/cluster.sh down
 
+.PHONY: cluster-helm
+cluster-helm: cluster-tools $(HELM) ## From nothing: node up, helm install of charts/wattson (images from hack/cluster/images.sh), pods Ready, targets up, energy specs green, helm uninstall, node down.
+	WATTSON_CLUSTER_HELM=1 $(GO) test -count=1 -v -timeout 45m -run TestClusterHelm ./e2e/cluster/
+
+.PHONY: netpol-smoke
+netpol-smoke: ## The kit's NetworkPolicies against the cluster's enforcer (kube-router), a real apiserver and network namespaces, no node: about a minute.
+	hack/tools.sh etcd kube-apiserver kube-router
+	hack/cluster/netpol-smoke.sh
+
 .PHONY: cluster-e2e
-cluster-e2e: cluster-tools ## From nothing: node up, skaffold build/deploy/verify (default install), targets up, a fault paged, NetworkPolicies probed, census, node down.
+cluster-e2e: cluster-tools ## From nothing: node up, skaffold build/deploy/verify (default install), targets up, a fault paged, NetworkPolicies probed, the dev loop timed, census, node down.
 	WATTSON_CLUSTER_E2E=1 $(GO) test -count=1 -v -timeout 45m ./e2e/cluster/
 
 ##@ Tools
@@ -218,7 +242,7 @@ tools: ## Build pinned kube-apiserver, etcd, Prometheus, Alertmanager, snmp_expo
 
 .PHONY: tools-check
 tools-check: ## Fail fast, naming `make tools`, when bin/ lacks a tool the tests need.
-	@missing=""; for b in kube-apiserver etcd kubectl prometheus promtool alertmanager amtool snmp_exporter prometheus-operator controller-gen kustomize sqlc skaffold argo-measure flagger-check; do \
+	@missing=""; for b in kube-apiserver etcd kubectl prometheus promtool alertmanager amtool snmp_exporter prometheus-operator controller-gen kustomize helm sqlc skaffold golangci-lint argo-measure flagger-check; do \
 	  [ -x $(BIN)/$$b ] || missing="$$missing $$b"; done; \
 	  if [ -n "$$missing" ]; then echo "missing in bin/:$$missing; run 'make tools' first"; \
 	  [ "$$CI" = true ] && exit 1 || echo "(tests that need them will be skipped)"; fi

@@ -28,6 +28,9 @@ SNMP_EXPORTER_VERSION=v0.30.1
 PROMETHEUS_OPERATOR_VERSION=v0.93.0
 CONTROLLER_GEN_VERSION=v0.23.0
 KUSTOMIZE_VERSION=v5.8.2     # v5.8.3 needs Go 1.27
+# Helm 4 (not 3.22): the current major line, server-side apply by default as the kit's kubectl
+# apply --server-side, kstatus-based --wait, and its kube version from the build info.
+HELM_VERSION=v4.3.1
 SQLC_VERSION=v1.31.1
 SKAFFOLD_VERSION=v2.24.0     # newer needs Go 1.27
 # The long-term store of monitoring/overlays/long-term (single-node); v1.152.0 and later need Go 1.27.
@@ -36,7 +39,12 @@ VICTORIAMETRICS_VERSION=v1.151.0
 # built with only the plugins the cluster's Corefile uses (no forward, no cloud backends).
 COREDNS_VERSION=v1.15.0
 COREDNS_PLUGINS="errors log health ready kubernetes cache loop reload loadbalance"
-KUBE_NETWORK_POLICIES_VERSION=v0.8.0
+# The NetworkPolicy enforcer: kube-router's firewall controller alone (iptables + ipset; not
+# kube-network-policies, which needs nftables' queue expression: hack/cluster/netpol.yaml). v2.1.0
+# is the only version the module proxy serves; its advisories are for its BGP router (GoBGP's
+# gRPC API) and its service proxy (externalIPs), which hack/cluster never runs.
+KUBE_ROUTER_VERSION=v2.1.0
+GOLANGCI_LINT_VERSION=v2.15.0   # `make lint`; config in .golangci.yml
 # Progressive delivery (monitoring/progressive-delivery): Argo Rollouts' controller for the cluster
 # proof, its CRDs for the envtest dry-runs, and argo-measure (hack/engines/argo-measure), one
 # measurement of an AnalysisTemplate's metric by Argo Rollouts' own provider and evaluation code.
@@ -48,12 +56,12 @@ FLAGGER_VERSION=v1.41.0
 GINKGO_VERSION=$(cd "$ROOT" && go list -m -f '{{.Version}}' github.com/onsi/ginkgo/v2)
 
 # Ordered: the tools `make test` needs first.
-DEFAULT_TOOLS="etcd kube-apiserver prometheus alertmanager snmp_exporter prometheus-operator controller-gen kustomize ginkgo sqlc skaffold argo-rollouts flagger"
+DEFAULT_TOOLS="etcd kube-apiserver prometheus alertmanager snmp_exporter prometheus-operator controller-gen kustomize helm ginkgo sqlc skaffold golangci-lint argo-rollouts flagger"
 # The long-term store's proof (`make test-longterm`) needs this one; it is not in `make test`,
 # because its cold build alone costs CI several minutes.
 LONGTERM_TOOLS="victoriametrics"
 # The loopback cluster (hack/cluster, `make cluster-up`) needs these too.
-CLUSTER_TOOLS="kube-cluster prometheus-config-reloader kube-proxy coredns kube-network-policies"
+CLUSTER_TOOLS="kube-cluster prometheus-config-reloader kube-proxy coredns kube-router"
 ALL_TOOLS="$DEFAULT_TOOLS $CLUSTER_TOOLS $LONGTERM_TOOLS"
 
 export GOPROXY=${WATTSON_GOPROXY:-https://proxy.golang.org}
@@ -234,9 +242,13 @@ func main() { coremain.Run() }
 GO
   (cd "$src" && gofmt -w main.go && go mod tidy >/dev/null 2>&1 && go build -trimpath -ldflags "-s -w" -o "$1/coredns" .)
 }
-build_kube-network-policies() { mod_build "$1" "sigs.k8s.io/kube-network-policies@$KUBE_NETWORK_POLICIES_VERSION" \
-  sigs.k8s.io/kube-network-policies/cmd
-  mv "$1/cmd" "$1/kube-network-policies"; }
+# build_kube-router: its version package's variables set as its Makefile sets them, so the log's
+# "Running kube-router version" line names the release.
+build_kube-router() {
+  LDFLAGS="-X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=$KUBE_ROUTER_VERSION -X github.com/cloudnativelabs/kube-router/v2/pkg/version.BuildDate=pinned" \
+    mod_build "$1" "github.com/cloudnativelabs/kube-router/v2@$KUBE_ROUTER_VERSION" \
+    github.com/cloudnativelabs/kube-router/v2/cmd/kube-router
+}
 build_prometheus() { BUILD_TAGS=$PROMETHEUS_TAGS mod_build "$1" "github.com/prometheus/prometheus@$PROMETHEUS_VERSION" \
   github.com/prometheus/prometheus/cmd/prometheus github.com/prometheus/prometheus/cmd/promtool; }
 build_alertmanager() { GOBIN=$1 go install -trimpath -ldflags "-s -w" \
@@ -260,7 +272,12 @@ build_prometheus-config-reloader() {
 }
 build_controller-gen() { GOBIN=$1 go install -trimpath "sigs.k8s.io/controller-tools/cmd/controller-gen@$CONTROLLER_GEN_VERSION"; }
 build_kustomize() { GOBIN=$1 go install -trimpath "sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION"; }
+# helm: as its Makefile builds it (version stamped; the kube version comes from the build info).
+build_helm() { GOBIN=$1 go install -trimpath -ldflags "-s -w -X helm.sh/helm/v4/internal/version.version=$HELM_VERSION -X helm.sh/helm/v4/internal/version.gitTreeState=clean" \
+  "helm.sh/helm/v4/cmd/helm@$HELM_VERSION"; }
 build_sqlc() { CGO_ENABLED=1 GOBIN=$1 go install -trimpath "github.com/sqlc-dev/sqlc/cmd/sqlc@$SQLC_VERSION"; }
+build_golangci-lint() { GOBIN=$1 go install -trimpath -ldflags "-s -w -X main.version=${GOLANGCI_LINT_VERSION#v}" \
+  "github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$GOLANGCI_LINT_VERSION"; }
 build_ginkgo() { GOBIN=$1 go install -trimpath "github.com/onsi/ginkgo/v2/ginkgo@$GINKGO_VERSION"; }
 build_skaffold() { mod_build "$1" "github.com/GoogleContainerTools/skaffold/v2@$SKAFFOLD_VERSION" \
   github.com/GoogleContainerTools/skaffold/v2/cmd/skaffold; }
@@ -321,11 +338,13 @@ one() {
     prometheus-config-reloader) build_tool prometheus-config-reloader "$PROMETHEUS_OPERATOR_VERSION" prometheus-config-reloader ;;
     kube-proxy) build_tool kube-proxy "$K8S_VERSION" kube-proxy ;;
     coredns) build_tool coredns "$COREDNS_VERSION" coredns ;;
-    kube-network-policies) build_tool kube-network-policies "$KUBE_NETWORK_POLICIES_VERSION" kube-network-policies ;;
+    kube-router) build_tool kube-router "$KUBE_ROUTER_VERSION" kube-router ;;
     controller-gen) build_tool controller-gen "$CONTROLLER_GEN_VERSION" controller-gen ;;
     kustomize) build_tool kustomize "$KUSTOMIZE_VERSION" kustomize ;;
+    helm) build_tool helm "$HELM_VERSION" helm ;;
     sqlc) build_tool sqlc "$SQLC_VERSION" sqlc ;;
     ginkgo) build_tool ginkgo "$GINKGO_VERSION" ginkgo ;;
+    golangci-lint) build_tool golangci-lint "$GOLANGCI_LINT_VERSION" golangci-lint ;;
     skaffold) build_tool skaffold "$SKAFFOLD_VERSION" skaffold ;;
     victoriametrics) build_tool victoriametrics "$VICTORIAMETRICS_VERSION" victoria-metrics ;;
     argo-rollouts) build_tool argo-rollouts "$ARGO_ROLLOUTS_VERSION" rollouts-controller argo-measure argo-rollouts-crds argo-rollouts-manifests ;;
@@ -340,12 +359,14 @@ if [ "${1:-}" = --version ]; then
     etcd) echo "$ETCD_VERSION" ;;
     kube-apiserver | kube-cluster | kube-proxy) echo "$K8S_VERSION" ;;
     coredns) echo "$COREDNS_VERSION" ;;
-    kube-network-policies) echo "$KUBE_NETWORK_POLICIES_VERSION" ;;
+    kube-router) echo "$KUBE_ROUTER_VERSION" ;;
     prometheus) echo "$PROMETHEUS_VERSION" ;;
     alertmanager) echo "$ALERTMANAGER_VERSION" ;;
     snmp_exporter) echo "$SNMP_EXPORTER_VERSION" ;;
     prometheus-operator | prometheus-config-reloader) echo "$PROMETHEUS_OPERATOR_VERSION" ;;
     victoriametrics) echo "$VICTORIAMETRICS_VERSION" ;;
+    golangci-lint) echo "$GOLANGCI_LINT_VERSION" ;;
+    helm) echo "$HELM_VERSION" ;;
     argo-rollouts) echo "$ARGO_ROLLOUTS_VERSION" ;;
     flagger) echo "$FLAGGER_VERSION" ;;
     *) echo "tools: no version for '${2:-}'" >&2; exit 2 ;;

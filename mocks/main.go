@@ -9,6 +9,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -24,6 +25,7 @@ import (
 
 	"github.com/wattson-dev/wattson/internal/buildinfo"
 	"github.com/wattson-dev/wattson/internal/listflag"
+	"github.com/wattson-dev/wattson/internal/logging"
 	"github.com/wattson-dev/wattson/mocks/internal/agent"
 	"github.com/wattson-dev/wattson/mocks/internal/control"
 	"github.com/wattson-dev/wattson/mocks/internal/device"
@@ -41,18 +43,25 @@ type options struct {
 	perDevice      bool
 	maxMsgSize     int
 	seed           uint64
-	logLevel       string
+	log            *logging.Config
 	dryRun         bool
 }
 
-func main() { os.Exit(run()) }
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
 
-func run() int {
-	if len(os.Args) > 1 && os.Args[1] == "record" {
-		return runRecord(os.Args[2:], os.Stdout, os.Stderr)
+// run is the simulator until ctx ends; it returns the exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "record" {
+		return runRecord(args[1:], stdout, stderr)
 	}
 	var o options
 	fs := flag.NewFlagSet("wattson-snmpsim", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	fs.Usage = func() { usage(fs) }
 	fs.Var(&o.dataDirs, "data-dir", "directory of .snmprec/.snmpwalk files; community NAME serves DIR/NAME.snmprec, subfolders give a/b (repeatable)")
 	fs.Var(&o.endpoints, "agent-udpv4-endpoint", "UDP HOST:PORT to serve SNMP on (repeatable; default 127.0.0.1:1161)")
@@ -69,42 +78,35 @@ func run() int {
 	fs.BoolVar(&o.perDevice, "metrics.device-label", false, "label request metrics by device (series grow with the fleet; keep off for 1,000+ devices)")
 	fs.IntVar(&o.maxMsgSize, "max-msg-size", 65507, "largest response in bytes (v3 requests may ask for less)")
 	fs.Uint64Var(&o.seed, "seed", 1, "seed of the live values and the default engine ID")
-	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	o.log = logging.AddFlags(fs)
+	fs.Var(o.log.LevelValue(), "log-level", "snmpsim's spelling of --log.level")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "load and check flags and data files, then exit")
 	showVersion := buildinfo.Flag(fs)
-	if err := fs.Parse(os.Args[1:]); err != nil {
+	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
 		return 2
 	}
 	if *showVersion {
-		buildinfo.Fprint(os.Stdout, "wattson-snmpsim")
+		buildinfo.Fprint(stdout, "wattson-snmpsim")
 		return 0
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(os.Stderr, "wattson-snmpsim: unexpected argument %q\n", fs.Arg(0))
+		fmt.Fprintf(stderr, "wattson-snmpsim: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
-	logger, err := newLogger(o.logLevel)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "wattson-snmpsim:", err)
-		return 2
-	}
-
+	logger := o.log.New(stderr)
 	store, ag, reg, err := setup(o, logger)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "wattson-snmpsim:", err)
+		fmt.Fprintln(stderr, "wattson-snmpsim:", err)
 		return 1
 	}
 	if o.dryRun {
-		fmt.Printf("ok: %d devices, %d endpoints, %d v3 users\n", store.Len(), len(o.endpoints), len(o.users))
+		fmt.Fprintf(stdout, "ok: %d devices, %d endpoints, %d v3 users\n", store.Len(), len(o.endpoints), len(o.users))
 		return 0
 	}
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := serve(ctx, o, store, ag, reg, logger); err != nil {
+	if err := serve(ctx, o, sim{store, ag, reg}, logger, net.ListenUDP); err != nil {
 		logger.Error("simulator stopped", "err", err)
 		return 1
 	}
@@ -129,14 +131,6 @@ Examples:
 Flags:
 `)
 	fs.PrintDefaults()
-}
-
-func newLogger(level string) (*slog.Logger, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("flag --log-level: %w", err)
-	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
 }
 
 // setup validates the options and loads every data file, failing fast.
@@ -214,35 +208,27 @@ func setup(o options, logger *slog.Logger) (*device.Store, *agent.Agent, *promet
 	return store, ag, reg, nil
 }
 
-// serve runs the SNMP endpoints and the control API until ctx ends or one fails.
-func serve(ctx context.Context, o options, store *device.Store, ag *agent.Agent, reg *prometheus.Registry, logger *slog.Logger) error {
-	endpoints := o.endpoints
-	if len(endpoints) == 0 {
-		endpoints = listflag.Strings{"127.0.0.1:1161"}
-	}
+// sim is what setup loaded and checked: the devices, the agent, the metrics.
+type sim struct {
+	store *device.Store
+	agent *agent.Agent
+	reg   *prometheus.Registry
+}
+
+// serve runs the loaded simulator until ctx ends or a part fails: the control API first (healthy,
+// not ready), then every SNMP endpoint is bound (with listenUDP), and only then is it ready
+// (/-/ready) and serves the API, so that a probe or a test never reaches an agent that is not
+// there yet.
+func serve(ctx context.Context, o options, s sim, logger *slog.Logger, listenUDP func(string, *net.UDPAddr) (*net.UDPConn, error)) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	done := make(chan struct{}, len(endpoints)+1)
-	for _, e := range endpoints {
-		addr, _ := net.ResolveUDPAddr("udp4", e)
-		conn, err := net.ListenUDP("udp4", addr)
-		if err != nil {
-			return fmt.Errorf("listen on %s: %w", e, err)
-		}
-		logger.Info("serving SNMP", "endpoint", conn.LocalAddr().String(), "devices", store.Len(), "engine_id", hex.EncodeToString(ag.EngineID()))
-		go func() {
-			if err := ag.Serve(ctx, conn); err != nil {
-				cancel(err)
-			}
-			done <- struct{}{}
-		}()
-	}
+	gate := control.NewGate()
 	if o.webAddr != "" {
-		srv := &http.Server{Addr: o.webAddr, Handler: control.Handler(store, reg), ReadHeaderTimeout: 10 * time.Second}
 		ln, err := net.Listen("tcp", o.webAddr)
 		if err != nil {
 			return fmt.Errorf("flag --web.listen-address: %w", err)
 		}
+		srv := &http.Server{Handler: gate, ReadHeaderTimeout: 10 * time.Second}
 		logger.Info("serving control API", "address", ln.Addr().String())
 		go func() {
 			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -255,8 +241,37 @@ func serve(ctx context.Context, o options, store *device.Store, ag *agent.Agent,
 			_ = srv.Shutdown(sctx)
 		}()
 	}
+	gate.Stage("binding SNMP endpoints")
+	endpoints := o.endpoints
+	if len(endpoints) == 0 {
+		endpoints = listflag.Strings{"127.0.0.1:1161"}
+	}
+	conns := make([]*net.UDPConn, 0, len(endpoints))
+	for _, e := range endpoints {
+		addr, _ := net.ResolveUDPAddr("udp4", e)
+		conn, err := listenUDP("udp4", addr)
+		if err != nil {
+			for _, c := range conns {
+				c.Close()
+			}
+			return fmt.Errorf("listen on %s: %w", e, err)
+		}
+		conns = append(conns, conn)
+	}
+	done := make(chan struct{}, len(conns))
+	for _, conn := range conns {
+		logger.Info("serving SNMP", "endpoint", conn.LocalAddr().String(), "devices", s.store.Len(), "engine_id", hex.EncodeToString(s.agent.EngineID()))
+		go func() {
+			if err := s.agent.Serve(ctx, conn); err != nil {
+				cancel(err)
+			}
+			done <- struct{}{}
+		}()
+	}
+	gate.Ready(control.Handler(s.store, s.reg))
+	logger.Info("ready", "devices", s.store.Len(), "endpoints", len(conns))
 	<-ctx.Done()
-	for range endpoints {
+	for range conns {
 		<-done
 	}
 	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {

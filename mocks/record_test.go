@@ -33,7 +33,12 @@ func TestRecordCommand(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Serve(ctx, conn) }()
-	defer func() { cancel(); <-done }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("agent: %v", err)
+		}
+	}()
 	target := conn.LocalAddr().String()
 	out := filepath.Join(t.TempDir(), "cyberpower.snmprec")
 

@@ -131,7 +131,7 @@ func TestDashboard(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go srv.Serve(ln)
+	go func() { _ = srv.Serve(ln) }() // ends with ErrServerClosed at Cleanup
 	t.Cleanup(func() { srv.Close() })
 
 	files := plainRules(t, loadRules(t), "")

@@ -277,6 +277,14 @@ func checkConsistency(t *testing.T, r render, objs []*unstructured.Unstructured)
 	}
 	var pods []podTemplate
 	for _, o := range objs {
+		// A Suite names its image in spec.image: kustomize's images transformer must set it
+		// (runtime/config/kustomizeconfig.yaml) to the release, as for a container.
+		if o.GetKind() == "Suite" {
+			image, _, _ := unstructured.NestedString(o.Object, "spec", "image")
+			if name, tag, _ := strings.Cut(image, ":"); name == kitImage && tag != releaseVersion(t) {
+				t.Errorf("Suite %s/%s: image %q, want %s:%s (the root kustomization.yaml's release)", o.GetNamespace(), o.GetName(), image, kitImage, releaseVersion(t))
+			}
+		}
 		spec, ok, _ := unstructured.NestedMap(o.Object, "spec", "template", "spec")
 		if !ok {
 			continue
@@ -491,6 +499,11 @@ func TestSkaffold(t *testing.T) {
 		{"dev", []string{"image: ghcr.io/wattson-dev/wattson-dev", "target: dev", "src: specs/**/*.go", "dest: /src", "- " + filepath.Join(repo, "monitoring/overlays/dev") + "\n"}},
 		{"cluster", []string{"push: false", `buildCommand: hack/cluster/images.sh --tag "$IMAGE" wattson`, "- hack/cluster/prepare.sh",
 			"image: ghcr.io/wattson-dev/wattson", "- " + filepath.Join(repo, "hack/cluster/kit") + "\n"}},
+		// What `skaffold dev` activates on the test cluster: no Dockerfile target, the suite
+		// compiled on the host and synced by the before-sync hook.
+		{"cluster,dev,cluster-dev", []string{`buildCommand: hack/cluster/images.sh --tag "$IMAGE" wattson`,
+			`buildCommand: hack/cluster/images.sh --tag "$IMAGE" wattson-dev`, "dest: /suite/src", "- hack/cluster/devsync.sh",
+			"- " + filepath.Join(repo, "hack/cluster/kit-dev") + "\n"}},
 	} {
 		args := []string{"diagnose", "--yaml-only"}
 		if tc.profile != "" {
@@ -524,6 +537,7 @@ func TestSkaffold(t *testing.T) {
 		{"k3d", []string{"--profile=k3d"}, kitImage},
 		{"dev", []string{"--profile=dev"}, kitImage + "-dev"},
 		{"cluster", []string{"--profile=cluster"}, kitImage},
+		{"cluster-dev", []string{"--profile=cluster,dev,cluster-dev"}, kitImage + "-dev"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rendered := filepath.Join(t.TempDir(), "rendered.yaml")
@@ -532,15 +546,29 @@ func TestSkaffold(t *testing.T) {
 				t.Fatalf("skaffold %s: %v", strings.Join(args, " "), err)
 			}
 			objs := decode(t, mustRead(t, rendered))
-			var image string
+			// The runtime is the energy Suite's (the operator renders its Deployment from
+			// spec.image, which skaffold must set to what it built: resourceSelector), or the dev
+			// overlay's Deployment.
+			var image, operatorImage string
 			for _, o := range objs {
-				if o.GetKind() == "Deployment" && o.GetName() == "wattson-runtime" {
+				switch {
+				case o.GetKind() == "Suite" && o.GetName() == "energy":
+					image, _, _ = unstructured.NestedString(o.Object, "spec", "image")
+				case o.GetKind() == "Deployment" && o.GetName() == "wattson-runtime":
 					cs, _, _ := unstructured.NestedSlice(o.Object, "spec", "template", "spec", "containers")
 					image, _ = cs[0].(map[string]any)["image"].(string)
+				case o.GetKind() == "Deployment" && o.GetName() == "wattson-operator":
+					cs, _, _ := unstructured.NestedSlice(o.Object, "spec", "template", "spec", "containers")
+					operatorImage, _ = cs[0].(map[string]any)["image"].(string)
 				}
 			}
 			if name, _, _ := strings.Cut(image, ":"); name != tc.runtime {
 				t.Errorf("rendered runtime image %q, want %s", image, tc.runtime)
+			}
+			// skaffold rewrites the image it builds to the tag it built, in the Suite as in the
+			// operator's Deployment: both run the same build.
+			if tc.runtime == kitImage && image != operatorImage {
+				t.Errorf("rendered energy Suite image %q, operator image %q: skaffold did not set the Suite's (skaffold.yaml resourceSelector)", image, operatorImage)
 			}
 			t.Logf("skaffold %s: %d objects", strings.Join(args, " "), len(objs))
 		})

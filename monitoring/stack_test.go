@@ -121,8 +121,9 @@ func TestPrometheusOperatorConfig(t *testing.T) {
 	}
 	// The generated configuration, once it holds every expected job: the operator may write a
 	// first version before it has seen every monitor.
+	// (The runtime's ServiceMonitor comes from the energy Suite, rendered by the Wattson operator,
+	// which does not run here; operator/internal/render's dry-run and goldens cover it.)
 	wantJobs := []string{
-		"serviceMonitor/wattson-system/wattson-runtime/0",
 		"serviceMonitor/wattson-system/wattson-operator/0",
 		"serviceMonitor/wattson-system/wattson-snmp-exporter/0",
 		"serviceMonitor/wattson-system/wattson-snmpsim/0",
@@ -170,12 +171,21 @@ func TestPrometheusOperatorConfig(t *testing.T) {
 	if strings.Contains(config, "podMonitor/dc1/") {
 		t.Errorf("the generated configuration scrapes a tenant's PodMonitor in dc1:\n%s", config)
 	}
-	pduJob := config[strings.Index(config, "job_name: scrapeConfig/dc1/rack-a01-pdu1"):]
-	if next := strings.Index(pduJob[1:], "job_name:"); next > 0 {
-		pduJob = pduJob[:next+1]
-	}
+	pduJob := jobSection(config, "scrapeConfig/dc1/rack-a01-pdu1")
 	if !regexp.MustCompile(`target_label: namespace\s+replacement: dc1\s`).MatchString(pduJob) {
 		t.Errorf("the PDU's ScrapeConfig in dc1 does not get its namespace label enforced:\n%s", pduJob)
+	}
+
+	// The operator's metrics are HTTPS for Prometheus's ServiceAccount token (operator/README.md).
+	operatorJob := jobSection(config, "serviceMonitor/wattson-system/wattson-operator/0")
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`\bscheme: https\n`),
+		regexp.MustCompile(`(credentials_file|bearer_token_file): /var/run/secrets/kubernetes.io/serviceaccount/token\n`),
+		regexp.MustCompile(`\binsecure_skip_verify: true\n`),
+	} {
+		if !want.MatchString(operatorJob) {
+			t.Errorf("the operator's job lacks %s:\n%s", want, operatorJob)
+		}
 	}
 
 	// Features are command-line flags of the Prometheus container.
@@ -252,6 +262,19 @@ func TestPrometheusOperatorConfig(t *testing.T) {
 			t.Errorf("promtool check rules on the generated rule files: %v", err)
 		}
 	}
+}
+
+// jobSection is the scrape config of job name in a generated Prometheus configuration.
+func jobSection(config, name string) string {
+	i := strings.Index(config, "job_name: "+name+"\n")
+	if i < 0 {
+		return ""
+	}
+	job := config[i:]
+	if next := strings.Index(job[1:], "job_name:"); next > 0 {
+		job = job[:next+1]
+	}
+	return job
 }
 
 func gunzip(t testing.TB, data []byte) string {

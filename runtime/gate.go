@@ -24,7 +24,7 @@ const saTokenPath = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 func gate(ctx context.Context, args []string, w io.Writer) int {
 	fs := flag.NewFlagSet("wattson-runtime gate", flag.ContinueOnError)
 	fs.SetOutput(w)
-	base := fs.String("url", "http://127.0.0.1:9464", "The runtime's base URL (its Service in a cluster: http://wattson-runtime.wattson-system.svc:9464).")
+	base := fs.String("url", "http://127.0.0.1:9464", "The runtime's base URL (a Suite's Service in a cluster, e.g. the energy Suite's http://wattson-suite-energy.wattson-system.svc:9464).")
 	runs := fs.Int("runs", 3, "Runs in a row that must have passed.")
 	since := fs.String("since", "", "Only runs started at or after this RFC 3339 time (e.g. the deploy's time).")
 	revision := fs.String("revision", "", "Only runs recorded with this --specs.revision.")
@@ -104,7 +104,7 @@ func gateToken(file string) (string, error) {
 			return t, nil
 		}
 		if _, err := os.Stat(saTokenPath); err != nil {
-			return "", nil
+			return "", nil //nolint:nilerr // no token outside a pod: the gate calls without one
 		}
 		file = saTokenPath
 	}

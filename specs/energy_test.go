@@ -2,6 +2,7 @@ package specs_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -192,7 +193,7 @@ var _ = Describe("Energy counters", Label("energy"), func() {
 
 	It("agree with power x time", func(ctx SpecContext) {
 		err := energyAgreement(ctx, nil, time.Now().Add(-cfg.EnergyWindow), 0)
-		if err == errTooYoung {
+		if errors.Is(err, errTooYoung) {
 			Skip(fmt.Sprintf("%v: each counter needs 3 samples within --wattson.energy-window (%s)", err, cfg.EnergyWindow))
 		}
 		Expect(err).NotTo(HaveOccurred())

@@ -22,6 +22,21 @@ var _ = Describe("PDUs", Label("pdu"), func() {
 		}
 	})
 
+	It("are scraped through the ScrapeConfig or Probe their status names, which they control", func(ctx SpecContext) {
+		checked := 0
+		for _, p := range listPDUs(ctx) {
+			if kube.ScrapeObjectKind(&p) == "" {
+				continue // a plain scrape job (no prometheus-operator): the scrape specs cover it
+			}
+			Eventually(ctx, kube.ScrapeObject(k8s, mon, &p)).Should(kube.BeControlledBy(&p),
+				"PDU %s/%s: its %s is not the operator's", p.Namespace, p.Name, p.Status.ScrapeObject)
+			checked++
+		}
+		if checked == 0 {
+			Skip("no PDU is scraped through prometheus-operator here: the operator writes a plain scrape job")
+		}
+	})
+
 	It("are scraped: target up, with fresh samples", func(ctx SpecContext) {
 		for _, p := range listPDUs(ctx) {
 			sel := pduLabels(p)

@@ -8,6 +8,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	monitoringclient "github.com/prometheus-operator/prometheus-operator/pkg/client/versioned"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/wattson-dev/wattson/specs/alerts"
@@ -26,7 +27,8 @@ var (
 	promc *prom.Client
 	am    *alerts.Client
 	k8s   client.Client
-	simc  *sim.Client // nil unless specs labelled simulator are selected
+	mon   monitoringclient.Interface // prometheus-operator's objects
+	simc  *sim.Client                // nil unless specs labelled simulator are selected
 )
 
 func TestSpecs(t *testing.T) {
@@ -70,6 +72,10 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	}
 	rc.Timeout = 30 * time.Second
 	k8s, err = kube.NewClient(rc)
+	if err != nil {
+		Fail(err.Error())
+	}
+	mon, err = kube.NewMonitoringClient(rc)
 	if err != nil {
 		Fail(err.Error())
 	}

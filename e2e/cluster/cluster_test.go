@@ -2,9 +2,10 @@
 // network namespace, pod IPs, kube-proxy, CoreDNS, enforced NetworkPolicies, no route off the
 // machine): from nothing, the node comes up, `skaffold run` builds and deploys the default install
 // and its verify stage goes green, Prometheus scrapes every kit component through its
-// ServiceMonitor and finds Alertmanager through its Service, a simulator fault pages the
-// in-cluster Alertmanager and resolves, and the node goes down leaving nothing behind, having sent
-// nothing off the machine.
+// ServiceMonitor and finds Alertmanager through its Service, the energy suite runs as a Suite in
+// two replicas sharing each run through PostgreSQL, a simulator fault pages the in-cluster
+// Alertmanager through the Suite's own alert tuning and resolves, and the node goes down leaving
+// nothing behind, having sent nothing off the machine.
 //
 // It needs root, containerd, runc, buildah, podman and nftables, and takes about fifteen minutes:
 // it runs only under `make cluster-e2e` (WATTSON_CLUSTER_E2E=1).
@@ -14,27 +15,25 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"text/tabwriter"
 	"time"
 
 	"github.com/wattson-dev/wattson/internal/procs"
-	"github.com/wattson-dev/wattson/specs/alerts"
 	"github.com/wattson-dev/wattson/specs/prom"
-	"github.com/wattson-dev/wattson/specs/sim"
 )
 
 // kubeContext is hack/cluster's; skaffold.yaml's cluster profile switches on for it.
@@ -115,9 +114,11 @@ func TestCluster(t *testing.T) {
 		{"skaffold run", e.skaffoldRun},
 		{"port-forwards", e.forwards},
 		{"pods ready, targets up, specs green", e.green},
-		{"fault pages Alertmanager", e.fault},
+		{"energy Suite: 2/2 replicas, runs done once, a fault paged per its tuning", e.suite},
 		{"Rollout gated on the suite (Argo Rollouts)", e.rollout},
 		{"NetworkPolicies enforced", e.networkPolicies},
+		{"tenant credentials need a RoleBinding", e.credentials},
+		{"skaffold dev: first result, save to rerun", e.devLoop},
 		{"nothing sent off the machine", e.census},
 		{"down leaves nothing", func(t *testing.T, ctx context.Context) { down() }},
 	}
@@ -132,7 +133,7 @@ func (e *env) up(t *testing.T, ctx context.Context) {
 	e.run(t, ctx, "cluster up", "hack/cluster/cluster.sh", "up")
 	// The kit's third-party images; skaffold builds Wattson's own.
 	e.run(t, ctx, "images (third-party, published users and entrypoints)", "hack/cluster/images.sh",
-		"snmp-exporter", "prometheus", "alertmanager", "prometheus-operator", "prometheus-config-reloader", "busybox")
+		"snmp-exporter", "prometheus", "alertmanager", "prometheus-operator", "prometheus-config-reloader", "busybox", "postgres")
 }
 
 func (e *env) skaffoldRun(t *testing.T, ctx context.Context) {
@@ -159,7 +160,7 @@ func (e *env) forwards(t *testing.T, ctx context.Context) {
 		{&e.prometheusURL, "wattson-monitoring", "wattson-prometheus", 9090},
 		{&e.alertmanagerURL, "wattson-monitoring", "wattson-alertmanager", 9093},
 		{&e.simulatorURL, "wattson-system", "wattson-snmpsim", 8161},
-		{&e.runtimeURL, "wattson-system", "wattson-runtime", 9464},
+		{&e.runtimeURL, "wattson-system", runtimeService, 9464},
 	} {
 		*f.url = e.portForward(t, ctx, f.namespace, f.svc, f.port)
 	}
@@ -180,7 +181,7 @@ func (e *env) portForward(t *testing.T, ctx context.Context, namespace, svc stri
 		t.Fatal(err)
 	}
 	// The whole run's: stopped when TestCluster ends (before cluster down).
-	e.stops = append(e.stops, func() { cmd.Process.Kill(); cmd.Wait(); pw.Close() })
+	e.stops = append(e.stops, func() { _ = cmd.Process.Kill(); _ = cmd.Wait(); pw.Close() })
 	line, err := lines.wait(ctx, 30*time.Second, 0, forwarding)
 	if err != nil {
 		t.Fatalf("kubectl port-forward svc/%s: %v\n%s", svc, err, lines.tail(10))
@@ -188,11 +189,14 @@ func (e *env) portForward(t *testing.T, ctx context.Context, namespace, svc stri
 	return "http://127.0.0.1:" + forwarding.FindStringSubmatch(line)[1]
 }
 
+// operatorMonitor scrapes the operator over HTTPS with Prometheus's ServiceAccount token.
+const operatorMonitor = "serviceMonitor/wattson-system/wattson-operator/0"
+
 // kitMonitors are the ServiceMonitors of the kit (monitoring/monitors and full-stack's): each must
 // have an up target, found through its Service's EndpointSlices.
 var kitMonitors = []string{
-	"serviceMonitor/wattson-system/wattson-runtime/0",
-	"serviceMonitor/wattson-system/wattson-operator/0",
+	"serviceMonitor/wattson-system/" + runtimeService + "/0",
+	operatorMonitor,
 	"serviceMonitor/wattson-system/wattson-snmp-exporter/0",
 	"serviceMonitor/wattson-system/wattson-snmpsim/0",
 	"serviceMonitor/wattson-monitoring/wattson-prometheus/0",
@@ -205,17 +209,26 @@ func (e *env) green(t *testing.T, ctx context.Context) {
 	start := time.Now()
 	p := prom.New(e.prometheusURL)
 	if err := poll(ctx, 3*time.Minute, func() error {
-		targets, err := p.Targets(ctx)
+		res, err := p.API().Targets(ctx)
 		if err != nil {
 			return err
 		}
+		targets := res.Active
 		var missing []string
 		for _, pool := range kitMonitors {
 			up := false
 			for _, tg := range targets {
 				if tg.ScrapePool == pool && tg.Health == "up" {
-					if a, err := netip.ParseAddrPort(strings.Split(strings.TrimPrefix(tg.ScrapeURL, "http://"), "/")[0]); err != nil || !clusterRange.Contains(a.Addr()) {
+					u, err := url.Parse(tg.ScrapeURL)
+					if err != nil {
+						return fmt.Errorf("%s scrapes %q: %w", pool, tg.ScrapeURL, err)
+					}
+					if a, err := netip.ParseAddrPort(u.Host); err != nil || !clusterRange.Contains(a.Addr()) {
 						return fmt.Errorf("%s scrapes %s, not a pod IP", pool, tg.ScrapeURL)
+					}
+					// The operator's metrics are HTTPS, for Prometheus's ServiceAccount token only.
+					if want := map[bool]string{true: "https", false: "http"}[pool == operatorMonitor]; u.Scheme != want {
+						return fmt.Errorf("%s scrapes %s, want %s", pool, tg.ScrapeURL, want)
 					}
 					up = true
 				}
@@ -248,182 +261,16 @@ func (e *env) green(t *testing.T, ctx context.Context) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	// The in-cluster Prometheus scrapes the runtime (ServiceMonitor): its last complete run
-	// passed, with the energy specs among those that ran, and nothing failed; the three PDUs,
-	// addressed by the simulator's Service name, report power.
-	q := `assertions_failed{job="wattson-runtime", namespace="wattson-system"} == 0 and on() wattson_runtime_ready == 1` +
-		` and on() count(wattson_spec_passing{job="wattson-runtime", labels=~".*energy.*"} == 1) > 0` +
+	// The in-cluster Prometheus scrapes the runtime (the energy Suite's ServiceMonitor): its last
+	// complete run passed, with the energy specs among those that ran, and nothing failed; the
+	// three PDUs, addressed by the simulator's Service name, report power.
+	q := `assertions_failed{job="` + runtimeService + `", namespace="wattson-system"} == 0 and on() wattson_runtime_ready == 1` +
+		` and on() count(wattson_spec_passing{job="` + runtimeService + `", labels=~".*energy.*"} == 1) > 0` +
 		` and on() count(wattson_pdu_power_watts) == 3`
 	if err := poll(ctx, 5*time.Minute, func() error { return e.expectSeries(ctx, q) }); err != nil {
 		t.Fatalf("the energy specs are not green in the in-cluster Prometheus: %v", err)
 	}
 	e.took("specs green, assertions_failed scraped (after targets up)", time.Since(start))
-}
-
-// fault: a wrong scale on one PDU (what a bad MIB scale looks like), which only the specs can
-// see: the runtime's metrics change, WattsonSpecFailing reaches the in-cluster Alertmanager, and
-// resolves when the fault is cleared.
-func (e *env) fault(t *testing.T, ctx context.Context) {
-	const spec = "Power readings equal what the simulator serves, in SI units"
-	simulator, am := sim.New(e.simulatorURL), alerts.New(e.alertmanagerURL)
-	if _, err := simulator.SetFault(ctx, "apc-rpdu2", sim.Fault{Type: sim.FaultScale, Factor: 10,
-		Prefixes: []string{"1.3.6.1.4.1.318.1.1.26.4.3.1.5"}}); err != nil {
-		t.Fatal(err)
-	}
-	start := time.Now()
-	if err := poll(ctx, 5*time.Minute, func() error {
-		return e.expectSeries(ctx, `assertions_failed{job="wattson-runtime", namespace="wattson-system"} > 0`)
-	}); err != nil {
-		t.Fatalf("the runtime's metrics never showed the failure: %v", err)
-	}
-	e.took("fault → assertions_failed > 0 in Prometheus", time.Since(start))
-	failing := alerts.Query{Name: "WattsonSpecFailing", Labels: alerts.Labels{"spec": spec}}
-	firing := func(want bool) func() error {
-		return func() error {
-			l, err := am.Alerts(ctx, failing)
-			if err != nil {
-				return err
-			}
-			if (len(l.Alerts) > 0) != want {
-				return errors.New(l.GomegaString())
-			}
-			return nil
-		}
-	}
-	if err := poll(ctx, 5*time.Minute, firing(true)); err != nil {
-		t.Fatalf("WattsonSpecFailing never reached Alertmanager: %v", err)
-	}
-	e.took("fault → WattsonSpecFailing in Alertmanager", time.Since(start))
-	if _, err := simulator.ClearFaults(ctx, "apc-rpdu2"); err != nil {
-		t.Fatal(err)
-	}
-	cleared := time.Now()
-	if err := poll(ctx, 5*time.Minute, firing(false)); err != nil {
-		t.Fatalf("WattsonSpecFailing did not resolve: %v", err)
-	}
-	e.took("fault cleared → alert resolved", time.Since(cleared))
-}
-
-var (
-	errRefused = errors.New("refused")
-	// clusterIPLine is nslookup's answer (the server's own line has a port).
-	clusterIPLine = regexp.MustCompile(`(?m)^Address:\s*(198\.19\.\d+\.\d+)\s*$`)
-)
-
-// probeManifest is a pod that waits, for `kubectl exec` to run busybox's wget and nslookup in.
-const probeManifest = `apiVersion: v1
-kind: Namespace
-metadata: {name: %[1]s}
----
-apiVersion: v1
-kind: Pod
-metadata:
-  name: probe
-  namespace: %[1]s
-  labels: {%[2]s}
-spec:
-  securityContext: {runAsNonRoot: true, runAsUser: 65534, runAsGroup: 65534, seccompProfile: {type: RuntimeDefault}}
-  containers:
-    - name: probe
-      image: wattson.local/busybox:%[3]s
-      imagePullPolicy: Never
-      command: [/bin/busybox, sleep, "3600"]
-      securityContext: {allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: {drop: [ALL]}}
-`
-
-// networkPolicies: a pod in another namespace is refused by every kit component the policies
-// close (its DNS lookups work, so the refusals are the policies'), and a pod labelled as
-// Prometheus in wattson-monitoring is let through to snmp_exporter, which refuses the other.
-func (e *env) networkPolicies(t *testing.T, ctx context.Context) {
-	kubectl := filepath.Join(e.bin, "kubectl")
-	// kube-network-policies queues packets with nftables' queue expression; on a kernel without
-	// it (CONFIG_NFT_QUEUE) cluster.sh runs no enforcer, and a probe would only show that. Said
-	// as a skip with the reason, never as a pass.
-	if err := exec.CommandContext(ctx, filepath.Join(e.root, "hack/cluster/cluster.sh"), "can-enforce").Run(); err != nil {
-		t.Skip("NOT PROVEN: this kernel has no nftables queue expression (CONFIG_NFT_QUEUE), which kube-network-policies needs; the cluster runs no NetworkPolicy enforcer here (hack/cluster/cluster.sh can-enforce)")
-	}
-	bb := strings.TrimSpace(e.run(t, ctx, "busybox version", "/bin/bash", "-c", `{ busybox 2>&1 || true; } | awk 'NR == 1 { print $2 }'`))
-	for _, p := range []struct{ ns, labels string }{
-		{"wattson-np-probe", "app.kubernetes.io/name: probe"},
-		{"wattson-monitoring", "app.kubernetes.io/name: prometheus"},
-	} {
-		manifest := fmt.Sprintf(probeManifest, p.ns, p.labels, bb)
-		if p.ns == "wattson-monitoring" { // the kit's namespace exists; only the pod is added
-			manifest = manifest[strings.Index(manifest, "---\n")+4:]
-		}
-		cmd := exec.CommandContext(ctx, kubectl, "apply", "-f", "-")
-		cmd.Env, cmd.Stdin = e.environ, strings.NewReader(manifest)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("probe pod in %s: %v\n%s", p.ns, err, out)
-		}
-	}
-	t.Cleanup(func() {
-		for _, a := range [][]string{{"delete", "namespace", "wattson-np-probe", "--wait=false"}, {"-n", "wattson-monitoring", "delete", "pod", "probe", "--wait=false"}} {
-			exec.Command(kubectl, a...).Run()
-		}
-	})
-	e.run(t, ctx, "probe pods Ready", kubectl, "wait", "--for=condition=Ready", "pod/probe", "-n", "wattson-np-probe", "--timeout=2m")
-	e.run(t, ctx, "probe pods Ready", kubectl, "wait", "--for=condition=Ready", "pod/probe", "-n", "wattson-monitoring", "--timeout=2m")
-	// get runs netprobe (hack/cluster/netprobe) in a probe pod against an address: nil when the
-	// server answered, errRefused when the connection timed out or was
-	// refused, any other error when the probe itself broke.
-	get := func(ns, url string) error {
-		cmd := exec.CommandContext(ctx, kubectl, "-n", ns, "exec", "probe", "--", "/bin/netprobe", url)
-		cmd.Env = e.environ
-		out, err := cmd.CombinedOutput()
-		var exit *exec.ExitError
-		switch {
-		case err == nil:
-			return nil
-		case errors.As(err, &exit) && exit.ExitCode() == 2: // netprobe: timed out or refused
-			return errRefused
-		}
-		return fmt.Errorf("%v: %s", err, strings.TrimSpace(string(out)))
-	}
-	for _, c := range []struct {
-		ns, url string
-		allowed bool
-	}{
-		{"wattson-np-probe", "http://wattson-snmp-exporter.wattson-system.svc.cluster.local:9116/metrics", false},
-		{"wattson-np-probe", "http://wattson-runtime.wattson-system.svc.cluster.local:9464/metrics", false},
-		{"wattson-np-probe", "http://wattson-operator.wattson-system.svc.cluster.local:8080/metrics", false},
-		{"wattson-np-probe", "http://wattson-operator.wattson-system.svc.cluster.local:8082/", false},
-		{"wattson-np-probe", "http://wattson-snmpsim.wattson-system.svc.cluster.local:8161/healthz", false},
-		{"wattson-np-probe", "http://wattson-prometheus.wattson-monitoring.svc.cluster.local:9090/-/ready", false},
-		{"wattson-np-probe", "http://wattson-alertmanager.wattson-monitoring.svc.cluster.local:9093/-/ready", false},
-		{"wattson-monitoring", "http://wattson-snmp-exporter.wattson-system.svc.cluster.local:9116/metrics", true},
-		{"wattson-monitoring", "http://wattson-runtime.wattson-system.svc.cluster.local:9464/metrics", true},
-		{"wattson-monitoring", "http://wattson-snmpsim.wattson-system.svc.cluster.local:8161/healthz", true},
-	} {
-		// The name resolves from both (CoreDNS is open; fully qualified: busybox's nslookup uses no
-		// search path, and CoreDNS refuses anything outside cluster.local): a refusal is the
-		// policy's, not DNS's.
-		rest := strings.TrimPrefix(c.url, "http://")
-		host, rest, _ := strings.Cut(rest, ":")
-		lookup := exec.CommandContext(ctx, kubectl, "-n", c.ns, "exec", "probe", "--", "/bin/busybox", "nslookup", host)
-		lookup.Env = e.environ
-		out, err := lookup.CombinedOutput()
-		m := clusterIPLine.FindStringSubmatch(string(out))
-		if err != nil || m == nil {
-			t.Errorf("from %s: %s does not resolve to a ClusterIP: %v\n%s", c.ns, host, err, out)
-			continue
-		}
-		url := "http://" + m[1] + ":" + rest
-		err = get(c.ns, url)
-		switch {
-		case err != nil && !errors.Is(err, errRefused):
-			t.Errorf("from %s: probe of %s (%s) broke: %v", c.ns, c.url, url, err)
-		case c.allowed && err != nil:
-			t.Errorf("from %s: %s (%s) refused, want allowed", c.ns, c.url, url)
-		case !c.allowed && err == nil:
-			t.Errorf("from %s: %s (%s) answered, want refused by the NetworkPolicies", c.ns, c.url, url)
-		default:
-			t.Logf("from %s: %s (%s) %s", c.ns, c.url, url, map[bool]string{true: "allowed", false: "refused"}[c.allowed])
-		}
-	}
-	if !t.Failed() {
-		e.took("NetworkPolicies: 7 refused from another namespace, 3 allowed to Prometheus's label", 0)
-	}
 }
 
 // census: every socket of every cluster process (components and containers, each read in its
@@ -446,84 +293,6 @@ func (e *env) census(t *testing.T, ctx context.Context) {
 	e.took(fmt.Sprintf("sockets checked, none off the cluster: %d; %s", checked, strings.TrimSpace(out)), 0)
 }
 
-// devLoop runs `skaffold dev -p node` in a copy of the work tree, adds a spec file once the
-// runtime has run the suite, and waits for the rerun's result in the runtime's log (streamed by
-// skaffold) and in its metrics.
-func (e *env) devLoop(t *testing.T, ctx context.Context) {
-	work := t.TempDir()
-	e.copyTree(t, work)
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	cmd := exec.Command(filepath.Join(e.bin, "skaffold"), "dev", "-p", "node", "--kube-context", kubeContext, "--port-forward=off", "--cleanup=false")
-	cmd.Dir, cmd.Env = work, append(e.environ, "WATTSON_MIB_DIRS="+e.mibDirs())
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	pr, pw := io.Pipe()
-	cmd.Stdout, cmd.Stderr = pw, pw
-	lines := newLineLog()
-	go lines.read(pr)
-	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		// skaffold dev stops on SIGINT; the kit stays (--cleanup=false) for cluster down.
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-		pw.Close()
-		if t.Failed() {
-			t.Logf("skaffold dev output:\n%s", lines.tail(80))
-		}
-	}()
-	// Any complete run: the kit was just redeployed (a fresh simulator resets its energy counters,
-	// which the energy specs rightly report for their window); the loop, not the verdict, is timed.
-	devRun := regexp.MustCompile(`msg="run (passed|failed)"`)
-	if _, err := lines.wait(ctx, 15*time.Minute, 0, devRun); err != nil {
-		t.Fatalf("the runtime in dev mode never reported a run: %v", err)
-	}
-	e.took("skaffold dev: dev image built, deployed, first run", time.Since(start))
-
-	nonce := fmt.Sprintf("%d", time.Now().UnixNano())
-	name := "Dev loop " + nonce
-	spec := fmt.Sprintf(`package specs_test
-
-import . "github.com/onsi/ginkgo/v2"
-
-var _ = Describe(%q, Label("devloop"), func() {
-	It("reruns on save", func() {})
-})
-`, name)
-	mark := lines.len()
-	saved := time.Now()
-	if err := os.WriteFile(filepath.Join(work, "specs", "devloop_"+nonce+"_test.go"), []byte(spec), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	changeRun := regexp.MustCompile(`msg="run (passed|failed)".*trigger=change`)
-	if _, err := lines.wait(ctx, 5*time.Minute, mark, changeRun); err != nil {
-		t.Fatalf("no rerun after the edit in the runtime's log: %v", err)
-	}
-	e.took("skaffold dev: save → rerun result in the log", time.Since(saved))
-	if err := poll(ctx, time.Minute, func() error {
-		b, err := httpGet(ctx, e.runtimeURL+"/metrics")
-		if err != nil {
-			return err
-		}
-		if !regexp.MustCompile(`wattson_spec_passing\{[^}]*spec="` + regexp.QuoteMeta(name+" reruns on save") + `"[^}]*\} 1`).Match(b) {
-			return fmt.Errorf("no passing series for the new spec %q", name)
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	e.took("skaffold dev: save → new spec in the runtime's metrics", time.Since(saved))
-}
-
 // run runs a repository script or tool with the cluster's environment, recording its time.
 func (e *env) run(t *testing.T, ctx context.Context, step, name string, args ...string) string {
 	t.Helper()
@@ -543,28 +312,6 @@ func (e *env) run(t *testing.T, ctx context.Context, step, name string, args ...
 	return out.String()
 }
 
-// copyTree copies the work tree's files (tracked and new, as git sees them) into dir, with bin/
-// linked, for a skaffold dev that edits files of its own.
-func (e *env) copyTree(t *testing.T, dir string) {
-	t.Helper()
-	sh := `git ls-files -co --exclude-standard -z | xargs -0 tar -cf - --ignore-failed-read 2>/dev/null | tar -xf - -C "$1" && ` +
-		`ln -s "$2" "$1/bin" && cd "$1" && git init -q && git add -A`
-	cmd := exec.Command("bash", "-c", sh, "copy", dir, e.bin)
-	cmd.Dir = e.root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("copy the work tree: %v\n%s", err, out)
-	}
-}
-
-func (e *env) mibDirs() string {
-	base := filepath.Join(e.root, "..", "shared", "fixtures", "mibs")
-	var dirs []string
-	for _, d := range []string{"ietf", "vendor/apc", "vendor/raritan", "vendor/cyberpower"} {
-		dirs = append(dirs, filepath.Join(base, d))
-	}
-	return strings.Join(dirs, " ")
-}
-
 // dump logs what explains a failure: pods, events and the kit's logs.
 func (e *env) dump(t *testing.T) {
 	kubectl := filepath.Join(e.bin, "kubectl")
@@ -572,7 +319,9 @@ func (e *env) dump(t *testing.T) {
 		{"get", "pods", "-A", "-o", "wide"},
 		{"get", "events", "-A", "--sort-by=.lastTimestamp"},
 		{"get", "pdus", "-A"},
-		{"-n", "wattson-system", "logs", "deploy/wattson-runtime", "--tail=30"},
+		{"get", "suites", "-A", "-o", "wide"},
+		{"-n", "wattson-system", "logs", "deploy/" + runtimeService, "--all-containers", "--prefix", "--tail=30"},
+		{"-n", "wattson-system", "logs", "deploy/wattson-postgres", "--tail=20"},
 		{"-n", "wattson-system", "logs", "deploy/wattson-operator", "--tail=30"},
 		{"-n", "argo-rollouts", "logs", "deploy/argo-rollouts", "--tail=40"},
 		{"-n", rolloutNS, "get", "rollouts,analysisruns,replicasets", "-o", "wide"},
@@ -608,7 +357,7 @@ func (e *env) expectSeries(ctx context.Context, query string) error {
 	return nil
 }
 
-func httpGet(ctx context.Context, u string) ([]byte, error) {
+func httpGet(ctx context.Context, u string) ([]byte, error) { //nolint:unused // the dev-loop step (devLoop), out of the steps until issue 15 makes skaffold dev work on this cluster
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -660,7 +409,7 @@ func (l *lineLog) read(r io.Reader) {
 	}
 }
 
-func (l *lineLog) len() int {
+func (l *lineLog) len() int { //nolint:unused // the dev-loop step (devLoop), out of the steps until issue 15 makes skaffold dev work on this cluster
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return len(l.lines)
@@ -773,16 +522,22 @@ func onCluster(hostport string, wildcard bool) bool {
 // dirOf is dir as it appears at the start of a path below it.
 func dirOf(dir string) string { return strings.TrimSuffix(dir, "/") + "/" }
 
-// hexAddr decodes /proc/net's ADDR:PORT (the address in host byte order per 32-bit word).
+// hexAddr decodes /proc/net's ADDR:PORT (the address in host byte order per 32-bit word). What
+// does not decode is returned as it is, so the census shows it off the cluster instead of
+// counting a made-up 0.0.0.0 as inside.
 func hexAddr(s string) string {
 	addr, port, _ := strings.Cut(s, ":")
 	var ip []byte
 	for i := 0; i+8 <= len(addr); i += 8 {
-		var w uint32
-		fmt.Sscanf(addr[i:i+8], "%08X", &w)
+		w, err := strconv.ParseUint(addr[i:i+8], 16, 32)
+		if err != nil {
+			return s
+		}
 		ip = append(ip, byte(w), byte(w>>8), byte(w>>16), byte(w>>24))
 	}
-	var p int
-	fmt.Sscanf(port, "%X", &p)
-	return net.JoinHostPort(net.IP(ip).String(), fmt.Sprint(p))
+	p, err := strconv.ParseUint(port, 16, 16)
+	if err != nil || len(ip) == 0 {
+		return s
+	}
+	return net.JoinHostPort(net.IP(ip).String(), strconv.FormatUint(p, 10))
 }

@@ -13,10 +13,15 @@ func TestHexAddr(t *testing.T) {
 		"00000000:0000":                         "0.0.0.0:0",
 		"0202A8C0:01BB":                         "192.168.2.2:443",
 		"00000000000000000000000001000000:0050": "[::1]:80",
+		// Not hex: kept as it is, never a made-up 0.0.0.0:0.
+		"0100007G:1F90": "0100007G:1F90",
 	} {
 		if got := hexAddr(in); got != want {
 			t.Errorf("hexAddr(%s) = %s, want %s", in, got, want)
 		}
+	}
+	if onCluster(hexAddr("0100007G:0000"), true) {
+		t.Error("an address that does not decode counts as on the cluster")
 	}
 	for _, c := range []struct {
 		addr     string

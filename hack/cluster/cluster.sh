@@ -4,10 +4,12 @@
 # (hack/tools.sh builds them from pinned sources), containerd and runc from Debian, all in a
 # network namespace this script creates (wattson-node). Pods get IPs from 198.18.0.0/24 through
 # Debian's ptp and host-local CNI plugins, Services ClusterIPs from 198.19.0.0/24 (kube-proxy,
-# nftables mode), names from CoreDNS (cluster.local only, no forward), and, where the kernel has
-# nftables' queue expression (CONFIG_NFT_QUEUE; `can-enforce`), sigs.k8s.io/kube-network-policies
-# as the NetworkPolicy enforcer (both built from the Go module proxy, run as pods). Without it
-# NetworkPolicies are accepted but not enforced, and `up` says so.
+# nftables mode), names from CoreDNS (cluster.local only, no forward; built from the Go module
+# proxy, run as a pod), and NetworkPolicies enforced by kube-router's firewall controller alone
+# (--run-firewall, no router, no service proxy; built from the Go module proxy, run beside
+# kube-proxy in wattson-node with Debian's iptables-nft and ipset: hack/cluster/netpol.yaml says why
+# not kube-network-policies). A kernel that cannot run it (`can-enforce`) fails `up` under CI=true;
+# elsewhere `up` warns that NetworkPolicies are accepted but NOT enforced.
 #
 #   host  wattson0 198.19.255.1/30  <-veth->  eth0 198.19.255.2/30  wattson-node
 #         route 198.18.0.0/15 via the veth       apiserver :6443, kubelet :10250, etcd 127.0.0.1:2379
@@ -22,11 +24,12 @@
 # Usage (as root):
 #   hack/cluster/cluster.sh up      start it (idempotent); prints the kubeconfig path
 #   hack/cluster/cluster.sh down    stop it and remove every process, mount, cgroup, netns, veth,
-#                                   nftables table and route
+#                                   nftables table, iptables chain, ipset and route
 #   hack/cluster/cluster.sh check   fail if anything of the cluster is left (down runs it)
 #   hack/cluster/cluster.sh census  routes of every cluster namespace and the drop counter
 #   hack/cluster/cluster.sh status  what runs
-#   hack/cluster/cluster.sh can-enforce  exit 0 if this kernel can run the NetworkPolicy enforcer
+#   hack/cluster/cluster.sh can-enforce  exit 0 if this kernel and iptables/ipset can run the
+#                                   NetworkPolicy enforcer (tried in a throwaway network namespace)
 #
 # State lives in $WATTSON_CLUSTER_DIR (default /var/lib/wattson-cluster); logs in its logs/.
 set -euo pipefail
@@ -49,9 +52,16 @@ API_PORT=6443
 ETCD=https://127.0.0.1:2379   # in wattson-node's own loopback
 KUBECONFIG_OUT=$DIR/kubeconfig
 PAUSE_IMAGE=wattson.local/pause:v1
+# kube-router's iptables: the nf_tables flavour, the kernel API kube-proxy's nftables mode and the
+# egress guard use too (its filter table sits beside their tables; `nft list ruleset` in
+# wattson-node shows all of it). iptables-legacy works as well; one flavour, pinned, is simpler to
+# check and to clean.
+IPTABLES=iptables-nft
+KUBE_ROUTER_HEALTH=20244
 # Host paths kubelet, containerd's shims, CNI and podman create whatever their state dirs say.
 # `up` records which existed before it; `down` removes the others and `check` looks for them.
-HOST_PATHS="/run/containerd /run/libpod /run/containers /var/lib/containers /var/lib/kubelet /var/log/containers /var/log/pods /var/lib/cni /run/netns"
+# (/run/xtables.lock: iptables' lock, should anything of the cluster take it.)
+HOST_PATHS="/run/containerd /run/libpod /run/containers /var/lib/containers /var/lib/kubelet /var/log/containers /var/log/pods /var/lib/cni /run/netns /run/xtables.lock"
 
 log() { printf '%s cluster: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "$*"; exit 1; }
@@ -60,12 +70,12 @@ need_root() { [[ $(id -u) == 0 ]] || die "must run as root (containerd, kubelet,
 
 need_bins() {
   local b missing=()
-  for b in etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl; do
+  for b in etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kube-router kubectl; do
     [[ -x $BIN/$b ]] || missing+=("$b")
   done
   ((${#missing[@]} == 0)) || die "missing in $BIN: ${missing[*]}; run: make cluster-tools"
-  for b in containerd containerd-shim-runc-v2 runc ctr buildah podman nft nsenter; do
-    command -v "$b" >/dev/null || die "$b not found; run: apt-get install -y containerd runc buildah podman containernetworking-plugins busybox-static nftables"
+  for b in containerd containerd-shim-runc-v2 runc ctr buildah podman nft nsenter $IPTABLES $IPTABLES-save $IPTABLES-restore ipset; do
+    command -v "$b" >/dev/null || die "$b not found; run: apt-get install -y containerd runc buildah podman containernetworking-plugins busybox-static nftables iptables ipset"
   done
   for b in ptp host-local; do
     [[ -x /usr/lib/cni/$b ]] || die "/usr/lib/cni/$b not found; run: apt-get install -y containernetworking-plugins"
@@ -145,14 +155,15 @@ NFT
 
 pki() {
   local p=$DIR/pki
-  [[ -f $p/done ]] && return 0
   mkdir -p "$p"; cd "$p"
+  # Each file once (a state dir from an older cluster.sh gets only what it lacks).
   # ca NAME: a CA of its own (etcd's trusts no certificate of the cluster's).
-  ca() { openssl req -x509 -newkey rsa:2048 -nodes -keyout "$1.key" -out "$1.crt" -days 3650 -subj "/CN=wattson-$1" 2>/dev/null; }
+  ca() { [[ -f $1.crt ]] || openssl req -x509 -newkey rsa:2048 -nodes -keyout "$1.key" -out "$1.crt" -days 3650 -subj "/CN=wattson-$1" 2>/dev/null; }
   ca ca
   ca etcd-ca
   # cert NAME SUBJECT [SAN [USAGE [CA]]]
   cert() {
+    [[ -f $1.crt ]] && return 0
     local signer=${5:-ca}
     openssl req -newkey rsa:2048 -nodes -keyout "$1.key" -out "$1.csr" -subj "$2" 2>/dev/null
     local ext=$1.ext
@@ -167,15 +178,18 @@ pki() {
   cert controller-manager "/CN=system:kube-controller-manager"
   cert scheduler "/CN=system:kube-scheduler"
   cert kube-proxy "/CN=system:kube-proxy"
+  # RBAC in hack/cluster/netpol.yaml.
+  cert kube-router "/CN=wattson-cluster:kube-router"
   cert kubelet "/O=system:nodes/CN=system:node:$NODE"
   cert apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client"
   cert etcd-server "/CN=wattson-etcd" "IP:127.0.0.1" serverAuth,clientAuth etcd-ca
   cert etcd-peer "/CN=wattson-etcd" "IP:127.0.0.1" serverAuth,clientAuth etcd-ca
   cert apiserver-etcd-client "/CN=kube-apiserver-etcd-client" "" clientAuth etcd-ca
-  openssl genrsa -out sa.key 2048 2>/dev/null
-  openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
+  if [[ ! -f sa.pub ]]; then
+    openssl genrsa -out sa.key 2048 2>/dev/null
+    openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
+  fi
   chmod 600 ./*.key
-  touch done
   cd - >/dev/null
 }
 
@@ -317,6 +331,7 @@ up() {
   kubeconfig scheduler.kubeconfig scheduler
   kubeconfig kubelet.kubeconfig kubelet
   kubeconfig kube-proxy.kubeconfig kube-proxy
+  kubeconfig kube-router.kubeconfig kube-router
   log "network namespace $NETNS, veth $HOST_IF $HOST_IP <-> $NODE_IP, route $RANGE"
   net_up
 
@@ -386,13 +401,11 @@ up() {
   wait_for "node registration" 60 "$BIN/kubectl" --kubeconfig "$KUBECONFIG_OUT" get node "$NODE"
   wait_for "node Ready" 120 "$BIN/kubectl" --kubeconfig "$KUBECONFIG_OUT" wait --for=condition=Ready "node/$NODE" --timeout=1s
 
+  # Before any pod but the node's: no pod runs unfiltered.
+  netpol_up
+
   local a=(ctr --address "$DIR/containerd/containerd.sock" -n k8s.io) need=() addons=(coredns)
   local img files=(-f "$ROOT/hack/cluster/addons.yaml")
-  if can_enforce; then
-    addons+=(kube-network-policies); files+=(-f "$ROOT/hack/cluster/netpol.yaml")
-  else
-    log "WARNING: this kernel has no nftables queue expression (CONFIG_NFT_QUEUE): kube-network-policies cannot run, NetworkPolicies are NOT enforced in this cluster"
-  fi
   log "${addons[*]}"
   for img in "${addons[@]}"; do
     "${a[@]}" images ls -q | grep -q "^wattson.local/$img:" || need+=("$img")
@@ -405,6 +418,40 @@ up() {
   printf 'global:\n  collect-metrics: false\n  update-check: false\n  survey:\n    disable-prompt: true\n' >"$DIR/skaffold-config.yaml"
   log "node $NODE Ready; for kubectl and skaffold:"
   echo "export KUBECONFIG=$KUBECONFIG_OUT DOCKER_HOST=unix://$DIR/run/podman.sock SKAFFOLD_CONFIG=$DIR/skaffold-config.yaml"
+}
+
+# netpol_up: kube-router's firewall controller in wattson-node (RBAC first: its informers must
+# sync within a minute or it exits), up once its health port answers and its default policy chain
+# exists. Without a kernel or iptables/ipset that can run it: a failure under CI=true (the e2e
+# proves enforcement), a loud warning elsewhere.
+netpol_up() {
+  if ! can_enforce; then
+    local why="iptables ($IPTABLES) with ipset sets, NFLOG and REJECT cannot be programmed in a network namespace here (hack/cluster/cluster.sh can-enforce): kube-router cannot enforce NetworkPolicies"
+    [[ ${CI:-} == true ]] && die "$why; CI proves NetworkPolicies enforced, so up fails"
+    log "WARNING: $why; NetworkPolicies are NOT enforced in this cluster"
+    return 0
+  fi
+  "$BIN/kubectl" --kubeconfig "$KUBECONFIG_OUT" apply --server-side -f "$ROOT/hack/cluster/netpol.yaml" >/dev/null
+  # kube-router runs `iptables`, `iptables-save`, `iptables-restore` and `ipset` from PATH: these
+  # are the pinned flavour's (xtables-nft-multi picks its mode by the name it is called by).
+  local b=$DIR/kube-router/bin t
+  mkdir -p "$b"
+  for t in "" -save -restore; do ln -sfn "$(command -v "$IPTABLES$t")" "$b/iptables$t"; done
+  log "kube-router $("$BIN/kube-router" --version 2>&1 | grep -o 'v[0-9][0-9.]*' | head -n1) (firewall only: NetworkPolicies) with $IPTABLES and ipset"
+  start kube-router env PATH="$b:$PATH" "$BIN/kube-router" \
+    --run-firewall=true --run-router=false --run-service-proxy=false --run-loadbalancer=false \
+    --enable-cni=false --enable-ipv4=true --enable-ipv6=false \
+    --kubeconfig "$DIR/kube-router.kubeconfig" --hostname-override "$NODE" \
+    --service-cluster-ip-range "$SVC_CIDR" --health-port "$KUBE_ROUTER_HEALTH" --metrics-port 0 --v=1
+  wait_for kube-router 90 kube_router_ready
+}
+
+# kube_router_ready: its process runs, its health endpoint says every controller reported, and its
+# first sync wrote the default policy chain.
+kube_router_ready() {
+  running kube-router &&
+    inns curl -sf "http://127.0.0.1:$KUBE_ROUTER_HEALTH/healthz" &&
+    inns "$IPTABLES" -t filter -S KUBE-NWPLCY-DEFAULT
 }
 
 # pids of every process of the cluster: the components we started, anything naming the state
@@ -443,6 +490,17 @@ host_net_left() {
   ip route show "$RANGE" | grep -q . && echo "route $RANGE"
   ip -br link | awk '$1 ~ /^veth/ { print "link " $1 }'
   { nft list tables 2>/dev/null || true; } | awk '/kube-proxy|kube-network-policies|wattson/ { print "nftables " $0 }'
+  # kube-router's chains and sets, had it ever run in the host's namespace (either iptables flavour;
+  # the legacy one only where its filter table exists: listing it would create it).
+  local t
+  for t in iptables-nft-save iptables-legacy-save; do
+    command -v "$t" >/dev/null || continue
+    [[ $t == iptables-legacy-save ]] && ! grep -qx filter /proc/net/ip_tables_names 2>/dev/null && continue
+    { "$t" -t filter 2>/dev/null || true; } | awk -v t="$t" '/^:(KUBE-ROUTER-|KUBE-POD-FW-|KUBE-NWPLCY-)/ { print t " chain " substr($1, 2) }'
+  done
+  if command -v ipset >/dev/null; then
+    { ipset list -n 2>/dev/null || true; } | awk '/^(KUBE-SRC-|KUBE-DST-|kube-router)/ { print "ipset " $0 }'
+  fi
   return 0
 }
 
@@ -455,7 +513,7 @@ down() {
     "$BIN/kubectl" "${kc[@]}" delete pods --all-namespaces --all --grace-period=5 --wait=true --timeout=60s >/dev/null 2>&1 || true
   fi
   local name
-  for name in kube-proxy kubelet kube-scheduler kube-controller-manager; do stop "$name"; done
+  for name in kube-router kube-proxy kubelet kube-scheduler kube-controller-manager; do stop "$name"; done
   if running containerd; then
     log "removing containers"
     local a=(ctr --address "$DIR/containerd/containerd.sock" -n k8s.io) t
@@ -472,7 +530,8 @@ down() {
   for m in $(cluster_mounts); do umount -l "$m" 2>/dev/null || umount -f "$m" 2>/dev/null || true; done
   local cg
   for cg in $(cluster_cgroups); do rmdir "$cg" 2>/dev/null || true; done
-  # The node's namespace takes the veth (both ends), its routes and its nftables tables along.
+  # The node's namespace takes the veth (both ends), its routes, its nftables tables and
+  # kube-router's iptables chains and ipsets along.
   ip route del "$RANGE" 2>/dev/null || true
   local ns
   for ns in $(cluster_netns); do ip netns delete "$ns" 2>/dev/null || true; done
@@ -539,7 +598,7 @@ check() {
     local l; for l in "${left[@]}"; do log "left behind: $l"; done
     return 1
   fi
-  log "check: no process, mount, cgroup, network namespace, veth, route, nftables table or host path of the cluster is left"
+  log "check: no process, mount, cgroup, network namespace, veth, route, nftables table, iptables chain, ipset or host path of the cluster is left"
 }
 
 # census: every network namespace a process of the cluster is in, with its routes (all tables),
@@ -570,25 +629,32 @@ census() {
   return $bad
 }
 
-# can_enforce: whether kube-network-policies can program this kernel. It queues packets with
-# nftables' `queue` expression; a kernel without CONFIG_NFT_QUEUE refuses that rule with ENOENT
-# (found on a 6.18 firecracker kernel, which has NFQUEUE only for iptables). Tried for real, in
-# a throwaway network namespace, rather than read from /proc/config.gz, which may be absent.
+# can_enforce: whether kube-router's firewall can program this kernel: an ipset and each iptables
+# match and target its rules use (set, physdev, addrtype, conntrack, mark, limit, multiport,
+# comment; NFLOG, REJECT, MARK), tried for real in a throwaway network namespace with the pinned
+# iptables flavour, rather than read from /proc/config.gz, which may be absent.
 can_enforce() {
-  local ns=wattson-nftprobe-$$ ok=1
+  command -v ipset >/dev/null && command -v "$IPTABLES" >/dev/null || return 1
+  local ns=wattson-iptprobe-$$ ok=1
   ip netns add "$ns" || return 1
-  if ip netns exec "$ns" nft -f - <<'NFT' 2>/dev/null; then ok=0; fi
-table inet probe {
-  chain forward { type filter hook forward priority 0; queue num 98 bypass; }
-}
-NFT
+  if ip netns exec "$ns" bash -ec "
+    ipset create probe hash:ip timeout 0
+    ipset add probe 198.18.0.2
+    $IPTABLES -N probe
+    $IPTABLES -I FORWARD 1 -m comment --comment probe -j probe
+    $IPTABLES -A probe -m physdev --physdev-is-bridged -d 198.18.0.3 -j RETURN
+    $IPTABLES -A probe -p tcp -m set --match-set probe src -m multiport --dports 1:2 -j MARK --set-mark 0x10000/0x10000
+    $IPTABLES -A probe -m mark ! --mark 0x10000/0x10000 -m limit --limit 10/minute -j NFLOG --nflog-group 100
+    $IPTABLES -A probe -m conntrack --ctstate INVALID -j DROP
+    $IPTABLES -A probe -m addrtype --src-type LOCAL -d 198.18.0.3 -j ACCEPT
+    $IPTABLES -A probe -m mark ! --mark 0x10000/0x10000 -j REJECT" >/dev/null 2>&1; then ok=0; fi
   ip netns del "$ns"
   return $ok
 }
 
 status() {
   local name
-  for name in etcd kube-apiserver kube-controller-manager kube-scheduler containerd podman kubelet kube-proxy; do
+  for name in etcd kube-apiserver kube-controller-manager kube-scheduler containerd podman kubelet kube-proxy kube-router; do
     if running "$name"; then echo "$name: running (pid $(cat "$DIR/run/$name.pid"))"; else echo "$name: stopped"; fi
   done
   [[ -f $KUBECONFIG_OUT ]] && echo "kubeconfig: $KUBECONFIG_OUT"

@@ -13,7 +13,7 @@
 #   hack/cluster/images.sh --list
 #
 # Names: pause wattson wattson-dev snmp-exporter prometheus alertmanager prometheus-operator
-#        prometheus-config-reloader coredns kube-network-policies busybox argo-rollouts
+#        prometheus-config-reloader coredns busybox postgres argo-rollouts
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -23,9 +23,12 @@ SOCK=$DIR/containerd/containerd.sock
 # The cluster's own image storage (hack/cluster/cluster.sh writes it: vfs, under the cluster's
 # folder, so that `cluster.sh down` removes every image).
 export CONTAINERS_STORAGE_CONF=$DIR/storage.conf BUILDAH_ISOLATION=chroot
-ALL="pause wattson wattson-dev snmp-exporter prometheus alertmanager prometheus-operator prometheus-config-reloader coredns kube-network-policies busybox argo-rollouts"
+ALL="pause wattson wattson-dev snmp-exporter prometheus alertmanager prometheus-operator prometheus-config-reloader coredns busybox postgres argo-rollouts"
 # What the cluster and the kit's third-party pods need; skaffold builds Wattson's own images.
-DEFAULT="pause coredns snmp-exporter prometheus alertmanager prometheus-operator prometheus-config-reloader"
+DEFAULT="pause coredns snmp-exporter prometheus alertmanager prometheus-operator prometheus-config-reloader postgres"
+
+# Debian's PostgreSQL 15 (apt: postgresql), for the cluster kit's fleet store (postgres image).
+PG_BIN=/usr/lib/postgresql/15/bin
 
 log() { printf '%s images: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "$*"; exit 1; }
@@ -36,13 +39,13 @@ tag() {
     pause) echo v1 ;;
     busybox) { busybox 2>&1 || true; } | awk 'NR == 1 { print $2 }' ;;
     wattson | wattson-dev) echo dev ;;
+    postgres) echo 15 ;; # the major version, which the apt package (and PG_BIN) pins
     snmp-exporter) version snmp_exporter ;;
     # Prometheus's Go module v0.315.0 is Prometheus 3.15.0; prometheus-operator reads the tag.
     prometheus) version prometheus | sed -E 's/^v0\.([0-9])([0-9]+)\.([0-9]+)$/v\1.\2.\3/' ;;
     alertmanager) version alertmanager ;;
     prometheus-operator | prometheus-config-reloader) version prometheus-operator ;;
     coredns) version coredns ;;
-    kube-network-policies) version kube-network-policies ;;
     argo-rollouts) version argo-rollouts ;;
   esac
 }
@@ -129,39 +132,50 @@ wattson_bins() {
   echo "$out"
 }
 
-# dev_image REF: the runtime in dev mode (skaffold dev -p node): the Go toolchain, the source
-# with its modules vendored, and busybox's tar for skaffold's file sync, FROM scratch. The suite is
-# built once inside the image, at the path the pod rebuilds it from, so the pod's first rebuild
-# after an edit reuses the build cache.
+# dev_image REF: the runtime for `skaffold dev` on this cluster (skaffold.yaml's cluster-dev
+# profile), FROM scratch and with no Go toolchain: the runtime and the suite, both compiled here on
+# the host with its warm build cache (the suite by devsync.sh, which also compiles and copies in
+# every saved version), and busybox as tar and rm for skaffold's file sync and devsync.sh's copy
+# (about 70 MB in all). The runtime runs /specs.test until a new suite arrives in /suite.
 dev_image() {
-  local ref=$1 src=$DIR/images/dev-src goroot busybox c out
-  goroot=$(go env GOROOT)
+  local ref=$1 busybox out=$DIR/images/dev
   busybox=$(command -v busybox) || die "busybox not found; run: apt-get install -y busybox-static"
   file -b "$busybox" | grep -q 'statically linked' || die "$busybox is not static; run: apt-get install -y busybox-static"
-  rm -rf "$src" && mkdir -p "$src"
-  # Tracked and new files, as in the work tree (skaffold dev syncs edits on top).
-  (cd "$ROOT" && git ls-files -co --exclude-standard -z | xargs -0 tar -cf - --ignore-failed-read 2>/dev/null) | tar -xf - -C "$src"
-  (cd "$src" && go mod vendor)
   # Its own folder: skaffold may build the wattson image at the same time.
-  out=$DIR/images/dev-bin
-  mkdir -p "$out"
-  (cd "$ROOT" && CGO_ENABLED=0 go build -trimpath -o "$out/wattson-runtime" ./runtime)
-  c=$(buildah from scratch)
-  buildah copy --quiet "$c" "$goroot" /usr/local/go >/dev/null
-  local b
-  for b in sh tar chown mkdir; do buildah copy --quiet "$c" "$busybox" "/bin/$b" >/dev/null; done
-  buildah copy --quiet "$c" "$out/wattson-runtime" /usr/local/bin/wattson-runtime >/dev/null
-  buildah copy --quiet "$c" "$src" /src >/dev/null
-  buildah config --env PATH=/usr/local/bin:/usr/local/go/bin:/bin --env HOME=/home/dev \
-    --env GOCACHE=/home/dev/.cache/go-build --env GOFLAGS=-mod=vendor --env CGO_ENABLED=0 \
-    --env GOTOOLCHAIN=local --workingdir /src "$c"
-  buildah run --isolation chroot "$c" -- /bin/mkdir -p /tmp /home/dev
-  buildah run --isolation chroot "$c" -- /usr/local/go/bin/go test -c -o /home/dev/specs.test ./specs
-  buildah run --isolation chroot "$c" -- /bin/chown -R 65532:65532 /src /home/dev /tmp
-  buildah config --user 65532:65532 --entrypoint '["wattson-runtime"]' \
-    --cmd '["--dev.watch-dir=/src", "--dev.package=./specs", "--specs.binary=/home/dev/specs.test"]' "$c"
-  buildah commit --quiet --rm --format docker "$c" "$ref" >/dev/null
-  import "$ref"
+  rm -rf "$out" && mkdir -p "$out"
+  (cd "$ROOT" && CGO_ENABLED=0 go build -trimpath -ldflags "$(hack/ldflags.sh)" -o "$out/wattson-runtime" ./runtime)
+  "$ROOT/hack/cluster/devsync.sh" --build "$out"
+  image "$ref" 65532:65532 '["/wattson-runtime"]' "$out/wattson-runtime:/" "$out/specs.test:/" \
+    "$busybox:/bin/tar" "$busybox:/bin/rm"
+}
+
+# postgres_root DIR: a root file system for Debian's PostgreSQL 15 in DIR: initdb, postgres and
+# psql, every shared library ldd lists for them and for the server's modules (as the files, at
+# the paths ldd prints), the server's share folder, UTC's zone file, busybox's sh (initdb runs the
+# bootstrap backend through /bin/sh) and a passwd with the postgres user (999, as in the
+# published postgres image; the server refuses to run as root).
+postgres_root() {
+  local root=$1 bb f lib mods
+  [[ -x $PG_BIN/postgres ]] || die "$PG_BIN/postgres not found; run: apt-get install -y postgresql"
+  bb=$(command -v busybox) || die "busybox not found; run: apt-get install -y busybox-static"
+  file -b "$bb" | grep -q 'statically linked' || die "$bb is not static; run: apt-get install -y busybox-static"
+  rm -rf "$root" && mkdir -p "$root/etc" "$root/bin" "$root/tmp" "$root/var/lib/postgresql"
+  # The modules initdb loads (PL/pgSQL, the snowball dictionaries, the encoding conversions); not
+  # the JIT, which would pull in LLVM (the kit's server runs with jit=off).
+  mods=$(ls /usr/lib/postgresql/15/lib/*.so | grep -v llvmjit)
+  # shellcheck disable=SC2086
+  tar -C / -cf - "${PG_BIN#/}/initdb" "${PG_BIN#/}/postgres" "${PG_BIN#/}/psql" ${mods//\/usr/usr} \
+    usr/share/postgresql/15 usr/share/zoneinfo/UTC usr/share/zoneinfo/Etc/UTC | tar -C "$root" -xf -
+  for lib in $(for f in "$PG_BIN/initdb" "$PG_BIN/postgres" "$PG_BIN/psql" $mods; do ldd "$f"; done |
+    awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' | sort -u); do
+    mkdir -p "$root$(dirname "$lib")"
+    cp -L "$lib" "$root$lib"
+  done
+  cp "$bb" "$root/bin/sh"
+  printf 'root:x:0:0:root:/root:/bin/sh\npostgres:x:999:999:PostgreSQL:/var/lib/postgresql:/bin/sh\n' >"$root/etc/passwd"
+  printf 'root:x:0:\npostgres:x:999:\n' >"$root/etc/group"
+  chmod 1777 "$root/tmp"
+  chown 999:999 "$root/var/lib/postgresql"
 }
 
 build() {
@@ -212,14 +226,17 @@ build() {
       mkdir -p "$out"
       (cd "$ROOT" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$out/netprobe" ./hack/cluster/netprobe)
       image "$ref" 65534:65534 '["/bin/busybox"]' "$bb:/bin/busybox" "$out/netprobe:/bin/netprobe" ;;
+    postgres)
+      # The cluster kit's PostgreSQL (hack/cluster/kit/postgres.yaml), for the energy Suite's two
+      # replicas; the pod's command runs initdb on first start, then the server.
+      local out=$DIR/images/postgres
+      postgres_root "$out"
+      image "$ref" postgres '["/usr/lib/postgresql/15/bin/postgres"]' "$out:/" ;;
     argo-rollouts)
       # quay.io/argoproj/argo-rollouts: USER 999, WORKDIR /home/argo-rollouts, ENTRYPOINT
       # /bin/rollouts-controller (its Dockerfile's final stage; no CA bundle needed here).
       need "$BIN/rollouts-controller"
       image "$ref" 999 '["/bin/rollouts-controller"]' "$BIN/rollouts-controller:/bin/rollouts-controller" ;;
-    kube-network-policies)
-      need "$BIN/kube-network-policies"
-      image "$ref" "" '["/bin/netpol"]' "$BIN/kube-network-policies:/bin/netpol" ;;
     *) die "unknown image $name (known: $ALL)" ;;
   esac
 }

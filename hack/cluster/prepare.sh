@@ -5,8 +5,9 @@
 # vendor MIBs are third-party files, read in place, never committed). skaffold's `node` profile
 # runs it before each deploy; it is idempotent.
 #
-# Usage: hack/cluster/prepare.sh   (KUBECONFIG from the environment; MIB folders from
-#        WATTSON_MIB_DIRS, space-separated, default the shared fixtures)
+# Usage: hack/cluster/prepare.sh [crds] [mibs]   (default both; KUBECONFIG from the environment;
+#        MIB folders from WATTSON_MIB_DIRS, space-separated, default the shared fixtures).
+#        `make cluster-helm` runs only `mibs`: Helm installs Wattson's CRDs from the chart's crds/.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -14,11 +15,17 @@ BIN=${BIN:-$ROOT/bin}
 kubectl() { "$BIN/kubectl" "$@"; }
 log() { printf '%s prepare: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
-[[ -d $BIN/prometheus-operator-crds ]] || { log "$BIN/prometheus-operator-crds missing; run: make tools"; exit 1; }
-kubectl apply --server-side --force-conflicts -f "$BIN/prometheus-operator-crds/" >/dev/null
-kubectl apply --server-side --force-conflicts -k "$ROOT/operator/config/crd" >/dev/null
-kubectl wait --for=condition=Established --timeout=60s crd --all >/dev/null
-log "CRDs established"
+steps=${*:-crds mibs}
+for s in $steps; do [[ $s == crds || $s == mibs ]] || { log "unknown step $s (crds, mibs)"; exit 2; }; done
+
+if [[ " $steps " == *" crds "* ]]; then
+  [[ -d $BIN/prometheus-operator-crds ]] || { log "$BIN/prometheus-operator-crds missing; run: make tools"; exit 1; }
+  kubectl apply --server-side --force-conflicts -f "$BIN/prometheus-operator-crds/" >/dev/null
+  kubectl apply --server-side --force-conflicts -k "$ROOT/operator/config/crd" >/dev/null
+  kubectl wait --for=condition=Established --timeout=60s crd --all >/dev/null
+  log "CRDs established"
+fi
+[[ " $steps " == *" mibs "* ]] || exit 0
 
 kubectl create namespace wattson-system --dry-run=client -o yaml | kubectl apply --server-side -f - >/dev/null
 fixtures=$ROOT/../shared/fixtures/mibs

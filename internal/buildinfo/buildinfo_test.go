@@ -154,7 +154,10 @@ func TestBinariesReportTheirBuild(t *testing.T) {
 	for _, s := range []server{
 		{name: "wattson-snmpsim", args: []string{"--data-dir=" + filepath.Join(root, "mocks", "data"), "--web.listen-address=" + addr["wattson-snmpsim"], "--agent-udpv4-endpoint=" + freeUDP(t)}},
 		{name: "wattson-runtime", args: []string{"--specs.binary=" + filepath.Join(bin, "specs.test"), "--specs.interval=1h", "--web.listen-address=" + addr["wattson-runtime"]}},
-		{name: "wattson-operator", args: []string{"--namespace=default", "--scrape-mode=plain", "--metrics-bind-address=" + addr["wattson-operator"], "--health-probe-bind-address=" + freeAddr(t)},
+		{name: "wattson-operator", args: []string{"--namespace=default", "--scrape-mode=plain", "--metrics-bind-address=" + addr["wattson-operator"], "--health-probe-bind-address=" + freeAddr(t),
+			// Plain HTTP: the build info is the point here; the authenticated HTTPS endpoint is
+			// operator/internal/manager's TestMetricsNeedAToken.
+			"--metrics-secure=false"},
 			// Its metrics are served once the manager runs, which needs an apiserver.
 			env: func(t *testing.T) []string {
 				_, env := testenv.Kube(t, testenv.KubeOptions{CRDDirs: []string{filepath.Join(root, "operator", "config", "crd", "bases")}})

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -37,7 +38,9 @@ func zipOf(t *testing.T, name, content string) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	io.WriteString(f, content)
+	if _, err := io.WriteString(f, content); err != nil {
+		t.Fatal(err)
+	}
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +64,7 @@ func upstream(t *testing.T) (*httptest.Server, *atomic.Int32) {
 			http.NotFound(w, r)
 			return
 		}
-		w.Write(b)
+		_, _ = w.Write(b) // a client that went away is the client's failure
 	}))
 	t.Cleanup(srv.Close)
 	return srv, &n
@@ -107,7 +110,9 @@ vendor/test/TEST-ZIPPED  %s  %s/vendor/bundle.zip  MIBs/TEST-ZIPPED-MIB.txt
 		t.Errorf("second run made %d requests; progress:\n%s", requests.Load()-before, progress.String())
 	}
 	// A file changed on disk is fetched again.
-	os.WriteFile(filepath.Join(dir, "ietf/TEST-SMI"), []byte("garbage"), 0o644)
+	if err := os.WriteFile(filepath.Join(dir, "ietf/TEST-SMI"), []byte("garbage"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if err := mibs.Fetch(t.Context(), srv.Client(), dir, srcs, io.Discard); err != nil {
 		t.Fatal(err)
 	}
@@ -142,12 +147,17 @@ func TestFetchErrorsNameTheFileAndWriteNothing(t *testing.T) {
 				}
 			}
 			var left []string
-			filepath.Walk(dir, func(p string, fi os.FileInfo, _ error) error {
-				if !fi.IsDir() {
+			if err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+				if err != nil {
+					return err
+				}
+				if !d.IsDir() {
 					left = append(left, p)
 				}
 				return nil
-			})
+			}); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				t.Fatal(err)
+			}
 			if len(left) > 0 {
 				t.Errorf("a failed fetch left %v", left)
 			}
@@ -224,7 +234,9 @@ func TestFindSaysWhatToRun(t *testing.T) {
 	}
 	// A cache that make mibs has not completed does not count.
 	for _, d := range mibs.Dirs {
-		os.MkdirAll(filepath.Join(cache, d), 0o755)
+		if err := os.MkdirAll(filepath.Join(cache, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if _, err := mibs.Find(t.TempDir()); !errors.Is(err, mibs.ErrNotFound) {
 		t.Fatalf("an incomplete cache was used: %v", err)

@@ -75,7 +75,7 @@ func startHTTP(ctx context.Context, name, bin string, o Options, args []string, 
 	}
 	s := &Server{Proc: p, URL: "http://" + o.Addr, Addr: o.Addr, Dir: o.Dir}
 	if err := p.WaitHTTP(ctx, s.URL+ready); err != nil {
-		s.Stop()
+		_ = s.Stop() // the start error says why
 		return nil, err
 	}
 	return s, nil
@@ -218,7 +218,7 @@ func StartPostgres(ctx context.Context, o Options) (*Server, error) {
 	s := &Server{Proc: p, Addr: o.Addr, Dir: o.Dir,
 		URL: fmt.Sprintf("postgres://postgres@%s/postgres?sslmode=disable", o.Addr)}
 	if err := waitPostgres(ctx, p, o.Addr); err != nil {
-		s.Stop()
+		_ = s.Stop() // the start error says why
 		return nil, err
 	}
 	return s, nil

@@ -101,7 +101,7 @@ func (p *Proc) Stop(grace time.Duration) error {
 
 // exitError describes an unexpected exit, with the end of the output to say why.
 func (p *Proc) exitError() error {
-	return fmt.Errorf("%s exited early (%v); last output:\n%s", p.Name, p.err, lastLines(p.out.String(), 30))
+	return fmt.Errorf("%s exited early (%w); last output:\n%s", p.Name, p.err, lastLines(p.out.String(), 30))
 }
 
 // WaitHTTP polls url until it answers 200, the process exits, or ctx ends.

@@ -13,15 +13,19 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	authnv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/wattson-dev/wattson/internal/procs"
 	"github.com/wattson-dev/wattson/operator/api/v1alpha1"
@@ -65,6 +69,10 @@ func (s *Stack) startOperator(ctx context.Context) error {
 	if err := s.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: Namespace}}); err != nil {
 		return err
 	}
+	kubeconfig, err := s.applyOperatorRBAC(ctx)
+	if err != nil {
+		return err
+	}
 	// The upload page needs a token; the demo makes one and prints it.
 	token := randomToken()
 	if err := s.Client.Create(ctx, &corev1.Secret{
@@ -74,7 +82,7 @@ func (s *Stack) startOperator(ctx context.Context) error {
 		return err
 	}
 	p, err := procs.Start(procs.Spec{Name: "wattson-operator", Path: path, Output: s.output("operator"),
-		Env: []string{"KUBECONFIG=" + s.KubeconfigPath},
+		Env: []string{"KUBECONFIG=" + kubeconfig},
 		Args: []string{
 			"--namespace=" + Namespace,
 			"--scrape-mode=plain",
@@ -96,8 +104,50 @@ func (s *Stack) startOperator(ctx context.Context) error {
 	if err := p.WaitHTTP(ctx, "http://"+probe+"/readyz"); err != nil {
 		return err
 	}
-	// Prometheus scrapes the operator too.
-	return s.addScrapeJob(ctx, kitJob("wattson-operator"), metrics)
+	// Prometheus scrapes the operator too, as in a cluster: over HTTPS, with a ServiceAccount
+	// token allowed get /metrics.
+	tokenFile, err := s.metricsReaderToken(ctx)
+	if err != nil {
+		return fmt.Errorf("a token for the operator's metrics: %w", err)
+	}
+	job := kitJob("wattson-operator")
+	f := filepath.Join(s.Prometheus.Dir, "scrape", strings.ReplaceAll(job, "/", "_")+".yml")
+	if err := writeFile(f, []byte("scrape_configs:\n"+scrapeJob(job, metrics)+
+		fmt.Sprintf("  scheme: https\n  authorization: {credentials_file: %q}\n  tls_config: {insecure_skip_verify: true}\n", tokenFile))); err != nil {
+		return err
+	}
+	return reload(ctx, s.Prometheus.URL)
+}
+
+// metricsReaderToken gives Prometheus what the kit gives it in a cluster: a ServiceAccount bound
+// to the shipped ClusterRole wattson-metrics-reader, whose token (valid for a year, for a demo
+// left running) it writes to a file and returns the path of.
+func (s *Stack) metricsReaderToken(ctx context.Context) (string, error) {
+	role, err := os.ReadFile(filepath.Join(s.opts.Root, "operator", "config", "rbac", "metrics_reader_role.yaml"))
+	if err != nil {
+		return "", err
+	}
+	cr := &rbacv1.ClusterRole{}
+	if err := utilyaml.Unmarshal(role, cr); err != nil {
+		return "", fmt.Errorf("metrics_reader_role.yaml: %w", err)
+	}
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "wattson-prometheus", Namespace: Namespace}}
+	for _, obj := range []client.Object{cr, sa, &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "wattson-prometheus-metrics-reader"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: cr.Name},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: Namespace, Name: sa.Name}},
+	}} {
+		if err := s.Client.Create(ctx, obj); err != nil {
+			return "", err
+		}
+	}
+	year := int64(365 * 24 * 3600)
+	tr := &authnv1.TokenRequest{Spec: authnv1.TokenRequestSpec{ExpirationSeconds: &year}}
+	if err := s.Client.SubResource("token").Create(ctx, sa, tr); err != nil {
+		return "", err
+	}
+	path := filepath.Join(s.Dir, "prometheus-token")
+	return path, os.WriteFile(path, []byte(tr.Status.Token), 0o600)
 }
 
 // PDUTimeout is the scrape timeout the stack gives its PDUs for a scrape interval: most of the
@@ -130,11 +180,17 @@ func (s *Stack) applySamples(ctx context.Context) error {
 	if err := s.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: PDUNamespace}}); err != nil {
 		return err
 	}
+	// The tenant lets the operator read its PDUs' Secrets.
+	if err := s.Client.Create(ctx, credentialsBinding(PDUNamespace)); err != nil {
+		return err
+	}
 	timeout := PDUTimeout(s.opts.ScrapeInterval)
 	for i, d := range DemoPDUs {
 		host, port, _ := net.SplitHostPort(s.SimAddrs[i])
-		var portNum int32
-		fmt.Sscan(port, &portNum)
+		portNum, err := strconv.ParseInt(port, 10, 32)
+		if err != nil {
+			return fmt.Errorf("simulator address %s: %w", s.SimAddrs[i], err)
+		}
 		secret := &corev1.Secret{
 			ObjectMeta: metav1.ObjectMeta{Name: d.Name + "-snmp", Namespace: PDUNamespace},
 			StringData: map[string]string{"community": d.Community},
@@ -148,7 +204,7 @@ func (s *Stack) applySamples(ctx context.Context) error {
 				Annotations: map[string]string{"specs.wattson.dev/simulator-device": d.Community}},
 			Spec: v1alpha1.PDUSpec{
 				Address:  host,
-				Port:     portNum,
+				Port:     int32(portNum),
 				Model:    d.Model,
 				SNMP:     v1alpha1.SNMP{Version: v1alpha1.SNMPv2c, SecretRef: v1alpha1.SecretReference{Name: secret.Name}},
 				Labels:   d.Labels,
@@ -186,8 +242,12 @@ func (s *Stack) applyMIBs(ctx context.Context) error {
 			}
 			var z bytes.Buffer
 			zw := gzip.NewWriter(&z)
-			zw.Write(b)
-			zw.Close()
+			if _, err := zw.Write(b); err != nil {
+				return err
+			}
+			if err := zw.Close(); err != nil {
+				return err
+			}
 			cm.BinaryData[e.Name()+".gz"] = z.Bytes()
 		}
 		if err := s.Client.Create(ctx, cm); err != nil {
@@ -233,7 +293,9 @@ func (s *Stack) restartExporter(ctx context.Context) error {
 	cfg, env := s.synced[v1alpha1.SNMPConfigKey], s.synced["env"]
 	s.mu.Unlock()
 	if s.Exporter != nil {
-		s.Exporter.Proc.Stop(5 * time.Second)
+		if err := s.Exporter.Proc.Stop(5 * time.Second); err != nil {
+			s.logf("restarting snmp_exporter: %v", err)
+		}
 	}
 	path, err := procs.Binary("snmp_exporter")
 	if err != nil {
@@ -295,8 +357,14 @@ func (s *Stack) startRuntime(ctx context.Context) error {
 	if err := p.WaitHTTP(ctx, s.Runtime.URL+"/-/healthy"); err != nil {
 		return err
 	}
-	return s.addScrapeJob(ctx, kitJob("wattson-runtime"), addr)
+	// Scraped as the kit's energy Suite is (its Service, and so its job, is wattson-suite-energy),
+	// so the kit's rules on the runtime see this one.
+	return s.addScrapeJob(ctx, kitJob(RuntimeJob), addr)
 }
+
+// RuntimeJob is the job of the kit's runtime: the energy Suite's (runtime/config/suite.yaml),
+// whose Service the operator names wattson-suite-energy.
+const RuntimeJob = "wattson-suite-energy"
 
 // SpecEnv is the environment that points the energy suite at this stack.
 func (s *Stack) SpecEnv() []string {
@@ -398,8 +466,6 @@ func promDuration(d time.Duration) v1alpha1.PrometheusDuration {
 	return v1alpha1.PrometheusDuration(fmt.Sprintf("%dms", d.Milliseconds()))
 }
 
-// kitJob is the job (and, in scrapeJob, the namespace label) prometheus-operator gives the kit's
-// PodMonitor NAME in a cluster: the alert rules select exactly these (monitoring/rules/wattson-kit.yaml).
 // kitJob is the job a kit component's ServiceMonitor gives its targets in a cluster:
 // prometheus-operator names it after the Service (with no jobLabel), here the component's name.
 func kitJob(name string) string { return name }

@@ -299,11 +299,15 @@ func (s *Stack) Stop() {
 		}
 		for _, p := range []*procs.Server{s.Runtime, s.Exporter, s.Prometheus, s.AlertMgr, s.Sim} {
 			if p != nil {
-				p.Stop()
+				if err := p.Stop(); err != nil {
+					s.logf("stopping: %v", err)
+				}
 			}
 		}
 		if s.Operator != nil {
-			s.Operator.Stop(10 * time.Second)
+			if err := s.Operator.Stop(10 * time.Second); err != nil {
+				s.logf("stopping: %v", err)
+			}
 		}
 		if s.Kube != nil {
 			if err := s.Kube.Stop(); err != nil {

@@ -79,7 +79,7 @@ func (s *Stack) Status(ctx context.Context) Status {
 var statusHTTP = &http.Client{Timeout: 5 * time.Second}
 
 // Prom is a client of the stack's Prometheus.
-func (s *Stack) Prom() *prom.Client { return &prom.Client{URL: s.Prometheus.URL, HTTP: statusHTTP} }
+func (s *Stack) Prom() *prom.Client { return prom.NewWithHTTP(s.Prometheus.URL, statusHTTP) }
 
 // Alerts is a client of the stack's Alertmanager.
 func (s *Stack) Alerts() *alerts.Client { return &alerts.Client{URL: s.AlertMgr.URL, HTTP: statusHTTP} }

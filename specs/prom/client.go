@@ -1,20 +1,18 @@
-// Package prom is a small Prometheus HTTP API client for specs, with Gomega matchers over its
-// results:
+// Package prom is the specs' Prometheus client: client_golang's api/prometheus/v1 underneath,
+// with results in Gomega-friendly types and matchers over them:
 //
 //	Eventually(ctx, prom.Query(`wattson_pdu_power_watts`)).Should(prom.HaveSeries(prom.Labels{"pdu": "rack-a01-pdu1"}))
 //
 // Results carry the query, so a failure message says what was asked and what came back. A query
-// Prometheus rejects (bad PromQL) stops Eventually at once: retrying cannot fix it.
+// Prometheus rejects (bad PromQL) stops Eventually at once: retrying cannot fix it. Anything the
+// helpers here do not wrap is one call away on the same connection: Client.API.
 package prom
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
-	"math"
 	"net/http"
 	"net/url"
 	"slices"
@@ -24,22 +22,68 @@ import (
 	"time"
 
 	"github.com/onsi/gomega"
+	promapi "github.com/prometheus/client_golang/api"
+	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	"github.com/prometheus/common/model"
 )
 
-// Client talks to one Prometheus.
+// Client talks to one Prometheus through client_golang's API client.
 type Client struct {
-	// URL is the base URL, e.g. http://127.0.0.1:9090.
-	URL  string
-	HTTP *http.Client
+	url string
+	raw promapi.Client
+	api promv1.API
 }
 
-// New returns a client for the Prometheus at base.
-func New(base string) *Client {
-	return &Client{URL: strings.TrimSuffix(base, "/"), HTTP: &http.Client{Timeout: 30 * time.Second}}
+// New returns a client for the Prometheus at base, with a 30-second timeout per request.
+func New(base string) *Client { return NewWithHTTP(base, &http.Client{Timeout: 30 * time.Second}) }
+
+// NewWithHTTP returns a client for the Prometheus at base that sends its requests through hc.
+// A base that is no URL gives a client whose every call fails with that error (permanently, for
+// Eventually), so that a misconfigured suite says why on its first query.
+func NewWithHTTP(base string, hc *http.Client) *Client {
+	c := &Client{url: strings.TrimSuffix(base, "/")}
+	raw, err := promapi.NewClient(promapi.Config{Address: c.url, Client: hc})
+	if err != nil {
+		raw = brokenClient{err: &badURLError{url: base, err: err}}
+	}
+	c.raw, c.api = raw, promv1.NewAPI(raw)
+	return c
+}
+
+// URL is the base URL the client was made for, e.g. http://127.0.0.1:9090.
+func (c *Client) URL() string { return c.url }
+
+// API is client_golang's v1 API on the same connection, for what the helpers here do not wrap
+// (targets, range queries, metadata...).
+func (c *Client) API() promv1.API { return c.api }
+
+// badURLError is a Prometheus URL that does not parse.
+type badURLError struct {
+	url string
+	err error
+}
+
+func (e *badURLError) Error() string { return fmt.Sprintf("prometheus URL %q: %v", e.url, e.err) }
+func (e *badURLError) Unwrap() error { return e.err }
+
+// brokenClient is the promapi.Client of a URL that does not parse: every request fails.
+type brokenClient struct{ err error }
+
+func (b brokenClient) URL(string, map[string]string) *url.URL { return &url.URL{} }
+func (b brokenClient) Do(context.Context, *http.Request) (*http.Response, []byte, error) {
+	return nil, nil, b.err
 }
 
 // Labels are a series' labels, or the subset of them a matcher looks for.
 type Labels map[string]string
+
+func labelsOf(m model.Metric) Labels {
+	l := make(Labels, len(m))
+	for k, v := range m {
+		l[string(k)] = string(v)
+	}
+	return l
+}
 
 // String renders labels as PromQL does: {a="1", b="2"}, sorted, __name__ in front.
 func (l Labels) String() string {
@@ -83,6 +127,8 @@ type Sample struct {
 type Vector struct {
 	Query   string
 	Samples []Sample
+	// Warnings are what Prometheus warned about while answering (e.g. a partial response).
+	Warnings []string
 }
 
 // Point is one sample of a range.
@@ -97,129 +143,52 @@ type Series struct {
 	Points []Point
 }
 
-// Matrix is the answer to a range query, or to an instant query of a range selector (x[5m]).
+// Matrix is the answer to an instant query of a range selector (x[5m]).
 type Matrix struct {
-	Query  string
-	Series []Series
+	Query    string
+	Series   []Series
+	Warnings []string
 }
 
-// APIError is an error Prometheus answered with (status "error").
-type APIError struct {
-	Type, Message string
-	StatusCode    int
-}
+// errWrongShape is a query whose answer is not of the kind asked for: the query must change.
+var errWrongShape = errors.New("wrong result type")
 
-func (e *APIError) Error() string {
-	return fmt.Sprintf("prometheus answered %d %s: %s", e.StatusCode, e.Type, e.Message)
-}
-
-// permanent reports whether retrying cannot help: the query itself is wrong.
+// permanent reports whether retrying cannot help: the query itself, or the URL, is wrong.
 func permanent(err error) bool {
-	var ae *APIError
-	return errors.As(err, &ae) && ae.Type == "bad_data"
+	var ae *promv1.Error
+	var be *badURLError
+	return errors.As(err, &ae) && ae.Type == promv1.ErrBadData || errors.Is(err, errWrongShape) || errors.As(err, &be)
 }
 
-func (c *Client) get(ctx context.Context, path string, params url.Values, data any) error {
-	u := c.URL + path
-	if len(params) > 0 {
-		u += "?" + params.Encode()
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+// query runs an instant query at Prometheus' now.
+func (c *Client) query(ctx context.Context, q string) (model.Value, []string, error) {
+	v, warnings, err := c.api.Query(ctx, q, time.Time{})
 	if err != nil {
-		return err
+		return nil, warnings, fmt.Errorf("query %s: %w", q, err)
 	}
-	resp, err := c.HTTP.Do(req)
-	if err != nil {
-		return fmt.Errorf("prometheus %s: %w", path, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return fmt.Errorf("prometheus %s: read answer: %w", path, err)
-	}
-	var env struct {
-		Status    string          `json:"status"`
-		Data      json.RawMessage `json:"data"`
-		ErrorType string          `json:"errorType"`
-		Error     string          `json:"error"`
-	}
-	if err := json.Unmarshal(body, &env); err != nil {
-		return fmt.Errorf("prometheus %s: %s: not an API answer: %.200s", path, resp.Status, body)
-	}
-	if env.Status != "success" {
-		return &APIError{Type: env.ErrorType, Message: env.Error, StatusCode: resp.StatusCode}
-	}
-	if err := json.Unmarshal(env.Data, data); err != nil {
-		return fmt.Errorf("prometheus %s: decode data: %w", path, err)
-	}
-	return nil
-}
-
-type rawResult struct {
-	ResultType string          `json:"resultType"`
-	Result     json.RawMessage `json:"result"`
-}
-
-type rawSample struct {
-	Metric Labels           `json:"metric"`
-	Value  [2]any           `json:"value"`
-	Values [][2]any         `json:"values"`
-	Hist   *json.RawMessage `json:"histogram"`
-}
-
-func parsePoint(v [2]any) (Point, error) {
-	ts, ok := v[0].(float64)
-	if !ok {
-		return Point{}, fmt.Errorf("timestamp %v is not a number", v[0])
-	}
-	s, ok := v[1].(string)
-	if !ok {
-		return Point{}, fmt.Errorf("value %v is not a string", v[1])
-	}
-	f, err := strconv.ParseFloat(s, 64)
-	if err != nil {
-		return Point{}, fmt.Errorf("value %q: %w", s, err)
-	}
-	sec, frac := math.Modf(ts)
-	return Point{Time: time.Unix(int64(sec), int64(frac*1e9)), Value: f}, nil
+	return v, warnings, nil
 }
 
 // QueryVector runs an instant query that must return an instant vector or a scalar (a scalar
 // becomes one sample without labels).
 func (c *Client) QueryVector(ctx context.Context, q string) (Vector, error) {
-	var r rawResult
-	if err := c.get(ctx, "/api/v1/query", url.Values{"query": {q}}, &r); err != nil {
-		return Vector{Query: q}, fmt.Errorf("query %s: %w", q, err)
+	v, warnings, err := c.query(ctx, q)
+	out := Vector{Query: q, Samples: []Sample{}, Warnings: warnings}
+	if err != nil {
+		return out, err
 	}
-	out := Vector{Query: q, Samples: []Sample{}}
-	switch r.ResultType {
-	case "vector":
-		var raw []rawSample
-		if err := json.Unmarshal(r.Result, &raw); err != nil {
-			return out, fmt.Errorf("query %s: %w", q, err)
-		}
-		for _, s := range raw {
-			if s.Hist != nil {
+	switch v := v.(type) {
+	case model.Vector:
+		for _, s := range v {
+			if s.Histogram != nil {
 				continue // native histograms are not energy readings
 			}
-			p, err := parsePoint(s.Value)
-			if err != nil {
-				return out, fmt.Errorf("query %s: %w", q, err)
-			}
-			out.Samples = append(out.Samples, Sample{Metric: s.Metric, Value: p.Value, Time: p.Time})
+			out.Samples = append(out.Samples, Sample{Metric: labelsOf(s.Metric), Value: float64(s.Value), Time: s.Timestamp.Time()})
 		}
-	case "scalar":
-		var v [2]any
-		if err := json.Unmarshal(r.Result, &v); err != nil {
-			return out, fmt.Errorf("query %s: %w", q, err)
-		}
-		p, err := parsePoint(v)
-		if err != nil {
-			return out, fmt.Errorf("query %s: %w", q, err)
-		}
-		out.Samples = append(out.Samples, Sample{Metric: Labels{}, Value: p.Value, Time: p.Time})
+	case *model.Scalar:
+		out.Samples = append(out.Samples, Sample{Metric: Labels{}, Value: float64(v.Value), Time: v.Timestamp.Time()})
 	default:
-		return out, &APIError{Type: "bad_data", Message: fmt.Sprintf("query %s returned a %s; use QueryMatrix for range selectors", q, r.ResultType)}
+		return out, fmt.Errorf("query %s returned a %s; use QueryMatrix for range selectors: %w", q, v.Type(), errWrongShape)
 	}
 	return out, nil
 }
@@ -227,133 +196,94 @@ func (c *Client) QueryVector(ctx context.Context, q string) (Vector, error) {
 // QueryMatrix runs an instant query of a range selector, e.g. wattson_pdu_energy_joules_total[10m],
 // and returns the raw samples.
 func (c *Client) QueryMatrix(ctx context.Context, q string) (Matrix, error) {
-	var r rawResult
-	if err := c.get(ctx, "/api/v1/query", url.Values{"query": {q}}, &r); err != nil {
-		return Matrix{Query: q}, fmt.Errorf("query %s: %w", q, err)
+	v, warnings, err := c.query(ctx, q)
+	out := Matrix{Query: q, Series: []Series{}, Warnings: warnings}
+	if err != nil {
+		return out, err
 	}
-	if r.ResultType != "matrix" {
-		return Matrix{Query: q}, &APIError{Type: "bad_data", Message: fmt.Sprintf("query %s returned a %s, want a range selector such as x[5m]", q, r.ResultType)}
+	m, ok := v.(model.Matrix)
+	if !ok {
+		return out, fmt.Errorf("query %s returned a %s, want a range selector such as x[5m]: %w", q, v.Type(), errWrongShape)
 	}
-	return decodeMatrix(q, r.Result)
-}
-
-// QueryRange runs a range query from start to end with the given step.
-func (c *Client) QueryRange(ctx context.Context, q string, start, end time.Time, step time.Duration) (Matrix, error) {
-	var r rawResult
-	params := url.Values{"query": {q}, "start": {formatTime(start)}, "end": {formatTime(end)}, "step": {strconv.FormatFloat(step.Seconds(), 'f', -1, 64)}}
-	if err := c.get(ctx, "/api/v1/query_range", params, &r); err != nil {
-		return Matrix{Query: q}, fmt.Errorf("query range %s: %w", q, err)
-	}
-	return decodeMatrix(q, r.Result)
-}
-
-func formatTime(t time.Time) string {
-	return strconv.FormatFloat(float64(t.UnixNano())/1e9, 'f', 3, 64)
-}
-
-func decodeMatrix(q string, raw json.RawMessage) (Matrix, error) {
-	var rs []rawSample
-	if err := json.Unmarshal(raw, &rs); err != nil {
-		return Matrix{Query: q}, fmt.Errorf("query %s: %w", q, err)
-	}
-	out := Matrix{Query: q, Series: []Series{}}
-	for _, s := range rs {
-		se := Series{Metric: s.Metric}
-		for _, v := range s.Values {
-			p, err := parsePoint(v)
-			if err != nil {
-				return out, fmt.Errorf("query %s: %w", q, err)
-			}
-			se.Points = append(se.Points, p)
+	for _, s := range m {
+		se := Series{Metric: labelsOf(s.Metric), Points: make([]Point, 0, len(s.Values))}
+		for _, p := range s.Values {
+			se.Points = append(se.Points, Point{Time: p.Timestamp.Time(), Value: float64(p.Value)})
 		}
 		out.Series = append(out.Series, se)
 	}
 	return out, nil
 }
 
-// Target is an active scrape target.
-type Target struct {
-	Labels             Labels    `json:"labels"`
-	ScrapePool         string    `json:"scrapePool"`
-	ScrapeURL          string    `json:"scrapeUrl"`
-	Health             string    `json:"health"`
-	LastError          string    `json:"lastError"`
-	LastScrape         time.Time `json:"lastScrape"`
-	LastScrapeDuration float64   `json:"lastScrapeDuration"`
-	ScrapeInterval     string    `json:"scrapeInterval"`
-	ScrapeTimeout      string    `json:"scrapeTimeout"`
-}
-
-// Targets returns the active scrape targets.
-func (c *Client) Targets(ctx context.Context) ([]Target, error) {
-	var d struct {
-		Active []Target `json:"activeTargets"`
-	}
-	if err := c.get(ctx, "/api/v1/targets", url.Values{"state": {"active"}}, &d); err != nil {
-		return nil, err
-	}
-	return d.Active, nil
-}
-
-// Rule is a recording or alerting rule as Prometheus evaluates it.
+// Rule is a recording or an alerting rule as Prometheus evaluates it, flat (client_golang gives
+// one of two types in an []any), so that HaveField and a range over a group read plainly.
 type Rule struct {
-	Name      string `json:"name"`
-	Query     string `json:"query"`
-	Type      string `json:"type"` // "recording" or "alerting"
-	Health    string `json:"health"`
-	LastError string `json:"lastError"`
-	State     string `json:"state"` // alerting rules: inactive, pending, firing
+	Name      string
+	Query     string
+	Type      string // "recording" or "alerting"
+	Health    string // "ok", "err" or "unknown" (not evaluated yet)
+	LastError string
+	State     string // alerting rules: inactive, pending, firing
 }
 
 // RuleGroup is a loaded rule group.
 type RuleGroup struct {
-	Name  string `json:"name"`
-	File  string `json:"file"`
-	Rules []Rule `json:"rules"`
+	Name  string
+	File  string
+	Rules []Rule
 }
 
 // Rules returns the loaded rule groups.
 func (c *Client) Rules(ctx context.Context) ([]RuleGroup, error) {
-	var d struct {
-		Groups []RuleGroup `json:"groups"`
+	res, err := c.api.Rules(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("prometheus rules: %w", err)
 	}
-	if err := c.get(ctx, "/api/v1/rules", nil, &d); err != nil {
-		return nil, err
+	out := make([]RuleGroup, 0, len(res.Groups))
+	for _, g := range res.Groups {
+		rg := RuleGroup{Name: g.Name, File: g.File, Rules: make([]Rule, 0, len(g.Rules))}
+		for _, r := range g.Rules {
+			switch r := r.(type) {
+			case promv1.AlertingRule:
+				rg.Rules = append(rg.Rules, Rule{Name: r.Name, Query: r.Query, Type: string(promv1.RuleTypeAlerting),
+					Health: string(r.Health), LastError: r.LastError, State: r.State})
+			case promv1.RecordingRule:
+				rg.Rules = append(rg.Rules, Rule{Name: r.Name, Query: r.Query, Type: string(promv1.RuleTypeRecording),
+					Health: string(r.Health), LastError: r.LastError})
+			default:
+				return nil, fmt.Errorf("prometheus rules: group %s holds a %T", g.Name, r)
+			}
+		}
+		out = append(out, rg)
 	}
-	return d.Groups, nil
+	return out, nil
 }
 
 // Alertmanagers returns the URLs of the Alertmanagers Prometheus sends alerts to.
 func (c *Client) Alertmanagers(ctx context.Context) ([]string, error) {
-	var d struct {
-		Active []struct {
-			URL string `json:"url"`
-		} `json:"activeAlertmanagers"`
+	res, err := c.api.AlertManagers(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("prometheus alertmanagers: %w", err)
 	}
-	if err := c.get(ctx, "/api/v1/alertmanagers", nil, &d); err != nil {
-		return nil, err
-	}
-	out := make([]string, len(d.Active))
-	for i, a := range d.Active {
+	out := make([]string, len(res.Active))
+	for i, a := range res.Active {
 		out[i] = a.URL
 	}
 	return out, nil
 }
 
-// Ready returns nil when Prometheus answers /-/ready with 200.
+// Ready returns nil when Prometheus answers /-/ready with 200 (the v1 API has no such call).
 func (c *Client) Ready(ctx context.Context) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.URL+"/-/ready", nil)
-	if err != nil {
-		return err
-	}
-	resp, err := c.HTTP.Do(req)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.raw.URL("/-/ready", nil).String(), nil)
 	if err != nil {
 		return fmt.Errorf("prometheus /-/ready: %w", err)
 	}
-	defer resp.Body.Close()
+	resp, body, err := c.raw.Do(ctx, req) //nolint:bodyclose // promapi.Client.Do reads and closes the body
+	if err != nil {
+		return fmt.Errorf("prometheus /-/ready: %w", err)
+	}
 	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return fmt.Errorf("prometheus /-/ready: %s: %s", resp.Status, strings.TrimSpace(string(b)))
+		return fmt.Errorf("prometheus /-/ready: %s: %.512s", resp.Status, strings.TrimSpace(string(body)))
 	}
 	return nil
 }

@@ -18,6 +18,7 @@ const maxShown = 20
 func (v Vector) GomegaString() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "query %s returned %d series", v.Query, len(v.Samples))
+	writeWarnings(&b, v.Warnings)
 	for i, s := range v.Samples {
 		if i == maxShown {
 			fmt.Fprintf(&b, "\n  ... and %d more", len(v.Samples)-maxShown)
@@ -32,6 +33,7 @@ func (v Vector) GomegaString() string {
 func (m Matrix) GomegaString() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "query %s returned %d series", m.Query, len(m.Series))
+	writeWarnings(&b, m.Warnings)
 	for i, s := range m.Series {
 		if i == maxShown {
 			fmt.Fprintf(&b, "\n  ... and %d more", len(m.Series)-maxShown)
@@ -44,6 +46,13 @@ func (m Matrix) GomegaString() string {
 		}
 	}
 	return b.String()
+}
+
+// writeWarnings adds Prometheus' warnings (a partial answer, say) to a failure message.
+func writeWarnings(b *strings.Builder, warnings []string) {
+	for _, w := range warnings {
+		fmt.Fprintf(b, "\n  warning: %s", w)
+	}
 }
 
 func asVector(actual any) (Vector, error) {

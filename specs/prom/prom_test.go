@@ -115,9 +115,21 @@ func TestMatchersAgainstRealPrometheus(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(s.Samples).To(ConsistOf(HaveField("Value", 42.0)))
 
-	targets, err := c.Targets(ctx)
+	// Whatever the helpers do not wrap, client_golang's API does, on the same connection.
+	g.Expect(c.URL()).To(Equal(p.URL))
+	targets, err := c.API().Targets(ctx)
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(targets).To(ContainElement(And(HaveField("Health", "up"), HaveField("ScrapePool", "self"), HaveField("ScrapeTimeout", "1s"))))
+	g.Expect(targets.Active).To(ContainElement(And(HaveField("Health", BeEquivalentTo("up")), HaveField("ScrapePool", "self"),
+		HaveField("Labels", HaveKeyWithValue(BeEquivalentTo("pdu"), BeEquivalentTo("self-pdu"))))))
+	g.Expect(c.Ready(ctx)).To(Succeed())
+
+	// Both kinds of rule come out flat, each with its own kind.
+	groups, err := c.Rules(ctx)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(groups).To(ContainElement(And(HaveField("Name", "wattson.test"), HaveField("Rules", ConsistOf(
+		And(HaveField("Name", "test:up:sum"), HaveField("Type", "recording"), HaveField("Query", "sum(up)")),
+		And(HaveField("Name", "TestAlwaysFiring"), HaveField("Type", "alerting"), HaveField("State", "firing")),
+	)))))
 
 	t.Run("failure messages", func(t *testing.T) {
 		for _, tc := range []struct {
@@ -282,6 +294,21 @@ func TestUnreachablePrometheus(t *testing.T) {
 	}
 	if _, err := c.QueryVector(t.Context(), "up"); err == nil || !strings.Contains(err.Error(), "query up") {
 		t.Errorf("QueryVector = %v, want an error naming the query", err)
+	}
+}
+
+func TestBadURLStopsAtOnce(t *testing.T) {
+	c := prom.New("http://[::1")
+	_, err := c.QueryVector(t.Context(), "up")
+	if err == nil || !strings.Contains(err.Error(), `prometheus URL "http://[::1"`) {
+		t.Errorf("QueryVector = %v, want an error naming the URL", err)
+	}
+	start := time.Now()
+	msg := failure(func(g Gomega) {
+		g.Eventually(t.Context(), c.Poll(`up`)).WithTimeout(time.Minute).Should(prom.HaveNoSeries())
+	})
+	if took := time.Since(start); took > 10*time.Second || !strings.Contains(msg, "http://[::1") {
+		t.Errorf("Eventually on a bad URL took %s: %s", took, msg)
 	}
 }
 

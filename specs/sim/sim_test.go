@@ -231,7 +231,9 @@ func TestClientAgainstRealSimulator(t *testing.T) {
 	if took := time.Since(start); took < 300*time.Millisecond {
 		t.Errorf("SNMP answered in %s despite a 300ms delay", took)
 	}
-	s.ClearFaults(ctx, dev)
+	if _, err := s.ClearFaults(ctx, dev); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestSimulatorErrors(t *testing.T) {

@@ -133,7 +133,7 @@ func (a *Agent) readLoop(ctx context.Context, conn *net.UDPConn) error {
 		n, addr, err := conn.ReadFromUDPAddrPort(buf)
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
-				return nil
+				return nil //nolint:nilerr // a closed socket is how Serve is stopped
 			}
 			return fmt.Errorf("read udp: %w", err)
 		}

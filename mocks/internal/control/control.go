@@ -36,7 +36,6 @@ func Handler(store *device.Store, gatherer prometheus.Gatherer) http.Handler {
 	mux.HandleFunc("DELETE /api/v1/devices/{name}/faults/{type}", a.clearFault)
 	mux.HandleFunc("DELETE /api/v1/devices/{name}/faults", a.clearFault)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	return mux
 }
 

@@ -90,7 +90,6 @@ func TestAPI(t *testing.T) {
 		{"clear one", "DELETE", dev + "/faults/timeout", "", 200, []string{`"delay"`}},
 		{"clear all", "DELETE", dev + "/faults", "", 200, []string{`"active": []`}},
 		{"metrics", "GET", srv.URL + "/metrics", "", 200, nil},
-		{"healthz", "GET", srv.URL + "/healthz", "", 200, []string{"ok"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -39,6 +39,11 @@ const (
 	SecretNotFoundReason = "SecretNotFound"
 	// SecretKeyMissingReason: the Secret lacks a key the SNMP version needs.
 	SecretKeyMissingReason = "SecretKeyMissing"
+	// CredentialsForbiddenReason: the operator may not read the referenced Secret: the namespace
+	// has no RoleBinding of ClusterRole CredentialsReaderRole to the operator's ServiceAccount.
+	// The message names the RoleBinding to create. Distinct from SecretNotFound: the Secret may
+	// well exist.
+	CredentialsForbiddenReason = "CredentialsForbidden"
 	// DuplicateAddressReason: another PDU, created earlier, already reads spec.address:spec.port.
 	DuplicateAddressReason = "DuplicateAddress"
 )

@@ -5,6 +5,12 @@ package v1alpha1
 // metric names. The operator writes them; internal/stack, the specs, the e2e tests and the
 // monitoring kit read them from here, so a rename is one edit that every reader follows.
 
+// CredentialsReaderRole is the ClusterRole (config/rbac/credentials_reader.yaml) a tenant binds
+// to the operator's ServiceAccount with a RoleBinding in their own namespace, so that the operator
+// may read and watch the Secrets its PDUs and Suites reference there. The operator's own
+// ClusterRole grants no Secret anywhere.
+const CredentialsReaderRole = "wattson-credentials-reader"
+
 // Objects the operator writes in its own namespace (one of each).
 const (
 	// ExporterName names snmp_exporter's Deployment and Service.

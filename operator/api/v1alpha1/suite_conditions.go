@@ -22,8 +22,9 @@ const (
 	ChildConflictReason = "ChildConflict"
 )
 
-// Reasons of a Suite's Passing condition. SecretNotFoundReason and SecretKeyMissingReason (for
-// spec.store.postgresURLSecretRef) and InvalidSpecReason are shared with the PDU.
+// Reasons of a Suite's Passing condition. SecretNotFoundReason, SecretKeyMissingReason and
+// CredentialsForbiddenReason (for spec.store.postgresURLSecretRef) and InvalidSpecReason are
+// shared with the PDU.
 const (
 	// LastRunPassedReason: every spec of the last run passed (Passing=True).
 	LastRunPassedReason = "LastRunPassed"

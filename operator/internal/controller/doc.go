@@ -15,6 +15,9 @@
 //     ConfigMap, then Deployment), and reports Ready and Passing from the runtime's history API.
 //   - SuiteTriggerReconciler reruns Suites (POST /rerun?trigger=) when the PDUs and PDUModels
 //     their triggers select change, debounced per Suite.
+//   - SecretWatcher (secrets.go) is no reconciler: it streams Secrets' metadata to the others,
+//     one watch per namespace holding PDUs or Suites, where the tenant's RoleBinding allows it
+//     (the operator's ClusterRole grants no Secret).
 //
 // Each reconciler lives in its own file with its SetupWithManager, which says what it watches;
 // Setup registers the field indexes they share and calls them all.

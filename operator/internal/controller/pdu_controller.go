@@ -9,7 +9,6 @@ import (
 
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	monitoringv1alpha1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1alpha1"
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
@@ -18,7 +17,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -56,6 +54,10 @@ type PDUReconciler struct {
 	RecheckAfter time.Duration
 	// MaxConcurrentReconciles is how many PDUs are reconciled at once (at least 1).
 	MaxConcurrentReconciles int
+	// Secrets streams the metadata of the Secrets in the PDUs' namespaces.
+	Secrets *SecretWatcher
+	// Forbidden words the message of CredentialsForbidden (credentialsForbidden).
+	Forbidden func(field, namespace, name string) string
 }
 
 // SetupWithManager says what a PDU watches: its own spec, its PDUModel, its Secret, the PDUs
@@ -78,7 +80,7 @@ func (r *PDUReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	b := ctrl.NewControllerManagedBy(mgr).For(&v1alpha1.PDU{}, specChanged).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(1, r.MaxConcurrentReconciles)}).
 		Watches(&v1alpha1.PDUModel{}, byIndex(indexModel, func(o client.Object) string { return o.GetName() })).
-		Watches(&corev1.Secret{}, byIndex(indexSecret, func(o client.Object) string { return o.GetNamespace() + "/" + o.GetName() }), builder.OnlyMetadata).
+		WatchesRawSource(source.Channel(r.Secrets.Subscribe(), byIndex(indexSecret, func(o client.Object) string { return o.GetNamespace() + "/" + o.GetName() }))).
 		Watches(&v1alpha1.PDU{}, byIndex(indexTarget, func(o client.Object) string { return render.Target(o.(*v1alpha1.PDU)) }), specChanged)
 	if r.PrometheusOperator {
 		b = b.Owns(&monitoringv1alpha1.ScrapeConfig{}).Owns(&monitoringv1.Probe{})
@@ -91,7 +93,6 @@ func (r *PDUReconciler) SetupWithManager(mgr ctrl.Manager) error {
 
 // +kubebuilder:rbac:groups=wattson.dev,resources=pdus,verbs=get;list;watch
 // +kubebuilder:rbac:groups=wattson.dev,resources=pdus/status,verbs=get;patch;update
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
 // +kubebuilder:rbac:groups=monitoring.coreos.com,resources=scrapeconfigs;probes,verbs=get;list;watch;create;update;patch;delete
 
 // Reconcile checks the PDU, keeps its scrape object and reports Ready and Collecting.
@@ -118,7 +119,7 @@ func (r *PDUReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result
 		}
 	}()
 
-	c, err := checkPDU(ctx, r.Client, pdu)
+	c, err := checkPDU(ctx, r.Client, pdu, r.Forbidden)
 	if err != nil {
 		return ctrl.Result{}, err
 	}

@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/wattson-dev/wattson/operator/api/v1alpha1"
 	"github.com/wattson-dev/wattson/operator/internal/render"
@@ -43,6 +44,8 @@ type PipelineReconciler struct {
 	ExporterAddr       string
 	ExporterImage      string
 	ExporterReplicas   int32
+	// Secrets streams the metadata of the Secrets in the operator's and the PDUs' namespaces.
+	Secrets *SecretWatcher
 }
 
 // SetupWithManager feeds every change that can alter the pipeline into its one request:
@@ -61,7 +64,7 @@ func (r *PipelineReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	b := ctrl.NewControllerManagedBy(mgr).Named("pipeline").
 		Watches(&v1alpha1.PDU{}, one, specChanged).
 		Watches(&v1alpha1.PDUModel{}, one).
-		Watches(&corev1.Secret{}, one, builder.WithPredicates(referenced), builder.OnlyMetadata).
+		WatchesRawSource(source.Channel(r.Secrets.Subscribe(), one, source.WithPredicates[client.Object, reconcile.Request](referenced))).
 		Watches(&corev1.ConfigMap{}, one, builder.WithPredicates(managed)).
 		Watches(&appsv1.Deployment{}, one, builder.WithPredicates(managed)).
 		Watches(&corev1.Service{}, one, builder.WithPredicates(managed))
@@ -71,7 +74,8 @@ func (r *PipelineReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return b.Complete(r)
 }
 
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=create;update;patch;delete,namespace=wattson-system
+// The exporter's Secrets, in the operator's namespace only: no ClusterRole rule grants Secrets.
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch;delete,namespace=wattson-system
 // +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch;create;update;patch;delete,namespace=wattson-system
 // +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update;patch;delete,namespace=wattson-system
 // +kubebuilder:rbac:groups=monitoring.coreos.com,resources=prometheusrules,verbs=get;list;watch;create;update;patch;delete,namespace=wattson-system
@@ -174,7 +178,7 @@ func (r *PipelineReconciler) pdus(ctx context.Context, models []v1alpha1.PDUMode
 		if !pdu.DeletionTimestamp.IsZero() || !served[pdu.Spec.Model] {
 			continue
 		}
-		c, err := checkPDU(ctx, r.Client, pdu)
+		c, err := checkPDU(ctx, r.Client, pdu, nil)
 		if err != nil {
 			return nil, nil, nil, err
 		}

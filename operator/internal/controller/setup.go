@@ -3,12 +3,14 @@ package controller
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	monitoringv1alpha1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1alpha1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -45,6 +47,13 @@ type Options struct {
 	// sent to the Suites' runtimes (reruns and history).
 	SuiteTriggerDebounce time.Duration
 	RerunToken           func() (string, error)
+	// Identity is the operator's user name as the apiserver sees it (for a ServiceAccount,
+	// system:serviceaccount:NAMESPACE:NAME); CredentialsForbidden messages name the RoleBinding
+	// to create for it. Empty: the messages say "the operator's ServiceAccount".
+	Identity string
+	// CredentialsRecheck is how often a namespace whose Secrets the operator may not read is
+	// checked again (SecretWatcher.Recheck); default 5s.
+	CredentialsRecheck time.Duration
 }
 
 // ExporterAddress is the in-cluster address of the exporter Service in namespace.
@@ -103,6 +112,15 @@ func Setup(mgr ctrl.Manager, o Options) error {
 		o.RecheckAfter = time.Minute
 	}
 	c := mgr.GetClient()
+	meta, err := metadata.NewForConfigAndClient(mgr.GetConfig(), mgr.GetHTTPClient())
+	if err != nil {
+		return fmt.Errorf("metadata client: %w", err)
+	}
+	secrets := NewSecretWatcher(meta, mgr.GetCache(), o.Namespace)
+	if o.CredentialsRecheck > 0 {
+		secrets.Recheck = o.CredentialsRecheck
+	}
+	forbidden := credentialsForbidden(o.Identity)
 	models := &PDUModelReconciler{Client: c, Scheme: mgr.GetScheme(), Recorder: mgr.GetEventRecorder("pdumodel-controller"),
 		Namespace: o.Namespace}
 	if err := models.SetupWithManager(mgr); err != nil {
@@ -110,12 +128,12 @@ func Setup(mgr ctrl.Manager, o Options) error {
 	}
 	pdus := &PDUReconciler{Client: c, Scheme: mgr.GetScheme(), Recorder: mgr.GetEventRecorder("pdu-controller"),
 		PrometheusOperator: o.PrometheusOperator, ExporterAddr: o.ExporterAddr, Readings: o.Readings, ReadingEvents: o.ReadingEvents,
-		RecheckAfter: o.RecheckAfter, MaxConcurrentReconciles: o.MaxConcurrentReconciles}
+		RecheckAfter: o.RecheckAfter, MaxConcurrentReconciles: o.MaxConcurrentReconciles, Secrets: secrets, Forbidden: forbidden}
 	if err := pdus.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("pdu controller: %w", err)
 	}
 	pipeline := &PipelineReconciler{Client: c, Recorder: mgr.GetEventRecorder("pipeline-controller"), Namespace: o.Namespace,
-		PrometheusOperator: o.PrometheusOperator, ExporterAddr: o.ExporterAddr, ExporterImage: o.ExporterImage, ExporterReplicas: o.ExporterReplicas}
+		PrometheusOperator: o.PrometheusOperator, ExporterAddr: o.ExporterAddr, ExporterImage: o.ExporterImage, ExporterReplicas: o.ExporterReplicas, Secrets: secrets}
 	if err := pipeline.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("pipeline controller: %w", err)
 	}
@@ -126,11 +144,31 @@ func Setup(mgr ctrl.Manager, o Options) error {
 	}
 	suites := &SuiteReconciler{Client: c, Scheme: mgr.GetScheme(), Recorder: mgr.GetEventRecorder("suite-controller"),
 		PrometheusOperator: o.PrometheusOperator, DefaultImage: o.SuiteDefaultImage, URL: o.SuiteURL,
-		PollInterval: o.SuitePollInterval, Token: o.RerunToken, Triggers: triggers}
+		PollInterval: o.SuitePollInterval, Token: o.RerunToken, Triggers: triggers, Secrets: secrets, Forbidden: forbidden}
 	if err := suites.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("suite controller: %w", err)
 	}
+	if err := mgr.Add(secrets); err != nil {
+		return fmt.Errorf("secret watcher: %w", err)
+	}
 	return nil
+}
+
+// credentialsForbidden returns the message of a CredentialsForbidden condition: what to bind,
+// to whom, in the namespace of the Secret field names.
+func credentialsForbidden(identity string) func(field, namespace, name string) string {
+	subject, flag := "the operator's ServiceAccount", "--serviceaccount=<operator namespace>:<operator ServiceAccount>"
+	if ns, sa, ok := strings.Cut(strings.TrimPrefix(identity, "system:serviceaccount:"), ":"); ok && strings.HasPrefix(identity, "system:serviceaccount:") {
+		subject, flag = "ServiceAccount "+ns+"/"+sa, "--serviceaccount="+ns+":"+sa
+	} else if identity != "" {
+		subject, flag = "user "+identity, "--user="+identity
+	}
+	return func(field, namespace, name string) string {
+		return fmt.Sprintf("%s: the operator may not read Secret %s/%s: namespace %s has no RoleBinding of ClusterRole %s to %s; create one: "+
+			"kubectl -n %s create rolebinding %s --clusterrole=%s %s",
+			field, namespace, name, namespace, v1alpha1.CredentialsReaderRole, subject,
+			namespace, v1alpha1.CredentialsReaderRole, v1alpha1.CredentialsReaderRole, flag)
+	}
 }
 
 // managedIn selects the objects the operator made (ManagedByLabel) in namespace.

@@ -20,7 +20,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
@@ -71,6 +70,10 @@ type SuiteReconciler struct {
 	// Triggers, when set, gives the last rerun asked for each Suite (status.lastTrigger) and
 	// tells this reconciler when one was sent.
 	Triggers *SuiteTriggerReconciler
+	// Secrets streams the metadata of the Secrets in the Suites' namespaces.
+	Secrets *SecretWatcher
+	// Forbidden words the message of CredentialsForbidden (credentialsForbidden).
+	Forbidden func(field, namespace, name string) string
 }
 
 // +kubebuilder:rbac:groups=wattson.dev,resources=suites,verbs=get;list;watch
@@ -124,8 +127,8 @@ func (r *SuiteReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&appsv1.Deployment{}).
 		Owns(&corev1.Service{}).
 		Watches(&v1alpha1.Suite{}, byIndex(indexSuiteName, func(o client.Object) string { return o.(*v1alpha1.Suite).EffectiveSuiteName() }), specChanged).
-		// Metadata only, as every Secret watch of the operator: no Secret's data is cached.
-		Watches(&corev1.Secret{}, byIndex(indexSuiteSecret, func(o client.Object) string { return o.GetNamespace() + "/" + o.GetName() }), builder.OnlyMetadata)
+		// Metadata only, per namespace, as every Secret watch of the operator (SecretWatcher).
+		WatchesRawSource(source.Channel(r.Secrets.Subscribe(), byIndex(indexSuiteSecret, func(o client.Object) string { return o.GetNamespace() + "/" + o.GetName() })))
 	if r.PrometheusOperator {
 		b = b.Owns(&monitoringv1.ServiceMonitor{}).Owns(&monitoringv1.PrometheusRule{})
 	} else {
@@ -226,7 +229,7 @@ func (r *SuiteReconciler) check(ctx context.Context, s *v1alpha1.Suite) (image, 
 		}
 	}
 	if _, err := render.SuiteRuleGroups(s); err != nil {
-		return "", v1alpha1.InvalidSpecReason, err.Error(), nil
+		return "", v1alpha1.InvalidSpecReason, err.Error(), nil //nolint:nilerr // an invalid spec is a condition, not a reconcile error
 	}
 	if st := s.Spec.Store; st != nil {
 		ref := st.PostgresURLSecretRef
@@ -234,6 +237,13 @@ func (r *SuiteReconciler) check(ctx context.Context, s *v1alpha1.Suite) (image, 
 		err := r.Get(ctx, types.NamespacedName{Namespace: s.Namespace, Name: ref.Name}, &secret)
 		if apierrors.IsNotFound(err) {
 			return "", v1alpha1.SecretNotFoundReason, fmt.Sprintf("spec.store.postgresURLSecretRef.name: Secret %s/%s not found", s.Namespace, ref.Name), nil
+		}
+		if apierrors.IsForbidden(err) {
+			forbidden := r.Forbidden
+			if forbidden == nil {
+				forbidden = credentialsForbidden("")
+			}
+			return "", v1alpha1.CredentialsForbiddenReason, forbidden("spec.store.postgresURLSecretRef.name", s.Namespace, ref.Name), nil
 		}
 		if err != nil {
 			return "", "", "", fmt.Errorf("reading Secret %s/%s: %w", s.Namespace, ref.Name, err)

@@ -116,7 +116,7 @@ func TestSuiteTriggers(t *testing.T) {
 	prom := testenv.Prometheus(t, "global: {scrape_interval: 1s}\n", nil)
 	am := testenv.Alertmanager(t, "route: {receiver: none}\nreceivers: [{name: none}]\n")
 	energy := &v1alpha1.Suite{}
-	raw, err := os.ReadFile("../../config/samples/wattson_v1alpha1_suite.yaml")
+	raw, err := os.ReadFile("../../../runtime/config/suite.yaml")
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(yaml.UnmarshalStrict(raw, energy)).To(Succeed())
 	energy.Spec.Image = "" // the operator's --suite.default-image

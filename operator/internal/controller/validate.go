@@ -46,7 +46,8 @@ func (c *check) fail(reason, format string, args ...any) *check {
 }
 
 // checkPDU runs every check that can put a PDU in Ready=False, in the order a user fixes them.
-func checkPDU(ctx context.Context, r client.Reader, pdu *v1alpha1.PDU) (*check, error) {
+// forbidden words the CredentialsForbidden message (nil: credentialsForbidden("")).
+func checkPDU(ctx context.Context, r client.Reader, pdu *v1alpha1.PDU, forbidden func(field, namespace, name string) string) (*check, error) {
 	c := &check{}
 	if msg := checkTiming(pdu); msg != "" {
 		return c.fail(v1alpha1.InvalidSpecReason, "%s", msg), nil
@@ -71,6 +72,14 @@ func checkPDU(ctx context.Context, r client.Reader, pdu *v1alpha1.PDU) (*check, 
 	if err := r.Get(ctx, types.NamespacedName{Namespace: pdu.Namespace, Name: ref}, secret); err != nil {
 		if apierrors.IsNotFound(err) {
 			return c.fail(v1alpha1.SecretNotFoundReason, "spec.snmp.secretRef.name: no Secret %q in namespace %s", ref, pdu.Namespace), nil
+		}
+		if apierrors.IsForbidden(err) {
+			// The tenant has not let the operator read their Secrets: this PDU waits, the
+			// others are unaffected. SecretWatcher notices the RoleBinding.
+			if forbidden == nil {
+				forbidden = credentialsForbidden("")
+			}
+			return c.fail(v1alpha1.CredentialsForbiddenReason, "%s", forbidden("spec.snmp.secretRef.name", pdu.Namespace, ref)), nil
 		}
 		return nil, fmt.Errorf("getting Secret %s/%s: %w", pdu.Namespace, ref, err)
 	}

@@ -14,6 +14,7 @@ import (
 	"go.yaml.in/yaml/v2"
 
 	"github.com/wattson-dev/wattson/internal/listflag"
+	"github.com/wattson-dev/wattson/internal/logging"
 	"github.com/wattson-dev/wattson/operator/internal/mib"
 )
 
@@ -32,7 +33,6 @@ type options struct {
 	mibsDirs          listflag.Strings
 	failOnParseErrors bool
 	noFailOnParse     bool
-	logLevel          string
 }
 
 // Main runs the generator command line: args[0] is the subcommand
@@ -51,9 +51,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	fs.Var(&o.mibsDirs, "m", "shorthand for --mibs-dir")
 	fs.BoolVar(&o.failOnParseErrors, "fail-on-parse-errors", false, "exit non-zero if any MIB has an error-severity problem, even one no module needs")
 	fs.BoolVar(&o.noFailOnParse, "no-fail-on-parse-errors", false, "accepted for compatibility with snmp_exporter's generator (the default)")
-	fs.StringVar(&o.logLevel, "log.level", "info", "log level: debug, info, warn, error")
+	logConfig := logging.AddFlags(fs)
 	fs.String("snmp.mibopts", "", "accepted for compatibility with snmp_exporter's generator; ignored")
-	fs.String("log.format", "logfmt", "accepted for compatibility; logs are logfmt")
 	switch cmd {
 	case "generate":
 		fs.StringVar(&o.generatorPath, "generator-path", "generator.yml", "path to the input generator.yml")
@@ -83,12 +82,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	if o.noFailOnParse {
 		o.failOnParseErrors = false
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
-		fmt.Fprintf(stderr, "--log.level: %v\n", err)
-		return exitUsage
-	}
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	logger := logConfig.New(stderr)
 	if len(o.mibsDirs) == 0 {
 		logger.Error("no MIB directory given", "help", "pass --mibs-dir DIR (repeatable)")
 		return exitUsage

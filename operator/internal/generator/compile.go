@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"slices"
 	"sort"
@@ -57,7 +56,7 @@ func WithLogger(l *slog.Logger) Option { return func(c *Compiler) { c.logger = l
 // NewCompiler loads the MIBs of src. MIB problems are returned as
 // diagnostics; the error is for unreadable sources.
 func NewCompiler(ctx context.Context, src MIBSource, opts ...Option) (*Compiler, Diagnostics, error) {
-	c := &Compiler{logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	c := &Compiler{logger: slog.New(slog.DiscardHandler)}
 	for _, o := range opts {
 		o(c)
 	}

@@ -494,8 +494,7 @@ func (b *moduleBuilder) energyMetric(out *config.Module, field, name string) (*c
 		return nil, err
 	}
 	if n == nil {
-		e := b.notFound(field, name).(*NotFoundError)
-		return nil, e
+		return nil, b.notFound(field, name)
 	}
 	for _, m := range out.Metrics {
 		if m.Oid == n.OID {

@@ -160,7 +160,7 @@ type moduleBuilder struct {
 }
 
 func (b *moduleBuilder) warn(msg string, args ...any) {
-	b.logger.Warn(msg, append([]any{"module", b.name}, args...)...)
+	b.logger.Warn(msg, append([]any{"module", b.name}, args...)...) //nolint:sloglint // every caller of warn passes a constant message
 	var parts []string
 	for i := 0; i+1 < len(args); i += 2 {
 		parts = append(parts, fmt.Sprintf("%v=%v", args[i], args[i+1]))

@@ -4,20 +4,26 @@
 package manager
 
 import (
+	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	monitoringv1alpha1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1alpha1"
 	appsv1 "k8s.io/api/apps/v1"
+	authnv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -26,6 +32,7 @@ import (
 	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/wattson-dev/wattson/operator/api/v1alpha1"
@@ -73,6 +80,12 @@ type Options struct {
 	// SkipControllerNameValidation lets tests run several managers in one process
 	// (controller names must otherwise be unique per process, for metrics).
 	SkipControllerNameValidation bool
+	// MetricsSecure serves /metrics over HTTPS, to bearer tokens the apiserver authenticates and
+	// allows get on the non-resource URL /metrics (kubebuilder's v4 layout).
+	MetricsSecure bool
+	// MetricsCertDir holds MetricsCertName and MetricsKeyName, reloaded on change; empty: a
+	// self-signed certificate made at start.
+	MetricsCertDir, MetricsCertName, MetricsKeyName string
 }
 
 // Validate fails fast on settings that cannot work, naming the flag.
@@ -98,6 +111,17 @@ func (o *Options) Validate() error {
 	if o.SuiteTriggerDebounce < 0 {
 		errs = append(errs, fmt.Errorf("--suite.trigger-debounce: must not be negative, got %s", o.SuiteTriggerDebounce))
 	}
+	if o.MetricsCertDir != "" {
+		if !o.MetricsSecure {
+			errs = append(errs, errors.New("--metrics-cert-path: needs --metrics-secure"))
+		}
+		for _, f := range []string{o.MetricsCertName, o.MetricsKeyName} {
+			// controller-runtime would fall back to a self-signed certificate without a word.
+			if _, err := os.Stat(filepath.Join(o.MetricsCertDir, f)); err != nil {
+				errs = append(errs, fmt.Errorf("--metrics-cert-path: %w", err))
+			}
+		}
+	}
 	if o.QPS <= 0 || o.Burst <= 0 {
 		errs = append(errs, errors.New("--kube-api-qps and --kube-api-burst: must be positive"))
 	}
@@ -119,6 +143,26 @@ func Scheme() *runtime.Scheme {
 // Leader election records its transitions as core/v1 Events.
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch,namespace=wattson-system
 
+// The metrics endpoint checks each scraper's token (TokenReview) and its right to get /metrics
+// (SubjectAccessReview).
+// +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
+// +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
+
+// metricsOptions serves the metrics as kubebuilder's v4 layout does: over HTTPS, to callers the
+// apiserver authenticates and authorises, with HTTP/2 off (CVE-2023-44487 and CVE-2023-39325,
+// the rapid-reset and stream-cancellation attacks on Go's HTTP/2 server).
+func metricsOptions(o Options) metricsserver.Options {
+	m := metricsserver.Options{BindAddress: o.MetricsAddr}
+	if !o.MetricsSecure {
+		return m
+	}
+	m.SecureServing = true
+	m.FilterProvider = filters.WithAuthenticationAndAuthorization
+	m.CertDir, m.CertName, m.KeyName = o.MetricsCertDir, o.MetricsCertName, o.MetricsKeyName
+	m.TLSOpts = []func(*tls.Config){func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} }}
+	return m
+}
+
 // ConfigToken returns the bearer token of cfg: read from cfg.BearerTokenFile on every call
 // (projected ServiceAccount tokens rotate), else cfg.BearerToken; empty when cfg authenticates
 // otherwise (client certificates).
@@ -134,6 +178,24 @@ func ConfigToken(cfg *rest.Config) func() (string, error) {
 		}
 		return strings.TrimSpace(string(b)), nil
 	}
+}
+
+// identity is the operator's user name as the apiserver authenticates it (a SelfSubjectReview,
+// which every authenticated user may create), so that a CredentialsForbidden condition names
+// the right ServiceAccount; empty if the review fails.
+func identity(cfg *rest.Config) string {
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r, err := cs.AuthenticationV1().SelfSubjectReviews().Create(ctx, &authnv1.SelfSubjectReview{}, metav1.CreateOptions{})
+	if err != nil {
+		ctrl.Log.WithName("setup").Error(err, "asking the apiserver who the operator is; CredentialsForbidden messages will not name its ServiceAccount")
+		return ""
+	}
+	return r.Status.UserInfo.Username
 }
 
 // New builds the manager with every reconciler and runnable added.
@@ -164,15 +226,16 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  Scheme(),
-		Metrics:                 metricsserver.Options{BindAddress: o.MetricsAddr},
+		Metrics:                 metricsOptions(o),
 		HealthProbeBindAddress:  o.ProbeAddr,
 		LeaderElection:          o.LeaderElection,
 		LeaderElectionID:        "wattson-operator.wattson.dev",
 		LeaderElectionNamespace: o.Namespace,
 		// Wattson's own kinds are cached cluster-wide; what the operator writes lives in its
-		// namespace. Secrets are never cached: the controllers watch their metadata only (to
-		// react to a rotation) and read the data of the Secrets PDUs reference, one Get each,
-		// so the cache holds no tenant's Secret data.
+		// namespace. Secrets are never cached: controller.SecretWatcher watches their metadata
+		// only, namespace by namespace where tenants granted it (the operator's ClusterRole
+		// grants no Secret), and the reconcilers read the data of the Secrets PDUs and Suites
+		// reference, one uncached Get each, so the cache holds no tenant's Secret data.
 		Cache:      cache.Options{ByObject: byObject},
 		Client:     client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}}}},
 		Controller: ctrlconfig.Controller{SkipNameValidation: &o.SkipControllerNameValidation},
@@ -192,6 +255,7 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		MaxConcurrentReconciles: o.MaxConcurrentReconcile, RecheckAfter: 2 * o.PollInterval,
 		SuiteDefaultImage: o.SuiteDefaultImage, SuitePollInterval: o.SuitePollInterval, SuiteURL: o.SuiteURL,
 		SuiteTriggerDebounce: o.SuiteTriggerDebounce, RerunToken: o.RerunToken,
+		Identity: identity(cfg),
 	}
 	if copts.RerunToken == nil {
 		copts.RerunToken = ConfigToken(cfg)

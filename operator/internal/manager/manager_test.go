@@ -22,6 +22,10 @@ func TestOptionsValidate(t *testing.T) {
 		{"no qps", func(o *Options) { o.QPS = 0 }, "--kube-api-qps"},
 		{"fast suite poll", func(o *Options) { o.SuitePollInterval = 10 * time.Millisecond }, "--suite.poll-interval"},
 		{"negative debounce", func(o *Options) { o.SuiteTriggerDebounce = -time.Second }, "--suite.trigger-debounce"},
+		{"metrics certificate missing", func(o *Options) {
+			o.MetricsSecure, o.MetricsCertDir, o.MetricsCertName, o.MetricsKeyName = true, "/nonexistent", "tls.crt", "tls.key"
+		}, "--metrics-cert-path: stat /nonexistent/tls.crt"},
+		{"metrics certificate without HTTPS", func(o *Options) { o.MetricsCertDir = "/nonexistent" }, "--metrics-cert-path: needs --metrics-secure"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

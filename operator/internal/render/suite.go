@@ -28,8 +28,10 @@ const (
 	StoreURLEnv = "WATTSON_STORE_POSTGRES_URL"
 	// RuntimeContainer is the name of the runtime's container.
 	RuntimeContainer = "runtime"
-	// SuiteComponent is the app.kubernetes.io/name of every Suite's runtime objects. It differs
-	// from the kit's hand-written wattson-runtime so the kit's PodMonitor never selects them.
+	// JournalDir is where a runtime with a store keeps its journal (an emptyDir, bounded).
+	JournalDir = "/var/lib/wattson/journal"
+	// SuiteComponent is the app.kubernetes.io/name of every Suite's runtime objects (the kit's
+	// NetworkPolicies select the runtime pods by it).
 	SuiteComponent = "wattson-suite"
 )
 
@@ -93,7 +95,8 @@ func SuiteArgs(s *v1alpha1.Suite) []string {
 		args = append(args, "--specs.arg="+a)
 	}
 	if st := s.Spec.Store; st != nil {
-		args = append(args, "--store.postgres-url=$("+StoreURLEnv+")")
+		// The journal keeps the runs PostgreSQL has not taken yet across a container restart.
+		args = append(args, "--store.postgres-url=$("+StoreURLEnv+")", "--store.journal="+JournalDir)
 		if st.Retention != "" {
 			args = append(args, "--store.retention="+string(st.Retention))
 		}
@@ -101,8 +104,7 @@ func SuiteArgs(s *v1alpha1.Suite) []string {
 	return append(args, fmt.Sprintf("--web.listen-address=:%d", v1alpha1.RuntimePort), "--log.format=json")
 }
 
-// SuiteDeployment renders the runtime's Deployment for a Suite, running image. It follows the
-// kit's hand-written runtime (runtime/config): non-root, read-only root, /tmp for the Ginkgo
+// SuiteDeployment renders the runtime's Deployment for a Suite, running image: non-root, read-only root, /tmp for the Ginkgo
 // reports, the port named assert. Without a store the runtime is one pod replaced rather than
 // rolled (two would run the suite twice); with PostgreSQL the replicas share the runs and roll.
 func SuiteDeployment(s *v1alpha1.Suite, image string) *appsv1.Deployment {
@@ -130,6 +132,17 @@ func SuiteDeployment(s *v1alpha1.Suite, image string) *appsv1.Deployment {
 		strategy = appsv1.DeploymentStrategy{Type: appsv1.RollingUpdateDeploymentStrategyType}
 	}
 	replicas := SuiteReplicas(s)
+	// The runner writes each run's Ginkgo report to a temporary folder.
+	mounts := []corev1.VolumeMount{{Name: "tmp", MountPath: "/tmp"}}
+	volumes := []corev1.Volume{{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
+	if s.Spec.Store != nil {
+		// The store's journal: an emptyDir survives container restarts (a crash, an OOM kill, a
+		// liveness probe's SIGTERM), not a rescheduled pod; --store.journal-max-bytes (256 MiB by
+		// default) keeps it under the limit.
+		mounts = append(mounts, corev1.VolumeMount{Name: "journal", MountPath: JournalDir})
+		limit := resource.MustParse("300Mi")
+		volumes = append(volumes, corev1.Volume{Name: "journal", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{SizeLimit: &limit}}})
+	}
 	var envFrom []corev1.EnvFromSource
 	if len(s.Spec.EnvFrom) > 0 {
 		envFrom = append(envFrom, s.Spec.EnvFrom...)
@@ -168,10 +181,9 @@ func SuiteDeployment(s *v1alpha1.Suite, image string) *appsv1.Deployment {
 							AllowPrivilegeEscalation: ptr.To(false), ReadOnlyRootFilesystem: ptr.To(true),
 							Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
 						},
-						// The runner writes each run's Ginkgo report to a temporary folder.
-						VolumeMounts: []corev1.VolumeMount{{Name: "tmp", MountPath: "/tmp"}},
+						VolumeMounts: mounts,
 					}},
-					Volumes: []corev1.Volume{{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}},
+					Volumes: volumes,
 				},
 			},
 		},

@@ -26,10 +26,10 @@ import (
 
 const suiteImage = "ghcr.io/wattson-dev/wattson:v0.1.0"
 
-// sampleSuite reads the energy Suite of config/samples.
+// sampleSuite reads the shipped energy Suite (runtime/config, in the default install).
 func sampleSuite(t *testing.T) *v1alpha1.Suite {
 	t.Helper()
-	raw, err := os.ReadFile("../../config/samples/wattson_v1alpha1_suite.yaml")
+	raw, err := os.ReadFile("../../../runtime/config/suite.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,6 +159,24 @@ func TestSuiteDeploymentShape(t *testing.T) {
 	c := fleet.Spec.Template.Spec.Containers[0]
 	if !contains(c.Args, "--store.postgres-url=$("+render.StoreURLEnv+")") {
 		t.Errorf("fleet args %q lack the store URL from the environment", c.Args)
+	}
+	// With a store, runs PostgreSQL has not taken yet survive a container restart in the
+	// journal, a bounded emptyDir; without one there is nothing to journal.
+	if !contains(c.Args, "--store.journal="+render.JournalDir) {
+		t.Errorf("fleet args %q lack --store.journal=%s", c.Args, render.JournalDir)
+	}
+	vols := map[string]corev1.Volume{}
+	for _, v := range fleet.Spec.Template.Spec.Volumes {
+		vols[v.Name] = v
+	}
+	if j, ok := vols["journal"]; !ok || j.EmptyDir == nil || j.EmptyDir.SizeLimit == nil {
+		t.Errorf("fleet: no bounded journal emptyDir among %v", fleet.Spec.Template.Spec.Volumes)
+	}
+	if mounts := c.VolumeMounts; len(mounts) != 2 || mounts[1].MountPath != render.JournalDir {
+		t.Errorf("fleet: mounts %v, want /tmp and the journal at %s", mounts, render.JournalDir)
+	}
+	if n := len(min.Spec.Template.Spec.Volumes); n != 1 {
+		t.Errorf("minimal: %d volumes, want /tmp's only (no store, no journal)", n)
 	}
 	last := c.Env[len(c.Env)-1]
 	if last.Name != render.StoreURLEnv || last.ValueFrom.SecretKeyRef.Name != "wattson-history" || last.ValueFrom.SecretKeyRef.Key != "url" {

@@ -40,10 +40,14 @@ func post(t *testing.T, url, token string, files map[string][]byte, fields map[s
 		if err != nil {
 			t.Fatal(err)
 		}
-		w.Write(content)
+		if _, err := w.Write(content); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for k, v := range fields {
-		mw.WriteField(k, v)
+		if err := mw.WriteField(k, v); err != nil {
+			t.Fatal(err)
+		}
 	}
 	mw.Close()
 	req, _ := http.NewRequest(http.MethodPost, url, &body)
@@ -304,8 +308,12 @@ func TestUploadLimits(t *testing.T) {
 	// 7 MiB of zeros gzip to 7 kB; ten of them are 70 MiB gunzipped, over the 64 MiB total.
 	var zipped bytes.Buffer
 	zw := gzip.NewWriter(&zipped)
-	zw.Write(make([]byte, 7<<20))
-	zw.Close()
+	if _, err := zw.Write(make([]byte, 7<<20)); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
 	inflating := map[string][]byte{}
 	for i := range 10 {
 		inflating[fmt.Sprintf("Z%d.gz", i)] = zipped.Bytes()

@@ -70,7 +70,10 @@ func OpenJournal(dir string) (*Journal, []JournalRun, error) {
 		}
 		var je journalEntry
 		if err := json.Unmarshal(b, &je); err != nil || je.Run == nil || je.Run.ID == "" {
-			bad = append(bad, fmt.Errorf("journal file %s: not a run: %v", name, err))
+			if err == nil {
+				err = errors.New("no run ID")
+			}
+			bad = append(bad, fmt.Errorf("journal file %s: not a run: %w", name, err))
 			_ = os.Rename(filepath.Join(dir, name), filepath.Join(dir, "failed", name))
 			continue
 		}

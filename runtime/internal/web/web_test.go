@@ -98,12 +98,16 @@ func TestRerun(t *testing.T) {
 	if resp.StatusCode != 200 || run.ID != "r3" || len(reasons) != 1 || reasons[0] != "rerun" {
 		t.Errorf("rerun: %d %+v %v", resp.StatusCode, run, reasons)
 	}
-	if resp, err := http.Get(srv.URL + "/rerun"); err != nil || resp.StatusCode != http.StatusMethodNotAllowed {
-		t.Errorf("GET /rerun: %v %v", resp.StatusCode, err)
+	if resp, err := http.Get(srv.URL + "/rerun"); err != nil {
+		t.Errorf("GET /rerun: %v", err)
+	} else if resp.Body.Close(); resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("GET /rerun: %d, want %d", resp.StatusCode, http.StatusMethodNotAllowed)
 	}
 	noTrigger, _ := server(t, nil)
-	if resp, err := http.Post(noTrigger.URL+"/rerun", "", nil); err != nil || resp.StatusCode != http.StatusConflict {
-		t.Errorf("rerun in CI mode: %v %v", resp.StatusCode, err)
+	if resp, err := http.Post(noTrigger.URL+"/rerun", "", nil); err != nil {
+		t.Errorf("rerun in CI mode: %v", err)
+	} else if resp.Body.Close(); resp.StatusCode != http.StatusConflict {
+		t.Errorf("rerun in CI mode: %d, want %d", resp.StatusCode, http.StatusConflict)
 	}
 }
 

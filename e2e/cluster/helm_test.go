@@ -1,0 +1,131 @@
+package cluster
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wattson-dev/wattson/internal/procs"
+)
+
+// TestClusterHelm proves the Helm chart (charts/wattson) on the real-shaped cluster, from
+// nothing: the node comes up with the images hack/cluster/images.sh builds (Wattson's as
+// wattson.local/wattson:dev), prometheus-operator's CRDs are applied (the chart's prerequisite,
+// as README.md says), `helm install` installs the kit into wattson-system with
+// hack/cluster/helm/values.yaml (those images and the test timing), Wattson's CRDs come from the
+// chart's crds/, the simulator and the sample PDUs are applied beside it, every pod becomes
+// Ready, Prometheus scrapes every kit component and the energy specs go green; then `helm
+// upgrade` changes a value in place, `helm uninstall` removes the release, and the node goes
+// down. It runs only under `make cluster-helm` (WATTSON_CLUSTER_HELM=1).
+func TestClusterHelm(t *testing.T) {
+	if os.Getenv("WATTSON_CLUSTER_HELM") == "" {
+		t.Skip("the Helm install on the loopback cluster needs root and ten minutes: run `make cluster-helm`")
+	}
+	if os.Getuid() != 0 {
+		t.Fatal("make cluster-helm must run as root (containerd, kubelet, mounts and cgroups)")
+	}
+	root, err := procs.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin, err := procs.BinDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{root: root, bin: bin, dir: os.Getenv("WATTSON_CLUSTER_DIR")}
+	if e.dir == "" {
+		e.dir = "/var/lib/wattson-cluster"
+	}
+	helmHome := t.TempDir()
+	e.environ = append(os.Environ(),
+		"WATTSON_CLUSTER_DIR="+e.dir,
+		"KUBECONFIG="+filepath.Join(e.dir, "kubeconfig"),
+		"BIN="+e.bin,
+		// No user's repositories or plugins: nothing is fetched.
+		"HELM_CACHE_HOME="+helmHome, "HELM_CONFIG_HOME="+helmHome, "HELM_DATA_HOME="+helmHome,
+		"WATTSON_MIB_DIRS="+e.mibDirs())
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
+	defer cancel()
+
+	e.run(t, ctx, "down (leftovers)", "hack/cluster/cluster.sh", "down")
+	down := sync.OnceFunc(func() {
+		dctx, dcancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer dcancel()
+		e.run(t, dctx, "cluster down", "hack/cluster/cluster.sh", "down")
+	})
+	t.Cleanup(func() {
+		if t.Failed() {
+			e.dump(t)
+		}
+		for _, stop := range e.stops {
+			stop()
+		}
+		down()
+		e.printTimings(t)
+	})
+	kubectl, helm := filepath.Join(e.bin, "kubectl"), filepath.Join(e.bin, "helm")
+	steps := []struct {
+		name string
+		fn   func(*testing.T, context.Context)
+	}{
+		{"up", func(t *testing.T, ctx context.Context) {
+			e.run(t, ctx, "cluster up", "hack/cluster/cluster.sh", "up")
+			e.run(t, ctx, "images (Wattson's and third-party)", "hack/cluster/images.sh",
+				"wattson", "snmp-exporter", "prometheus", "alertmanager", "prometheus-operator", "prometheus-config-reloader")
+		}},
+		{"prerequisites", func(t *testing.T, ctx context.Context) {
+			// What README.md's Helm section says to run before helm install.
+			e.run(t, ctx, "prometheus-operator CRDs", kubectl, "apply", "--server-side", "-f", filepath.Join(e.bin, "prometheus-operator-crds"))
+			e.run(t, ctx, "namespace", kubectl, "create", "namespace", "wattson-system")
+			e.run(t, ctx, "namespace label", kubectl, "label", "namespace", "wattson-system", "pod-security.kubernetes.io/enforce=restricted")
+			e.run(t, ctx, "MIB ConfigMaps", "hack/cluster/prepare.sh", "mibs")
+			if out, err := e.output(ctx, kubectl, "get", "crd", "pdus.wattson.dev", "--ignore-not-found", "-o", "name"); err != nil || out != "" {
+				t.Fatalf("Wattson's CRDs exist before helm install (%q, %v): the proof that crds/ installs them would be void", out, err)
+			}
+		}},
+		{"helm install", func(t *testing.T, ctx context.Context) {
+			e.run(t, ctx, "helm install (--wait: every Deployment Available)", helm, "install", "wattson", filepath.Join(e.root, "charts/wattson"),
+				"--namespace", "wattson-system", "--values", filepath.Join(e.root, "hack/cluster/helm/values.yaml"), "--wait", "--timeout", "10m")
+			for _, crd := range []string{"pdus.wattson.dev", "pdumodels.wattson.dev", "suites.wattson.dev"} {
+				e.run(t, ctx, "CRDs from crds/", kubectl, "wait", "--for=condition=Established", "--timeout=60s", "crd/"+crd)
+			}
+			out := e.run(t, ctx, "fixtures (simulator, sample PDUs)", "/bin/bash", "-c",
+				`"$BIN/kustomize" build --load-restrictor LoadRestrictionsNone hack/cluster/helm | "$BIN/kubectl" apply --server-side -f -`)
+			t.Logf("fixtures:\n%s", out)
+		}},
+		{"port-forwards", e.forwards},
+		{"pods ready, targets up, specs green", e.green},
+		{"helm upgrade", func(t *testing.T, ctx context.Context) {
+			e.run(t, ctx, "helm upgrade --set operator.replicas=1", helm, "upgrade", "wattson", filepath.Join(e.root, "charts/wattson"),
+				"--namespace", "wattson-system", "--values", filepath.Join(e.root, "hack/cluster/helm/values.yaml"), "--set", "operator.replicas=1", "--wait", "--timeout", "5m")
+			if out, err := e.output(ctx, kubectl, "-n", "wattson-system", "get", "deploy", "wattson-operator", "-o", "jsonpath={.status.readyReplicas}/{.spec.replicas}"); err != nil || out != "1/1" {
+				t.Fatalf("after helm upgrade the operator has %q ready/wanted replicas (%v), want 1/1", out, err)
+			}
+		}},
+		{"helm uninstall", func(t *testing.T, ctx context.Context) {
+			e.run(t, ctx, "helm uninstall", helm, "uninstall", "wattson", "--namespace", "wattson-system", "--wait", "--timeout", "5m")
+			if out, err := e.output(ctx, kubectl, "-n", "wattson-system", "get", "deploy", "wattson-operator", "wattson-runtime", "--ignore-not-found", "-o", "name"); err != nil || out != "" {
+				t.Fatalf("left after helm uninstall: %q (%v)", out, err)
+			}
+		}},
+		{"down leaves nothing", func(t *testing.T, ctx context.Context) { down() }},
+	}
+	for _, s := range steps {
+		if !t.Run(s.name, func(t *testing.T) { s.fn(t, ctx) }) {
+			return
+		}
+	}
+}
+
+// output runs a command with the cluster's environment and returns its trimmed stdout.
+func (e *env) output(ctx context.Context, name string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir, cmd.Env = e.root, e.environ
+	out, err := cmd.Output()
+	return strings.TrimSpace(string(out)), err
+}
