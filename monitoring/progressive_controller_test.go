@@ -89,7 +89,7 @@ func TestArgoRolloutsControllerAnalysisRuns(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 		return addr
 	}
 	green, red := start("passing"), start("failing")
@@ -111,8 +111,8 @@ func TestArgoRolloutsControllerAnalysisRuns(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
 		if t.Failed() {
 			t.Logf("rollouts-controller:\n%s", tailLines(out.String(), 40))
 		}
