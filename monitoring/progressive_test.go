@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -83,16 +85,22 @@ func TestProgressiveDeliveryDryRun(t *testing.T) {
 	// The dry run validates: a wrong type and an unknown field are refused.
 	for what, edit := range map[string]func(m map[string]any){
 		`provider.prometheus.timeout "twenty"`: func(m map[string]any) {
-			unstructured.SetNestedField(m, "twenty", "provider", "prometheus", "timeout")
+			if err := unstructured.SetNestedField(m, "twenty", "provider", "prometheus", "timeout"); err != nil {
+				t.Fatal(err)
+			}
 		},
 		"provider.prometheus.adress (a typo)": func(m map[string]any) {
-			unstructured.SetNestedField(m, "http://x", "provider", "prometheus", "adress")
+			if err := unstructured.SetNestedField(m, "http://x", "provider", "prometheus", "adress"); err != nil {
+				t.Fatal(err)
+			}
 		},
 	} {
 		bad := decode(t, mustRead(t, filepath.Join(repo, pdDir, "analysis-template.yaml")))[0]
 		metrics, _, _ := unstructured.NestedSlice(bad.Object, "spec", "metrics")
 		edit(metrics[0].(map[string]any))
-		unstructured.SetNestedSlice(bad.Object, metrics, "spec", "metrics")
+		if err := unstructured.SetNestedSlice(bad.Object, metrics, "spec", "metrics"); err != nil {
+			t.Fatal(err)
+		}
 		bad.SetNamespace("wattson-system")
 		if err := c.Create(ctx, bad, client.DryRunAll, client.FieldValidation("Strict")); err == nil {
 			t.Errorf("an AnalysisTemplate with %s was accepted: the dry run does not validate", what)
@@ -166,8 +174,8 @@ func TestProgressiveDeliveryVerdicts(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() {
-			cmd.Process.Kill()
-			cmd.Wait()
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
 			if t.Failed() {
 				t.Logf("runtime on %s suite:\n%s", suite, tailLines(out.String(), 20))
 			}
@@ -374,7 +382,7 @@ func flaggerCheck(t *testing.T, bin, template, address, min string, vars ...stri
 }
 
 func stderrOf(err error) string {
-	if ee, ok := err.(*exec.ExitError); ok {
+	if ee := (*exec.ExitError)(nil); errors.As(err, &ee) {
 		return string(ee.Stderr)
 	}
 	return ""
@@ -394,7 +402,10 @@ func queryValue(t *testing.T, base, expr string) float64 {
 	if err := json.Unmarshal([]byte(b), &r); err != nil || len(r.Data.Result) != 1 {
 		return -1
 	}
-	var v float64
-	fmt.Sscan(r.Data.Result[0].Value[1].(string), &v)
+	str, _ := r.Data.Result[0].Value[1].(string)
+	v, err := strconv.ParseFloat(str, 64)
+	if err != nil {
+		return -1
+	}
 	return v
 }

@@ -136,7 +136,7 @@ func (e *env) probe(ctx context.Context, s *source, method, url string) (string,
 	case errors.As(err, &exit) && exit.ExitCode() == 2:
 		return "refused", text, nil
 	}
-	return "", text, fmt.Errorf("netprobe from %s: %v: %s", s.name, err, text)
+	return "", text, fmt.Errorf("netprobe from %s: %w: %s", s.name, err, text)
 }
 
 // networkPolicies proves every NetworkPolicy the kit ships (monitoring/network-policies and the
@@ -165,8 +165,8 @@ func (e *env) networkPolicies(t *testing.T, ctx context.Context) {
 	bb := strings.TrimSpace(e.run(t, ctx, "busybox version", "/bin/bash", "-c", `{ busybox 2>&1 || true; } | awk 'NR == 1 { print $2 }'`))
 	e.apply(t, ctx, fmt.Sprintf(probeManifest, probeNamespace, bb))
 	t.Cleanup(func() {
-		exec.Command(kubectl, "delete", "namespace", probeNamespace, "--wait=false").Run()
-		exec.Command(kubectl, "delete", "-n", "wattson-system", "networkpolicy", "wattson-e2e-allow-probe", "--ignore-not-found").Run()
+		_ = exec.Command(kubectl, "delete", "namespace", probeNamespace, "--wait=false").Run()                                              // cleanup
+		_ = exec.Command(kubectl, "delete", "-n", "wattson-system", "networkpolicy", "wattson-e2e-allow-probe", "--ignore-not-found").Run() // cleanup
 	})
 	other := &source{"pod in " + probeNamespace, probeNamespace, "probe", "probe"}
 	prometheus := e.ephemeralProbe(t, ctx, "Prometheus", "wattson-monitoring", "app.kubernetes.io/name=prometheus,prometheus=wattson", bb)
@@ -380,7 +380,7 @@ func (e *env) ephemeralProbe(t *testing.T, ctx context.Context, name, namespace,
 		cmd.Env = e.environ
 		out, err := cmd.CombinedOutput()
 		if err != nil || !strings.Contains(string(out), "running") {
-			return fmt.Errorf("ephemeral container %s in %s/%s: %v %s", container, namespace, pod, err, out)
+			return fmt.Errorf("ephemeral container %s in %s/%s: %w %s", container, namespace, pod, err, out)
 		}
 		return nil
 	}); err != nil {
@@ -388,4 +388,3 @@ func (e *env) ephemeralProbe(t *testing.T, ctx context.Context, name, namespace,
 	}
 	return &source{name + " (" + namespace + "/" + pod + ")", namespace, pod, container}
 }
-
