@@ -224,7 +224,7 @@ netpol-smoke: ## The kit's NetworkPolicies against the cluster's enforcer (kube-
 	hack/cluster/netpol-smoke.sh
 
 .PHONY: cluster-e2e
-cluster-e2e: cluster-tools ## From nothing: node up, skaffold build/deploy/verify (default install), targets up, a fault paged, NetworkPolicies probed, census, node down.
+cluster-e2e: cluster-tools ## From nothing: node up, skaffold build/deploy/verify (default install), targets up, a fault paged, NetworkPolicies probed, the dev loop timed, census, node down.
 	WATTSON_CLUSTER_E2E=1 $(GO) test -count=1 -v -timeout 45m ./e2e/cluster/
 
 ##@ Tools

@@ -499,6 +499,11 @@ func TestSkaffold(t *testing.T) {
 		{"dev", []string{"image: ghcr.io/wattson-dev/wattson-dev", "target: dev", "src: specs/**/*.go", "dest: /src", "- " + filepath.Join(repo, "monitoring/overlays/dev") + "\n"}},
 		{"cluster", []string{"push: false", `buildCommand: hack/cluster/images.sh --tag "$IMAGE" wattson`, "- hack/cluster/prepare.sh",
 			"image: ghcr.io/wattson-dev/wattson", "- " + filepath.Join(repo, "hack/cluster/kit") + "\n"}},
+		// What `skaffold dev` activates on the test cluster: no Dockerfile target, the suite
+		// compiled on the host and synced by the before-sync hook.
+		{"cluster,dev,cluster-dev", []string{`buildCommand: hack/cluster/images.sh --tag "$IMAGE" wattson`,
+			`buildCommand: hack/cluster/images.sh --tag "$IMAGE" wattson-dev`, "dest: /suite/src", "- hack/cluster/devsync.sh",
+			"- " + filepath.Join(repo, "hack/cluster/kit-dev") + "\n"}},
 	} {
 		args := []string{"diagnose", "--yaml-only"}
 		if tc.profile != "" {
@@ -532,6 +537,7 @@ func TestSkaffold(t *testing.T) {
 		{"k3d", []string{"--profile=k3d"}, kitImage},
 		{"dev", []string{"--profile=dev"}, kitImage + "-dev"},
 		{"cluster", []string{"--profile=cluster"}, kitImage},
+		{"cluster-dev", []string{"--profile=cluster,dev,cluster-dev"}, kitImage + "-dev"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rendered := filepath.Join(t.TempDir(), "rendered.yaml")

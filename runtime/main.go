@@ -70,6 +70,7 @@ type options struct {
 	junit      string
 
 	devDir, devPackage string
+	devBinary          string
 	devPoll            time.Duration
 
 	log             *logging.Config
@@ -115,6 +116,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.junit, "junit.output", "", "CI mode: write the last run as JUnit XML to this file.")
 	fs.StringVar(&o.devDir, "dev.watch-dir", "", "Dev mode: poll this folder's Go sources, rebuild the suite into --specs.binary and rerun on change.")
 	fs.StringVar(&o.devPackage, "dev.package", "", "Dev mode: the suite's package, relative to --dev.watch-dir (e.g. . or ./specs).")
+	fs.StringVar(&o.devBinary, "dev.watch-binary", "", "Dev mode without a Go toolchain: watch this file for a suite compiled elsewhere and copied in (skaffold sync of a binary built on your machine); each new complete one (a whole ELF file, matching FILE.sha256 when that exists, unchanged for one poll) is run at once and from then on. Until the first arrives, --specs.binary runs.")
 	fs.DurationVar(&o.devPoll, "dev.poll", 500*time.Millisecond, "Dev mode: how often to look for changes.")
 	o.log = logging.AddFlags(fs)
 	fs.BoolVar(&o.dryRun, "dry-run", false, "Validate the flags (and that the suite binary exists outside dev mode), then exit.")
@@ -169,12 +171,18 @@ func (o *options) validate() error {
 		return errors.New("--dev.watch-dir and --dev.package go together")
 	case o.devDir != "" && o.untilGreen > 0:
 		return errors.New("dev mode (--dev.watch-dir) and CI mode (--until-green) exclude each other")
+	case o.devBinary != "" && o.devDir != "":
+		return errors.New("--dev.watch-binary (a suite compiled elsewhere) and --dev.watch-dir (compiled here) exclude each other")
+	case o.devBinary != "" && o.untilGreen > 0:
+		return errors.New("dev mode (--dev.watch-binary) and CI mode (--until-green) exclude each other")
+	case o.devPoll <= 0:
+		return errors.New("--dev.poll must be positive")
 	case o.untilGreen > 1 && time.Duration(o.untilGreen-1)*o.interval >= o.ciTimeout:
 		return fmt.Errorf("--until-green %d cannot succeed within --timeout %s: %d pauses of --specs.interval %s alone take %s (lower the interval or raise the timeout)",
 			o.untilGreen, o.ciTimeout, o.untilGreen-1, o.interval, time.Duration(o.untilGreen-1)*o.interval)
 	case o.auth != "" && o.auth != auth.Kubernetes && o.auth != auth.None:
 		return fmt.Errorf("--web.auth %q: want kubernetes or none", o.auth)
-	case o.auth == auth.None && !auth.Loopback(o.listen) && o.devDir == "":
+	case o.auth == auth.None && !auth.Loopback(o.listen) && !o.dev():
 		return fmt.Errorf("--web.auth=none with --web.listen-address %q would open the API to the network: only on a loopback address or in dev mode", o.listen)
 	case o.lease < time.Second:
 		return errors.New("--fleet.lease must be at least 1s")
@@ -201,7 +209,7 @@ func (o *options) validate() error {
 		if fi, err := os.Stat(o.devDir); err != nil || !fi.IsDir() {
 			return fmt.Errorf("--dev.watch-dir %q is not a folder", o.devDir)
 		}
-	} else if o.dryRun {
+	} else if o.dryRun && o.devBinary == "" {
 		// Outside dry-run a missing binary is a harness error reported every run, not a crash:
 		// the image may be fine and the file arrive later (a volume, skaffold sync).
 		if _, err := os.Stat(o.binary); err != nil {
@@ -249,8 +257,14 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 	defer closeHistory()
 	builder := o.devBuilder()
-	sched := newScheduler(o, builder, m, hist, logger)
-	fl := newFleet(ctx, o, durable, builder, m, logger)
+	watched, cleanupWatched, err := o.devBinaryWatcher()
+	if err != nil {
+		logger.Error("dev mode", "err", err)
+		return 2
+	}
+	defer cleanupWatched()
+	sched := newScheduler(o, builder, watched, m, hist, logger)
+	fl := newFleet(ctx, o, durable, builder, watched, m, logger)
 	if o.serves() {
 		srv, err := serveWeb(o, sched, fl, m, hist, reg, logger)
 		if err != nil {
@@ -264,6 +278,9 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 	if builder != nil {
 		go watchSources(ctx, builder, sched, o, logger)
+	}
+	if watched != nil {
+		watchBinary(ctx, watched, sched, o, logger)
 	}
 	if fl != nil {
 		logger.Info("fleet mode: sharing the suite's runs with the other replicas through PostgreSQL",
@@ -299,6 +316,22 @@ func (o *options) devBuilder() *devwatch.Builder {
 		return nil
 	}
 	return &devwatch.Builder{Dir: o.devDir, Package: o.devPackage, Output: o.binary}
+}
+
+// dev is dev mode, either kind: the suite rebuilt here or compiled elsewhere and copied in.
+func (o *options) dev() bool { return o.devDir != "" || o.devBinary != "" }
+
+// devBinaryWatcher is dev mode's watcher of a suite compiled elsewhere (--dev.watch-binary), nil
+// without it, with the function that removes its private folder of installed copies.
+func (o *options) devBinaryWatcher() (*devwatch.Binary, func(), error) {
+	if o.devBinary == "" {
+		return nil, func() {}, nil
+	}
+	dir, err := os.MkdirTemp("", "wattson-dev-suite-")
+	if err != nil {
+		return nil, nil, fmt.Errorf("folder for the installed suite binaries: %w", err)
+	}
+	return &devwatch.Binary{Path: o.devBinary, Dir: dir}, func() { os.RemoveAll(dir) }, nil
 }
 
 // newRegistry is the runtime's private registry, with the Go and process collectors.
@@ -355,12 +388,12 @@ func (o *options) suiteRunner() *runner.Runner {
 
 // newScheduler runs the suite (built first in dev mode) and records each run in the metrics,
 // the history and the log.
-func newScheduler(o *options, builder *devwatch.Builder, m *metrics.Metrics, hist store.Store, logger *slog.Logger) *scheduler.Scheduler {
+func newScheduler(o *options, builder *devwatch.Builder, watched *devwatch.Binary, m *metrics.Metrics, hist store.Store, logger *slog.Logger) *scheduler.Scheduler {
 	r := o.suiteRunner()
 	return &scheduler.Scheduler{
 		Interval: o.interval,
 		Debounce: o.debounce,
-		Exec:     execFunc(r, builder),
+		Exec:     execFunc(r, builder, watched),
 		Record: func(run *report.Run) {
 			run.Revision = o.revision
 			m.Observe(run)
@@ -400,11 +433,32 @@ func watchSources(ctx context.Context, builder *devwatch.Builder, sched *schedul
 	}
 }
 
+// watchBinary is dev mode with a suite compiled elsewhere: install the watched binary if it is
+// there and complete (before the first run), then rerun whenever a new complete one arrives.
+func watchBinary(ctx context.Context, w *devwatch.Binary, sched *scheduler.Scheduler, o *options, logger *slog.Logger) {
+	switch ok, err := w.Install(); {
+	case ok:
+		logger.Info("dev mode: suite binary installed", "path", o.devBinary, "sha256", w.Digest())
+	case errors.Is(err, os.ErrNotExist):
+		logger.Info("dev mode: no suite binary copied in yet; running --specs.binary until one arrives", "path", o.devBinary, "specs.binary", o.binary)
+	default:
+		logger.Warn("dev mode: suite binary not installed; running --specs.binary until a complete one arrives", "path", o.devBinary, "specs.binary", o.binary, "err", err)
+	}
+	logger.Info("dev mode: watching the suite binary", "path", o.devBinary, "poll", o.devPoll)
+	go w.Watch(ctx, o.devPoll,
+		func(digest string) {
+			logger.Info("dev mode: new suite binary, rerunning", "path", o.devBinary, "sha256", digest)
+			sched.Trigger(scheduler.TriggerChange)
+		},
+		// Info, not a warning: a copy caught halfway is normal; one that never completes shows here.
+		func(err error) { logger.Info("dev mode: suite binary not run yet", "err", err) })
+}
+
 // newFleet wires fleet mode (watch mode with PostgreSQL): the runs come from the shared queue,
 // are recorded in the queue's transaction, and the metrics export the fleet's view. It returns
 // nil outside fleet mode, saying so when told there are several replicas.
-func newFleet(ctx context.Context, o *options, durable *store.Durable, b *devwatch.Builder, m *metrics.Metrics, logger *slog.Logger) *fleet.Fleet {
-	if durable == nil || o.ci() || b != nil {
+func newFleet(ctx context.Context, o *options, durable *store.Durable, b *devwatch.Builder, watched *devwatch.Binary, m *metrics.Metrics, logger *slog.Logger) *fleet.Fleet {
+	if durable == nil || o.ci() || o.dev() {
 		if o.replicas > 1 {
 			logger.Warn("NOT SHARING THE WORK: fleet mode needs --store.postgres-url (and watch mode); this replica runs the suite on its own, so each of the replicas does every run",
 				"fleet.replicas", o.replicas)
@@ -416,7 +470,7 @@ func newFleet(ctx context.Context, o *options, durable *store.Durable, b *devwat
 		r.Suite = strings.TrimSuffix(filepath.Base(o.binary), ".test")
 	}
 	pool := durable.Pool()
-	exec := execFunc(r, b)
+	exec := execFunc(r, b, watched)
 	f := &fleet.Fleet{Pool: pool, Suite: r.Suite, Replica: o.replica, Interval: o.interval, Lease: o.lease,
 		Debounce: o.debounce, Logger: logger,
 		Exec: func(ctx context.Context) *report.Run {
@@ -437,9 +491,18 @@ func newFleet(ctx context.Context, o *options, durable *store.Durable, b *devwat
 	return f
 }
 
-// execFunc runs the suite, building it first in dev mode; a failed build is a harness error.
-func execFunc(r *runner.Runner, b *devwatch.Builder) func(context.Context) *report.Run {
+// execFunc runs the suite, building it first in dev mode, or running the binary last copied in
+// (--dev.watch-binary); a failed build is a harness error.
+func execFunc(r *runner.Runner, b *devwatch.Builder, watched *devwatch.Binary) func(context.Context) *report.Run {
 	return func(ctx context.Context) *report.Run {
+		if watched != nil {
+			rr := *r
+			rr.Binary = watched.Current(r.Binary)
+			if rr.Dir == "" {
+				rr.Dir = filepath.Dir(r.Binary) // where it ran before the first copy came in
+			}
+			return rr.Run(ctx)
+		}
 		if b != nil {
 			start := time.Now()
 			if err := b.Build(ctx); err != nil {

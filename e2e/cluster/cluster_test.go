@@ -28,7 +28,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"text/tabwriter"
 	"time"
@@ -119,6 +118,7 @@ func TestCluster(t *testing.T) {
 		{"Rollout gated on the suite (Argo Rollouts)", e.rollout},
 		{"NetworkPolicies enforced", e.networkPolicies},
 		{"tenant credentials need a RoleBinding", e.credentials},
+		{"skaffold dev: first result, save to rerun", e.devLoop},
 		{"nothing sent off the machine", e.census},
 		{"down leaves nothing", func(t *testing.T, ctx context.Context) { down() }},
 	}
@@ -293,84 +293,6 @@ func (e *env) census(t *testing.T, ctx context.Context) {
 	e.took(fmt.Sprintf("sockets checked, none off the cluster: %d; %s", checked, strings.TrimSpace(out)), 0)
 }
 
-// devLoop runs `skaffold dev -p node` in a copy of the work tree, adds a spec file once the
-// runtime has run the suite, and waits for the rerun's result in the runtime's log (streamed by
-// skaffold) and in its metrics.
-func (e *env) devLoop(t *testing.T, ctx context.Context) { //nolint:unused // the dev-loop step (devLoop), out of the steps until issue 15 makes skaffold dev work on this cluster
-	work := t.TempDir()
-	e.copyTree(t, work)
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	cmd := exec.Command(filepath.Join(e.bin, "skaffold"), "dev", "-p", "node", "--kube-context", kubeContext, "--port-forward=off", "--cleanup=false")
-	cmd.Dir, cmd.Env = work, append(e.environ, "WATTSON_MIB_DIRS="+e.mibDirs())
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	pr, pw := io.Pipe()
-	cmd.Stdout, cmd.Stderr = pw, pw
-	lines := newLineLog()
-	go lines.read(pr)
-	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		// skaffold dev stops on SIGINT; the kit stays (--cleanup=false) for cluster down.
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-		pw.Close()
-		if t.Failed() {
-			t.Logf("skaffold dev output:\n%s", lines.tail(80))
-		}
-	}()
-	// Any complete run: the kit was just redeployed (a fresh simulator resets its energy counters,
-	// which the energy specs rightly report for their window); the loop, not the verdict, is timed.
-	devRun := regexp.MustCompile(`msg="run (passed|failed)"`)
-	if _, err := lines.wait(ctx, 15*time.Minute, 0, devRun); err != nil {
-		t.Fatalf("the runtime in dev mode never reported a run: %v", err)
-	}
-	e.took("skaffold dev: dev image built, deployed, first run", time.Since(start))
-
-	nonce := fmt.Sprintf("%d", time.Now().UnixNano())
-	name := "Dev loop " + nonce
-	spec := fmt.Sprintf(`package specs_test
-
-import . "github.com/onsi/ginkgo/v2"
-
-var _ = Describe(%q, Label("devloop"), func() {
-	It("reruns on save", func() {})
-})
-`, name)
-	mark := lines.len()
-	saved := time.Now()
-	if err := os.WriteFile(filepath.Join(work, "specs", "devloop_"+nonce+"_test.go"), []byte(spec), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	changeRun := regexp.MustCompile(`msg="run (passed|failed)".*trigger=change`)
-	if _, err := lines.wait(ctx, 5*time.Minute, mark, changeRun); err != nil {
-		t.Fatalf("no rerun after the edit in the runtime's log: %v", err)
-	}
-	e.took("skaffold dev: save → rerun result in the log", time.Since(saved))
-	if err := poll(ctx, time.Minute, func() error {
-		b, err := httpGet(ctx, e.runtimeURL+"/metrics")
-		if err != nil {
-			return err
-		}
-		if !regexp.MustCompile(`wattson_spec_passing\{[^}]*spec="` + regexp.QuoteMeta(name+" reruns on save") + `"[^}]*\} 1`).Match(b) {
-			return fmt.Errorf("no passing series for the new spec %q", name)
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	e.took("skaffold dev: save → new spec in the runtime's metrics", time.Since(saved))
-}
-
 // run runs a repository script or tool with the cluster's environment, recording its time.
 func (e *env) run(t *testing.T, ctx context.Context, step, name string, args ...string) string {
 	t.Helper()
@@ -388,28 +310,6 @@ func (e *env) run(t *testing.T, ctx context.Context, step, name string, args ...
 		t.Fatalf("%s: %s %s: %v\n%s", step, filepath.Base(name), strings.Join(args, " "), err, tail(out.String(), 60))
 	}
 	return out.String()
-}
-
-// copyTree copies the work tree's files (tracked and new, as git sees them) into dir, with bin/
-// linked, for a skaffold dev that edits files of its own.
-func (e *env) copyTree(t *testing.T, dir string) { //nolint:unused // the dev-loop step (devLoop), out of the steps until issue 15 makes skaffold dev work on this cluster
-	t.Helper()
-	sh := `git ls-files -co --exclude-standard -z | xargs -0 tar -cf - --ignore-failed-read 2>/dev/null | tar -xf - -C "$1" && ` +
-		`ln -s "$2" "$1/bin" && cd "$1" && git init -q && git add -A`
-	cmd := exec.Command("bash", "-c", sh, "copy", dir, e.bin)
-	cmd.Dir = e.root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("copy the work tree: %v\n%s", err, out)
-	}
-}
-
-func (e *env) mibDirs() string { //nolint:unused // the dev-loop step (devLoop), out of the steps until issue 15 makes skaffold dev work on this cluster
-	base := filepath.Join(e.root, "..", "shared", "fixtures", "mibs")
-	var dirs []string
-	for _, d := range []string{"ietf", "vendor/apc", "vendor/raritan", "vendor/cyberpower"} {
-		dirs = append(dirs, filepath.Join(base, d))
-	}
-	return strings.Join(dirs, " ")
 }
 
 // dump logs what explains a failure: pods, events and the kit's logs.

@@ -132,39 +132,21 @@ wattson_bins() {
   echo "$out"
 }
 
-# dev_image REF: the runtime in dev mode (skaffold dev -p node): the Go toolchain, the source
-# with its modules vendored, and busybox's tar for skaffold's file sync, FROM scratch. The suite is
-# built once inside the image, at the path the pod rebuilds it from, so the pod's first rebuild
-# after an edit reuses the build cache.
+# dev_image REF: the runtime for `skaffold dev` on this cluster (skaffold.yaml's cluster-dev
+# profile), FROM scratch and with no Go toolchain: the runtime and the suite, both compiled here on
+# the host with its warm build cache (the suite by devsync.sh, which also compiles and copies in
+# every saved version), and busybox as tar and rm for skaffold's file sync and devsync.sh's copy
+# (about 70 MB in all). The runtime runs /specs.test until a new suite arrives in /suite.
 dev_image() {
-  local ref=$1 src=$DIR/images/dev-src goroot busybox c out
-  goroot=$(go env GOROOT)
+  local ref=$1 busybox out=$DIR/images/dev
   busybox=$(command -v busybox) || die "busybox not found; run: apt-get install -y busybox-static"
   file -b "$busybox" | grep -q 'statically linked' || die "$busybox is not static; run: apt-get install -y busybox-static"
-  rm -rf "$src" && mkdir -p "$src"
-  # Tracked and new files, as in the work tree (skaffold dev syncs edits on top).
-  (cd "$ROOT" && git ls-files -co --exclude-standard -z | xargs -0 tar -cf - --ignore-failed-read 2>/dev/null) | tar -xf - -C "$src"
-  (cd "$src" && go mod vendor)
   # Its own folder: skaffold may build the wattson image at the same time.
-  out=$DIR/images/dev-bin
-  mkdir -p "$out"
-  (cd "$ROOT" && CGO_ENABLED=0 go build -trimpath -o "$out/wattson-runtime" ./runtime)
-  c=$(buildah from scratch)
-  buildah copy --quiet "$c" "$goroot" /usr/local/go >/dev/null
-  local b
-  for b in sh tar chown mkdir; do buildah copy --quiet "$c" "$busybox" "/bin/$b" >/dev/null; done
-  buildah copy --quiet "$c" "$out/wattson-runtime" /usr/local/bin/wattson-runtime >/dev/null
-  buildah copy --quiet "$c" "$src" /src >/dev/null
-  buildah config --env PATH=/usr/local/bin:/usr/local/go/bin:/bin --env HOME=/home/dev \
-    --env GOCACHE=/home/dev/.cache/go-build --env GOFLAGS=-mod=vendor --env CGO_ENABLED=0 \
-    --env GOTOOLCHAIN=local --workingdir /src "$c"
-  buildah run --isolation chroot "$c" -- /bin/mkdir -p /tmp /home/dev
-  buildah run --isolation chroot "$c" -- /usr/local/go/bin/go test -c -o /home/dev/specs.test ./specs
-  buildah run --isolation chroot "$c" -- /bin/chown -R 65532:65532 /src /home/dev /tmp
-  buildah config --user 65532:65532 --entrypoint '["wattson-runtime"]' \
-    --cmd '["--dev.watch-dir=/src", "--dev.package=./specs", "--specs.binary=/home/dev/specs.test"]' "$c"
-  buildah commit --quiet --rm --format docker "$c" "$ref" >/dev/null
-  import "$ref"
+  rm -rf "$out" && mkdir -p "$out"
+  (cd "$ROOT" && CGO_ENABLED=0 go build -trimpath -ldflags "$(hack/ldflags.sh)" -o "$out/wattson-runtime" ./runtime)
+  "$ROOT/hack/cluster/devsync.sh" --build "$out"
+  image "$ref" 65532:65532 '["/wattson-runtime"]' "$out/wattson-runtime:/" "$out/specs.test:/" \
+    "$busybox:/bin/tar" "$busybox:/bin/rm"
 }
 
 # postgres_root DIR: a root file system for Debian's PostgreSQL 15 in DIR: initdb, postgres and

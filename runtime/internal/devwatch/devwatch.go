@@ -1,6 +1,8 @@
-// Package devwatch is the runtime's dev mode: it polls the spec sources for changes (polling,
-// not inotify, so it works with skaffold file sync and network file systems), rebuilds the suite
-// with the Go toolchain and asks for a rerun.
+// Package devwatch is the runtime's dev mode, in two kinds. Builder polls the spec sources for
+// changes (polling, not inotify, so it works with skaffold file sync and network file systems),
+// rebuilds the suite with the Go toolchain and asks for a rerun. Binary watches for a suite
+// compiled elsewhere and copied in, and installs each complete one: the pod then needs no Go
+// toolchain, and the build uses the developer's warm build cache.
 package devwatch
 
 import (

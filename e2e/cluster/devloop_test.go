@@ -1,0 +1,189 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The dev loop's budgets on a warm machine (issue 15): `skaffold dev` to the first spec result,
+// and a saved spec to its result.
+const (
+	devFirstBudget = 60 * time.Second
+	devSaveBudget  = 5 * time.Second
+)
+
+var (
+	// devRunLine is the dev runtime's line for a finished run (logfmt, which only the dev runtime
+	// writes: the kit's writes JSON), as skaffold streams it.
+	devRunLine = regexp.MustCompile(`msg="run (passed|failed)".*trigger=(start|change)`)
+	// devSyncLine is hack/cluster/devsync.sh's report of one compile and copy.
+	devSyncLine = regexp.MustCompile(`devsync: suite compiled in [0-9.]+s, copied into \S+ in [0-9.]+s`)
+	watching    = regexp.MustCompile(`Watching for changes`)
+)
+
+// devLoop runs `skaffold dev` as specs/README.md says (the cluster-dev profile switches on by
+// itself; --watch-poll-interval=200, skaffold's wait for a burst of writes to end) in a copy of the
+// work tree, times it to the dev runtime's first run in the log skaffold streams, saves a new spec
+// file there and times the save to that spec's result in the runtime's metrics (and its run in the
+// log). The spec goes through skaffold's sync: hack/cluster/devsync.sh compiles it on the host and
+// copies the binary in, the runtime (--dev.watch-binary) reruns. Over a budget, the step fails.
+func (e *env) devLoop(t *testing.T, ctx context.Context) {
+	work := t.TempDir()
+	e.copyTree(t, work)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	cmd := exec.Command(filepath.Join(e.bin, "skaffold"), "dev", "--kube-context", kubeContext, "--port-forward=off", "--cleanup=false", "--watch-poll-interval=200")
+	cmd.Dir, cmd.Env = work, append(e.environ, "WATTSON_MIB_DIRS="+e.mibDirs())
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	lines := newLineLog()
+	go lines.read(pr)
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		// skaffold dev stops on SIGINT; the kit stays (--cleanup=false) for cluster down.
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+		pw.Close()
+		if t.Failed() {
+			t.Logf("skaffold dev output:\n%s", lines.tail(120))
+		}
+	}()
+
+	// Any complete run: the redeployed kit may still be settling (the loop, not the verdict, is
+	// timed), but it must be the dev runtime's first, on the suite the dev image brought.
+	line, err := lines.wait(ctx, 10*time.Minute, 0, devRunLine)
+	if err != nil {
+		t.Fatalf("the dev runtime never reported a run: %v", err)
+	}
+	first := time.Since(start)
+	e.took(fmt.Sprintf("skaffold dev: start → first spec result (budget %s)", devFirstBudget), first)
+	t.Logf("first run after %.1fs: %s", first.Seconds(), line)
+	if !strings.Contains(line, "trigger=start") {
+		t.Errorf("the dev runtime's first run was not its start run: %s", line)
+	}
+	// skaffold watches only once it has deployed and the kit is rolled out.
+	if _, err := lines.wait(ctx, 5*time.Minute, 0, watching); err != nil {
+		t.Fatalf("skaffold dev never started watching: %v", err)
+	}
+	runtimeURL := e.portForward(t, ctx, "wattson-system", "wattson-runtime", 9464)
+
+	nonce := fmt.Sprintf("%d", time.Now().UnixNano())
+	name := "Dev loop " + nonce
+	spec := fmt.Sprintf(`package specs_test
+
+import . "github.com/onsi/ginkgo/v2"
+
+var _ = Describe(%q, Label("devloop"), func() {
+	It("reruns on save", func() {})
+})
+`, name)
+	series := regexp.MustCompile(`wattson_spec_passing\{[^}]*spec="` + regexp.QuoteMeta(name+" reruns on save") + `"[^}]*\} 1`)
+	mark := lines.len()
+	saved := time.Now()
+	if err := os.WriteFile(filepath.Join(work, "specs", "devloop_"+nonce+"_test.go"), []byte(spec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The new spec passing in the runtime's metrics is its result; polled every 50 ms.
+	if err := pollEvery(ctx, 2*time.Minute, 50*time.Millisecond, func() error {
+		b, err := httpGet(ctx, runtimeURL+"/metrics")
+		if err != nil {
+			return err
+		}
+		if !series.Match(b) {
+			return fmt.Errorf("no passing series for the new spec %q", name)
+		}
+		return nil
+	}); err != nil {
+		t.Fatalf("save → result: %v", err)
+	}
+	toResult := time.Since(saved)
+	e.took(fmt.Sprintf("skaffold dev: save → new spec's result in the runtime's metrics (budget %s)", devSaveBudget), toResult)
+	changeRun := regexp.MustCompile(`msg="run (passed|failed)".*trigger=change`)
+	if _, err := lines.wait(ctx, time.Minute, mark, changeRun); err != nil {
+		t.Errorf("no rerun after the save in the runtime's log: %v", err)
+	} else {
+		e.took("skaffold dev: save → rerun in the log skaffold streams", time.Since(saved))
+	}
+	sync, err := lines.wait(ctx, time.Second, mark, devSyncLine)
+	if err != nil {
+		t.Errorf("the save did not go through skaffold's sync hook (hack/cluster/devsync.sh): %v", err)
+	} else {
+		t.Logf("%s", sync)
+		e.took("skaffold dev: "+devSyncLine.FindString(sync), 0)
+	}
+	if s := lines.since(mark); strings.Contains(s, "Building [ghcr.io/wattson-dev/wattson") {
+		t.Errorf("the save rebuilt an image instead of syncing:\n%s", s)
+	}
+	if first > devFirstBudget {
+		t.Errorf("skaffold dev took %.1fs to the first spec result, over the budget of %s", first.Seconds(), devFirstBudget)
+	}
+	if toResult > devSaveBudget {
+		t.Errorf("save → result took %.1fs, over the budget of %s", toResult.Seconds(), devSaveBudget)
+	}
+}
+
+// copyTree copies the work tree's files (tracked and new, as git sees them) into dir, with bin/
+// linked, for a skaffold dev that edits files of its own.
+func (e *env) copyTree(t *testing.T, dir string) {
+	t.Helper()
+	sh := `git ls-files -co --exclude-standard -z | xargs -0 tar -cf - --ignore-failed-read 2>/dev/null | tar -xf - -C "$1" && ` +
+		`ln -s "$2" "$1/bin" && cd "$1" && git init -q && git add -A`
+	cmd := exec.Command("bash", "-c", sh, "copy", dir, e.bin)
+	cmd.Dir = e.root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("copy the work tree: %v\n%s", err, out)
+	}
+}
+
+// mibDirs are the shared fixtures' MIB folders, for prepare.sh in a copy of the tree (where
+// ../shared is not beside it).
+func (e *env) mibDirs() string {
+	base := filepath.Join(e.root, "..", "shared", "fixtures", "mibs")
+	var dirs []string
+	for _, d := range []string{"ietf", "vendor/apc", "vendor/raritan", "vendor/cyberpower"} {
+		dirs = append(dirs, filepath.Join(base, d))
+	}
+	return strings.Join(dirs, " ")
+}
+
+// pollEvery retries f every interval until it succeeds or timeout passes, returning its last error.
+func pollEvery(ctx context.Context, timeout, interval time.Duration, f func() error) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		err := f()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return err
+		}
+		time.Sleep(interval)
+	}
+}
+
+// since is the log from line index from on.
+func (l *lineLog) since(from int) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Join(l.lines[min(from, len(l.lines)):], "\n")
+}

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# devsync.sh is the host half of `skaffold dev` on the test cluster (skaffold.yaml's cluster-dev
+# profile): it compiles the spec suite here, with this machine's warm Go build cache, and copies
+# the binary and its sha256 into the dev runtime's /suite, where the runtime
+# (--dev.watch-binary=/suite/specs.test) installs it once it is whole and reruns. The pod has no
+# Go toolchain and compiles nothing.
+#
+# skaffold runs it as the dev image's before-sync hook whenever a spec source (specs/**/*.go) is
+# saved; images.sh runs `--build` for the dev image's first suite.
+#
+# Usage:
+#   hack/cluster/devsync.sh               compile and copy into the runtime pod (KUBECONFIG from the environment)
+#   hack/cluster/devsync.sh --build DIR   compile into DIR/specs.test and DIR/specs.test.sha256 only
+#
+# A spec that does not compile is printed and the runtime keeps its last suite; skaffold dev goes
+# on watching (the hook exits 0, so that one typo does not end the session).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BIN=${BIN:-$ROOT/bin}
+NAMESPACE=${WATTSON_DEV_NAMESPACE:-wattson-system}
+log() { printf '%s devsync: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+# build DIR: the suite as the images have it (static, -trimpath: the same compile cache as `make
+# build` and images.sh), without symbol tables (-s -w: a faster link and a smaller copy).
+build() {
+  local dir=$1
+  mkdir -p "$dir"
+  (cd "$ROOT" && CGO_ENABLED=0 go test -c -trimpath -ldflags "-s -w" -o "$dir/specs.test.new" ./specs)
+  mv -f "$dir/specs.test.new" "$dir/specs.test"
+  (cd "$dir" && sha256sum specs.test >specs.test.sha256)
+}
+
+if [[ ${1:-} == --build ]]; then
+  [[ $# == 2 ]] || { log "usage: devsync.sh --build DIR"; exit 2; }
+  build "$2"
+  exit 0
+fi
+
+start=$(date +%s.%N)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+if ! out=$(build "$tmp" 2>&1); then
+  log "the specs do not compile; the runtime keeps running its last suite:"
+  printf '%s\n' "$out" >&2
+  exit 0
+fi
+built=$(date +%s.%N)
+ctx=()
+[[ -n ${SKAFFOLD_KUBE_CONTEXT:-} ]] && ctx=(--context "$SKAFFOLD_KUBE_CONTEXT")
+# The binary first, then its digest: the runtime waits until both are there and agree.
+tar -C "$tmp" -cf - specs.test specs.test.sha256 |
+  "$BIN/kubectl" "${ctx[@]}" -n "$NAMESPACE" exec -i deploy/wattson-runtime -c runtime -- tar -xf - -C /suite
+done_=$(date +%s.%N)
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
+log "suite compiled in $(secs "$start" "$built")s, copied into deploy/wattson-runtime:/suite in $(secs "$built" "$done_")s ($(du -h "$tmp/specs.test" | cut -f1), sha256 $(cut -c1-12 "$tmp/specs.test.sha256"))"
