@@ -38,8 +38,11 @@ func (s *Stack) applyOperatorRBAC(ctx context.Context) (string, error) {
 		return "", err
 	}
 	var k struct{ Resources []string }
-	if err := sigsyaml.Unmarshal(raw, &k); err != nil || len(k.Resources) == 0 {
-		return "", fmt.Errorf("%s/kustomization.yaml: no resources (%v)", dir, err)
+	if err := sigsyaml.Unmarshal(raw, &k); err != nil {
+		return "", fmt.Errorf("%s/kustomization.yaml: %w", dir, err)
+	}
+	if len(k.Resources) == 0 {
+		return "", fmt.Errorf("%s/kustomization.yaml: no resources", dir)
 	}
 	for _, f := range k.Resources {
 		path := filepath.Join(dir, f)
