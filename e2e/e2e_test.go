@@ -18,6 +18,7 @@ import (
 	"github.com/wattson-dev/wattson/internal/stack"
 	"github.com/wattson-dev/wattson/internal/testenv"
 	"github.com/wattson-dev/wattson/operator/api/v1alpha1"
+	"github.com/wattson-dev/wattson/specs/prom"
 	"github.com/wattson-dev/wattson/specs/sim"
 )
 
@@ -87,16 +88,18 @@ func TestEndToEnd(t *testing.T) {
 	t.Run("green", func(t *testing.T) {
 		start := time.Now()
 		var st stack.Status
+		var down error
 		for time.Since(start) < 4*time.Minute {
 			st = s.Status(ctx)
+			down = kitTargetsDown(ctx, s)
 			if st.PDUs == len(stack.DemoPDUs) && st.PDUsReady == st.PDUs && st.PDUsCollecting == st.PDUs &&
-				st.RunResult == "passed" && st.SpecsFailed == 0 && st.SpecsPassed > 0 {
-				t.Logf("all green after %s: %s", time.Since(start).Round(time.Second), st)
+				st.RunResult == "passed" && st.SpecsFailed == 0 && st.SpecsPassed > 0 && down == nil {
+				t.Logf("all green after %s: %s; every kit target up", time.Since(start).Round(time.Second), st)
 				return
 			}
 			time.Sleep(time.Second)
 		}
-		t.Fatalf("not green within 4m: %s", st)
+		t.Fatalf("not green within 4m: %s; kit targets down: %v", st, down)
 	})
 	if t.Failed() {
 		return
@@ -104,6 +107,36 @@ func TestEndToEnd(t *testing.T) {
 
 	t.Run("fault to alert", func(t *testing.T) { faultLatencies(ctx, t, s, logf) })
 	t.Run("fault specs need their rules", func(t *testing.T) { faultSpecsNeedRules(ctx, t, s, rules, logf) })
+}
+
+// kitTargetsDown is nil when Prometheus has an up target for each of Wattson's own components, as
+// the cluster e2e requires of the kit's ServiceMonitors; the operator's is HTTPS with a token.
+func kitTargetsDown(ctx context.Context, s *stack.Stack) error {
+	res, err := prom.New(s.Prometheus.URL).API().Targets(ctx)
+	if err != nil {
+		return err
+	}
+	targets := res.Active
+	var down []string
+	for _, job := range []string{"wattson-operator", "wattson-runtime", "wattson-snmpsim", "wattson-snmp-exporter"} {
+		up := false
+		for _, tg := range targets {
+			up = up || (tg.ScrapePool == job && tg.Health == "up")
+		}
+		if !up {
+			state := "no target"
+			for _, tg := range targets {
+				if tg.ScrapePool == job {
+					state = fmt.Sprintf("%s %s: %s", tg.ScrapeURL, tg.Health, tg.LastError)
+				}
+			}
+			down = append(down, job+" ("+state+")")
+		}
+	}
+	if len(down) > 0 {
+		return fmt.Errorf("%v", down)
+	}
+	return nil
 }
 
 // fault is a simulator fault and the alert that must page for it.

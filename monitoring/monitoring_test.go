@@ -59,6 +59,7 @@ var renders = []render{
 	{name: "local", dir: "monitoring/overlays/local", complete: true},
 	{name: "dev", dir: "monitoring/overlays/dev", complete: true},
 	{name: "cluster", dir: "hack/cluster/kit", complete: true},
+	{name: "cluster-dev", dir: "hack/cluster/kit-dev", complete: true},
 	{name: "operator", dir: "monitoring/operator"},
 	{name: "runtime", dir: "runtime/config", namespaces: []string{"wattson-system"}},
 	// README.md's "bring your own Prometheus" kustomization, with local paths.
@@ -502,7 +503,7 @@ func TestSkaffold(t *testing.T) {
 		// What `skaffold dev` activates on the test cluster: no Dockerfile target, the suite
 		// compiled on the host and synced by the before-sync hook.
 		{"cluster,dev,cluster-dev", []string{`buildCommand: hack/cluster/images.sh --tag "$IMAGE" wattson`,
-			`buildCommand: hack/cluster/images.sh --tag "$IMAGE" wattson-dev`, "dest: /tmp/suite/src", "- hack/cluster/devsync.sh",
+			`buildCommand: hack/cluster/images.sh --tag "$IMAGE" wattson-dev`, "dest: /suite/src", "- hack/cluster/devsync.sh",
 			"- " + filepath.Join(repo, "hack/cluster/kit-dev") + "\n"}},
 	} {
 		args := []string{"diagnose", "--yaml-only"}

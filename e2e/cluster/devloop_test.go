@@ -58,13 +58,13 @@ func (e *env) devLoop(t *testing.T, ctx context.Context) {
 	}
 	defer func() {
 		// skaffold dev stops on SIGINT; the kit stays (--cleanup=false) for cluster down.
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
 		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
+		go func() { _ = cmd.Wait(); close(done) }()
 		select {
 		case <-done:
 		case <-time.After(30 * time.Second):
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 			<-done
 		}
 		pw.Close()

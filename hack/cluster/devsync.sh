@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # devsync.sh is the host half of `skaffold dev` on the test cluster (skaffold.yaml's cluster-dev
 # profile): it compiles the spec suite here, with this machine's warm Go build cache, and copies
-# the binary and its sha256 into the dev runtime's /tmp/suite, where the runtime
-# (WATTSON_DEV_WATCH_BINARY=/tmp/suite/specs.test) installs it once it is whole and reruns. The pod has no
+# the binary and its sha256 into the dev runtime's /suite, where the runtime
+# (--dev.watch-binary=/suite/specs.test) installs it once it is whole and reruns. The pod has no
 # Go toolchain and compiles nothing.
 #
 # skaffold runs it as the dev image's before-sync hook whenever a spec source (specs/**/*.go) is
@@ -19,8 +19,6 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=${BIN:-$ROOT/bin}
 NAMESPACE=${WATTSON_DEV_NAMESPACE:-wattson-system}
-# The energy Suite's runtime, made by the operator (hack/cluster/kit-dev/suite-dev.yaml).
-TARGET=${WATTSON_DEV_TARGET:-deploy/wattson-suite-energy}
 log() { printf '%s devsync: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 # build DIR: the suite as the images have it (static, -trimpath: the same compile cache as `make
@@ -42,7 +40,7 @@ fi
 start=$(date +%s.%N)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-if ! out=$(build "$tmp/suite" 2>&1); then
+if ! out=$(build "$tmp" 2>&1); then
   log "the specs do not compile; the runtime keeps running its last suite:"
   printf '%s\n' "$out" >&2
   exit 0
@@ -51,8 +49,8 @@ built=$(date +%s.%N)
 ctx=()
 [[ -n ${SKAFFOLD_KUBE_CONTEXT:-} ]] && ctx=(--context "$SKAFFOLD_KUBE_CONTEXT")
 # The binary first, then its digest: the runtime waits until both are there and agree.
-tar -C "$tmp" -cf - suite/specs.test suite/specs.test.sha256 |
-  "$BIN/kubectl" "${ctx[@]}" -n "$NAMESPACE" exec -i "$TARGET" -c runtime -- tar -xf - -C /tmp
+tar -C "$tmp" -cf - specs.test specs.test.sha256 |
+  "$BIN/kubectl" "${ctx[@]}" -n "$NAMESPACE" exec -i deploy/wattson-runtime -c runtime -- tar -xf - -C /suite
 done_=$(date +%s.%N)
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
-log "suite compiled in $(secs "$start" "$built")s, copied into $TARGET:/tmp/suite in $(secs "$built" "$done_")s ($(du -h "$tmp/suite/specs.test" | cut -f1), sha256 $(cut -c1-12 "$tmp/suite/specs.test.sha256"))"
+log "suite compiled in $(secs "$start" "$built")s, copied into deploy/wattson-runtime:/suite in $(secs "$built" "$done_")s ($(du -h "$tmp/specs.test" | cut -f1), sha256 $(cut -c1-12 "$tmp/specs.test.sha256"))"
