@@ -91,6 +91,13 @@ test-longterm: tools-check build ## Prove the long-term overlay: Prometheus remo
 	hack/tools.sh victoriametrics
 	WATTSON_LONGTERM=1 $(GO) test $(GOTEST_FLAGS) -count=1 -v -run TestLongTermEnergyMatchesSimulator ./internal/stack/
 
+.PHONY: test-rollouts
+test-rollouts: tools-check ## Argo Rollouts' real analysis controller on AnalysisRuns of monitoring/progressive-delivery (root: in a network namespace of its own, the controller binds every address; not in make test).
+	unshare --net sh -c 'ip link set lo up && ip link add wattson-va type veth peer name wattson-vb && \
+	  ip addr add 198.18.255.77/32 dev wattson-va && ip link set wattson-va up && ip link set wattson-vb up && \
+	  ip route add default dev wattson-va && \
+	  WATTSON_ARGO_NETNS=1 $(GO) test $(GOTEST_FLAGS) -count=1 -v -run TestArgoRolloutsControllerAnalysisRuns ./monitoring/'
+
 .PHONY: e2e
 e2e: tools-check build ## test-e2e, verbose: prints each step and the table of alert latencies beside their bounds.
 	$(GO) test $(GOTEST_FLAGS) -count=1 -v ./e2e/
@@ -138,6 +145,8 @@ release-manifests: ## Point every shipped manifest and doc at release VERSION (m
 	  files=$$(git grep -lE "newTag: $$old|wattson-dev/wattson[^ ]*\?ref=$$old" -- '*.yaml' '*.md'); \
 	  sed -i -e "s/newTag: $$old\$$/newTag: $(VERSION)/" -e "s/?ref=$$old\b/?ref=$(VERSION)/g" $$files; \
 	  echo "release $$old -> $(VERSION) in:" $$files
+	@# The chart's version, appVersion and image tags follow the manifests.
+	@$(MAKE) -s helm-chart
 
 .PHONY: docker-build
 docker-build: ## Build the image $(IMG), stamped with the version and OCI labels (needs Docker or podman).

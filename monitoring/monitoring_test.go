@@ -59,6 +59,7 @@ var renders = []render{
 	{name: "local", dir: "monitoring/overlays/local", complete: true},
 	{name: "dev", dir: "monitoring/overlays/dev", complete: true},
 	{name: "cluster", dir: "hack/cluster/kit", complete: true},
+	{name: "cluster-dev", dir: "hack/cluster/kit-dev", complete: true},
 	{name: "operator", dir: "monitoring/operator"},
 	{name: "runtime", dir: "runtime/config", namespaces: []string{"wattson-system"}},
 	// README.md's "bring your own Prometheus" kustomization, with local paths.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -83,16 +84,16 @@ func TestProgressiveDeliveryDryRun(t *testing.T) {
 	// The dry run validates: a wrong type and an unknown field are refused.
 	for what, edit := range map[string]func(m map[string]any){
 		`provider.prometheus.timeout "twenty"`: func(m map[string]any) {
-			unstructured.SetNestedField(m, "twenty", "provider", "prometheus", "timeout")
+			_ = unstructured.SetNestedField(m, "twenty", "provider", "prometheus", "timeout")
 		},
 		"provider.prometheus.adress (a typo)": func(m map[string]any) {
-			unstructured.SetNestedField(m, "http://x", "provider", "prometheus", "adress")
+			_ = unstructured.SetNestedField(m, "http://x", "provider", "prometheus", "adress")
 		},
 	} {
 		bad := decode(t, mustRead(t, filepath.Join(repo, pdDir, "analysis-template.yaml")))[0]
 		metrics, _, _ := unstructured.NestedSlice(bad.Object, "spec", "metrics")
 		edit(metrics[0].(map[string]any))
-		unstructured.SetNestedSlice(bad.Object, metrics, "spec", "metrics")
+		_ = unstructured.SetNestedSlice(bad.Object, metrics, "spec", "metrics")
 		bad.SetNamespace("wattson-system")
 		if err := c.Create(ctx, bad, client.DryRunAll, client.FieldValidation("Strict")); err == nil {
 			t.Errorf("an AnalysisTemplate with %s was accepted: the dry run does not validate", what)
@@ -166,8 +167,8 @@ func TestProgressiveDeliveryVerdicts(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() {
-			cmd.Process.Kill()
-			cmd.Wait()
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
 			if t.Failed() {
 				t.Logf("runtime on %s suite:\n%s", suite, tailLines(out.String(), 20))
 			}
@@ -263,7 +264,7 @@ func TestProgressiveDeliveryVerdicts(t *testing.T) {
 			got := flaggerCheck(t, flagger, filepath.Join(repo, pdDir, "metric-template.yaml"), prom.URL, fmt.Sprint(minV),
 				"namespace="+s.namespace, "suite="+s.suite, fmt.Sprintf("maxAgeSeconds=%d", maxAge))
 			if got.Passed != s.flagger {
-				t.Errorf("Flagger's check passed=%v (value %v, error %q), want %v", got.Passed, got.Value, got.Error, s.flagger)
+				t.Errorf("Flagger's check passed=%v (value %s, error %q), want %v", got.Passed, got.value(), got.Error, s.flagger)
 			}
 		})
 	}
@@ -350,6 +351,13 @@ type flaggerResult struct {
 	Query  string
 }
 
+func (r flaggerResult) value() string {
+	if r.Value == nil {
+		return "none"
+	}
+	return fmt.Sprint(*r.Value)
+}
+
 // flaggerCheck runs bin/flagger-check: template variables name=value, or --flags as they are.
 func flaggerCheck(t *testing.T, bin, template, address, min string, vars ...string) flaggerResult {
 	t.Helper()
@@ -374,7 +382,8 @@ func flaggerCheck(t *testing.T, bin, template, address, min string, vars ...stri
 }
 
 func stderrOf(err error) string {
-	if ee, ok := err.(*exec.ExitError); ok {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
 		return string(ee.Stderr)
 	}
 	return ""
@@ -395,6 +404,8 @@ func queryValue(t *testing.T, base, expr string) float64 {
 		return -1
 	}
 	var v float64
-	fmt.Sscan(r.Data.Result[0].Value[1].(string), &v)
+	if _, err := fmt.Sscan(r.Data.Result[0].Value[1].(string), &v); err != nil {
+		return -1
+	}
 	return v
 }

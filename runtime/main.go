@@ -76,12 +76,16 @@ type options struct {
 	log             *logging.Config
 	dryRun, version bool
 
-	listenSet, intervalSet bool
+	listenSet, intervalSet, pollSet, debounceSet bool
 }
 
 // ciInterval is the pause between runs in CI mode unless --specs.interval is given: a gate wants
 // its N green runs now, not one a minute.
 const ciInterval = 5 * time.Second
+
+// devBinaryPoll is --dev.poll with --dev.watch-binary unless given: a stat of two files is cheap,
+// and a save's result is wanted in seconds.
+const devBinaryPoll = 100 * time.Millisecond
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	o := &options{}
@@ -116,7 +120,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.junit, "junit.output", "", "CI mode: write the last run as JUnit XML to this file.")
 	fs.StringVar(&o.devDir, "dev.watch-dir", "", "Dev mode: poll this folder's Go sources, rebuild the suite into --specs.binary and rerun on change.")
 	fs.StringVar(&o.devPackage, "dev.package", "", "Dev mode: the suite's package, relative to --dev.watch-dir (e.g. . or ./specs).")
-	fs.StringVar(&o.devBinary, "dev.watch-binary", "", "Dev mode without a Go toolchain: watch this file for a suite compiled elsewhere and copied in (skaffold sync of a binary built on your machine); each new complete one (a whole ELF file, matching FILE.sha256 when that exists, unchanged for one poll) is run at once and from then on. Until the first arrives, --specs.binary runs.")
+	fs.StringVar(&o.devBinary, "dev.watch-binary", os.Getenv("WATTSON_DEV_WATCH_BINARY"), "Dev mode without a Go toolchain: watch this file for a suite compiled elsewhere and copied in (skaffold sync of a binary built on your machine); each new complete one (a whole ELF file, matching FILE.sha256 when that exists, unchanged for one poll) is run at once and from then on. Until the first arrives, --specs.binary runs. Default $WATTSON_DEV_WATCH_BINARY (a Suite's env reaches the runtime's flags so). With it, --dev.poll defaults to 100ms and --rerun.debounce to 0: the binary has settled when it is installed.")
 	fs.DurationVar(&o.devPoll, "dev.poll", 500*time.Millisecond, "Dev mode: how often to look for changes.")
 	o.log = logging.AddFlags(fs)
 	fs.BoolVar(&o.dryRun, "dry-run", false, "Validate the flags (and that the suite binary exists outside dev mode), then exit.")
@@ -148,7 +152,17 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.Visit(func(f *flag.Flag) {
 		o.listenSet = o.listenSet || f.Name == "web.listen-address"
 		o.intervalSet = o.intervalSet || f.Name == "specs.interval"
+		o.pollSet = o.pollSet || f.Name == "dev.poll"
+		o.debounceSet = o.debounceSet || f.Name == "rerun.debounce"
 	})
+	if o.devBinary != "" {
+		if !o.pollSet {
+			o.devPoll = devBinaryPoll
+		}
+		if !o.debounceSet {
+			o.debounce = 0
+		}
+	}
 	if o.untilGreen > 0 && !o.intervalSet {
 		o.interval = ciInterval
 	}

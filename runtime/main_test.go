@@ -373,3 +373,27 @@ func TestFlags(t *testing.T) {
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
 
 func jsonDecode(resp *http.Response, v any) error { return json.NewDecoder(resp.Body).Decode(v) }
+
+// TestDevBinaryDefaults: --dev.watch-binary comes from $WATTSON_DEV_WATCH_BINARY too (a Suite's
+// env is how an operator-made runtime gets it) and makes the loop quick unless told otherwise.
+func TestDevBinaryDefaults(t *testing.T) {
+	t.Setenv("WATTSON_DEV_WATCH_BINARY", "/tmp/suite/specs.test")
+	o, err := parseFlags(nil, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.devBinary != "/tmp/suite/specs.test" || o.devPoll != 100*time.Millisecond || o.debounce != 0 {
+		t.Errorf("from the environment: watch %q, poll %s, debounce %s; want the file, 100ms, 0", o.devBinary, o.devPoll, o.debounce)
+	}
+	o, err = parseFlags([]string{"--dev.poll=1s", "--rerun.debounce=3s"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.devPoll != time.Second || o.debounce != 3*time.Second {
+		t.Errorf("given flags: poll %s, debounce %s; want 1s, 3s", o.devPoll, o.debounce)
+	}
+	t.Setenv("WATTSON_DEV_WATCH_BINARY", "")
+	if o, _ := parseFlags(nil, io.Discard); o.devBinary != "" || o.debounce != 2*time.Second {
+		t.Errorf("without it: watch %q, debounce %s", o.devBinary, o.debounce)
+	}
+}

@@ -357,7 +357,7 @@ func (e *env) expectSeries(ctx context.Context, query string) error {
 	return nil
 }
 
-func httpGet(ctx context.Context, u string) ([]byte, error) { //nolint:unused // the dev-loop step (devLoop), out of the steps until issue 15 makes skaffold dev work on this cluster
+func httpGet(ctx context.Context, u string) ([]byte, error) {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -409,7 +409,7 @@ func (l *lineLog) read(r io.Reader) {
 	}
 }
 
-func (l *lineLog) len() int { //nolint:unused // the dev-loop step (devLoop), out of the steps until issue 15 makes skaffold dev work on this cluster
+func (l *lineLog) len() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return len(l.lines)

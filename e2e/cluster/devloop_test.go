@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -47,20 +49,22 @@ func (e *env) devLoop(t *testing.T, ctx context.Context) {
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
 	lines := newLineLog()
-	go lines.read(pr)
 	start := time.Now()
+	marks := &milestones{start: start}
+	go lines.read(marks.tee(pr))
+	defer func() { t.Logf("skaffold dev, seconds from start:\n%s", marks.String()) }()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer func() {
 		// skaffold dev stops on SIGINT; the kit stays (--cleanup=false) for cluster down.
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
 		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
+		go func() { _ = cmd.Wait(); close(done) }()
 		select {
 		case <-done:
 		case <-time.After(30 * time.Second):
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 			<-done
 		}
 		pw.Close()
@@ -186,4 +190,39 @@ func (l *lineLog) since(from int) string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return strings.Join(l.lines[min(from, len(l.lines)):], "\n")
+}
+
+// milestone lines of skaffold dev's output, timed for the breakdown the step logs: where the
+// loop's seconds go when a budget is missed.
+var milestone = regexp.MustCompile(`Generating tags|Checking cache|Found Locally|Building \[|Build \[.*\] succeeded|Starting deploy|Deployments stabilized|Watching for changes|Syncing|hooks for artifact|devsync:|msg="dev mode: new suite binary|msg="run (passed|failed|error)"`)
+
+type milestones struct {
+	start time.Time
+	mu    sync.Mutex
+	seen  []string
+}
+
+// tee passes r's lines on and notes when each milestone line arrived.
+func (m *milestones) tee(r io.Reader) io.Reader {
+	pr, pw := io.Pipe()
+	go func() {
+		s := bufio.NewScanner(r)
+		s.Buffer(make([]byte, 1<<20), 1<<20)
+		for s.Scan() {
+			if line := s.Text(); milestone.MatchString(line) {
+				m.mu.Lock()
+				m.seen = append(m.seen, fmt.Sprintf("%7.1f  %s", time.Since(m.start).Seconds(), line[:min(len(line), 160)]))
+				m.mu.Unlock()
+			}
+			fmt.Fprintln(pw, s.Text())
+		}
+		pw.CloseWithError(s.Err())
+	}()
+	return pr
+}
+
+func (m *milestones) String() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return strings.Join(m.seen, "\n")
 }

@@ -87,10 +87,13 @@ spec:
 // The kit's Services, fully qualified (a trailing dot: no search path, CoreDNS answers
 // cluster.local only).
 const (
-	exporterURL     = "http://wattson-snmp-exporter.wattson-system.svc.cluster.local.:9116"
-	runtimeSvcURL   = "http://wattson-runtime.wattson-system.svc.cluster.local.:9464"
-	operatorMetrics = "http://wattson-operator.wattson-system.svc.cluster.local.:8080"
+	exporterURL   = "http://wattson-snmp-exporter.wattson-system.svc.cluster.local.:9116"
+	runtimeSvcURL = "http://" + runtimeService + ".wattson-system.svc.cluster.local.:9464"
+	// HTTPS: a plain request still gets an answer (400) where the policy lets it through.
+	operatorMetrics = "http://wattson-operator.wattson-system.svc.cluster.local.:8443"
 	operatorUpload  = "http://wattson-operator.wattson-system.svc.cluster.local.:8082"
+	// The energy Suite's shared history (hack/cluster/kit/postgres.yaml): TCP, no HTTP.
+	postgresAddr    = "wattson-postgres.wattson-system.svc.cluster.local.:5432"
 	simulatorSvcURL = "http://wattson-snmpsim.wattson-system.svc.cluster.local.:8161"
 	prometheusSvc   = "http://wattson-prometheus.wattson-monitoring.svc.cluster.local.:9090"
 	// The operator's --prometheus.url: the governing Service's pod address.
@@ -102,8 +105,9 @@ const (
 	// the device's name).
 	simulatorSNMP = "wattson-snmpsim.wattson-system.svc.cluster.local.:161"
 	simulatedPDU  = "apc-rpdu2"
-	// snmp is the "method" of a probe that is an SNMP GET, not HTTP.
+	// snmp and tcp are the "methods" of a probe that is an SNMP GET or only a TCP connection.
 	snmp = "SNMP"
+	tcp  = "TCP"
 )
 
 // source is where a probe runs: the probe pod, or an ephemeral container in a kit pod (so the
@@ -122,8 +126,11 @@ type netCase struct {
 // out); anything else is an error of the probe.
 func (e *env) probe(ctx context.Context, s *source, method, url string) (string, string, error) {
 	args := []string{"-n", s.namespace, "exec", s.pod, "-c", s.container, "--", "/bin/netprobe", "-X", method, url}
-	if method == snmp {
+	switch method {
+	case snmp:
 		args = []string{"-n", s.namespace, "exec", s.pod, "-c", s.container, "--", "/bin/netprobe", "-snmp", simulatedPDU, url}
+	case tcp:
+		args = []string{"-n", s.namespace, "exec", s.pod, "-c", s.container, "--", "/bin/netprobe", "-tcp", url}
 	}
 	cmd := exec.CommandContext(ctx, filepath.Join(e.bin, "kubectl"), args...)
 	cmd.Env = e.environ
@@ -136,7 +143,7 @@ func (e *env) probe(ctx context.Context, s *source, method, url string) (string,
 	case errors.As(err, &exit) && exit.ExitCode() == 2:
 		return "refused", text, nil
 	}
-	return "", text, fmt.Errorf("netprobe from %s: %v: %s", s.name, err, text)
+	return "", text, fmt.Errorf("netprobe from %s: %w: %s", s.name, err, text)
 }
 
 // networkPolicies proves every NetworkPolicy the kit ships (monitoring/network-policies and the
@@ -146,10 +153,12 @@ func (e *env) probe(ctx context.Context, s *source, method, url string) (string,
 // SNMP agent), Prometheus, Alertmanager and prometheus-operator; each component's real caller
 // (ephemeral containers in the Prometheus, runtime, operator and snmp_exporter pods) is let through
 // where the policies say and refused where they do not (the upload page: nobody in the cluster; the
-// exporter: nobody but Prometheus; the SNMP agent: nobody but the exporter). Three controls rule out a refusal that is really a broken network or a server not
-// listening: the probe resolves names and reaches a server of its own namespace through its
-// Service; every refused address answers its legitimate caller; and one NetworkPolicy added for
-// the probe's namespace turns one refusal into an answer, and removing it back.
+// exporter: nobody but Prometheus; the SNMP agent: nobody but the exporter; PostgreSQL: nobody
+// but the runtime). Three controls rule out a refusal that is really a broken network or a server
+// not listening: the probe resolves names and reaches a server of its own namespace through its
+// Service; every refused address answers its legitimate caller (the upload page: through kubectl
+// port-forward); and one NetworkPolicy added for the probe's namespace turns one refusal into an
+// answer, and removing it turns it back.
 func (e *env) networkPolicies(t *testing.T, ctx context.Context) {
 	kubectl := filepath.Join(e.bin, "kubectl")
 	if out, err := exec.CommandContext(ctx, filepath.Join(e.root, "hack/cluster/cluster.sh"), "can-enforce").CombinedOutput(); err != nil {
@@ -165,14 +174,21 @@ func (e *env) networkPolicies(t *testing.T, ctx context.Context) {
 	bb := strings.TrimSpace(e.run(t, ctx, "busybox version", "/bin/bash", "-c", `{ busybox 2>&1 || true; } | awk 'NR == 1 { print $2 }'`))
 	e.apply(t, ctx, fmt.Sprintf(probeManifest, probeNamespace, bb))
 	t.Cleanup(func() {
-		exec.Command(kubectl, "delete", "namespace", probeNamespace, "--wait=false").Run()
-		exec.Command(kubectl, "delete", "-n", "wattson-system", "networkpolicy", "wattson-e2e-allow-probe", "--ignore-not-found").Run()
+		// Cleanup: what is already gone is fine.
+		_ = exec.Command(kubectl, "delete", "namespace", probeNamespace, "--wait=false").Run()
+		_ = exec.Command(kubectl, "delete", "-n", "wattson-system", "networkpolicy", "wattson-e2e-allow-probe", "--ignore-not-found").Run()
 	})
 	other := &source{"pod in " + probeNamespace, probeNamespace, "probe", "probe"}
 	prometheus := e.ephemeralProbe(t, ctx, "Prometheus", "wattson-monitoring", "app.kubernetes.io/name=prometheus,prometheus=wattson", bb)
-	runtime := e.ephemeralProbe(t, ctx, "runtime", "wattson-system", "app.kubernetes.io/name=wattson-runtime", bb)
+	runtime := e.ephemeralProbe(t, ctx, "runtime", "wattson-system", "app.kubernetes.io/name=wattson-suite", bb)
 	operator := e.ephemeralProbe(t, ctx, "operator", "wattson-system", "app.kubernetes.io/name=wattson-operator", bb)
 	exporter := e.ephemeralProbe(t, ctx, "snmp_exporter", "wattson-system", "app.kubernetes.io/name=wattson-snmp-exporter", bb)
+	// Argo Rollouts' controller (the Rollout step installs it, with
+	// monitoring/progressive-delivery/network-policy.yaml): Prometheus's API, nothing else.
+	var argo *source
+	if e.hasPod(ctx, "argo-rollouts", "app.kubernetes.io/name=argo-rollouts") {
+		argo = e.ephemeralProbe(t, ctx, "Argo Rollouts", "argo-rollouts", "app.kubernetes.io/name=argo-rollouts", bb)
+	}
 	e.run(t, ctx, "NetworkPolicy probe pods Ready", kubectl, "-n", probeNamespace, "wait", "--for=condition=Ready", "pod/probe", "pod/control", "--timeout=2m")
 
 	get, post := "GET", "POST"
@@ -192,6 +208,7 @@ func (e *env) networkPolicies(t *testing.T, ctx context.Context) {
 		{other, "Alertmanager API", get, alertmanagerSvc + "/api/v2/alerts", false},
 		{other, "prometheus-operator /metrics", get, promOperatorURL + "/metrics", false},
 		{other, "simulator SNMP agent (UDP)", snmp, simulatorSNMP, false},
+		{other, "PostgreSQL (the Suite's history)", tcp, postgresAddr, false},
 		// Control: the same pod reaches a server of its own namespace, by name, through kube-proxy.
 		{other, "control server in its own namespace (no policy)", get, controlURL, true},
 		// Prometheus scrapes every component; the upload page is nobody's.
@@ -203,21 +220,33 @@ func (e *env) networkPolicies(t *testing.T, ctx context.Context) {
 		{prometheus, "simulator /metrics", get, simulatorSvcURL + "/metrics", true},
 		{prometheus, "Alertmanager API (alerts)", get, alertmanagerSvc + "/api/v2/alerts", true},
 		{prometheus, "prometheus-operator /metrics", get, promOperatorURL + "/metrics", true},
-		// The runtime queries Prometheus and Alertmanager and drives the simulator; it has no
-		// business with the exporter or the upload page.
+		{prometheus, "PostgreSQL", tcp, postgresAddr, false},
+		// The runtime queries Prometheus and Alertmanager, drives the simulator and keeps its
+		// history in PostgreSQL; it has no business with the exporter or the upload page.
 		{runtime, "Prometheus API", get, prometheusSvc + "/api/v1/query?query=up", true},
 		{runtime, "Alertmanager API", get, alertmanagerSvc + "/api/v2/alerts", true},
 		{runtime, "simulator control API", get, simulatorSvcURL + "/api/v1/devices", true},
 		{runtime, "snmp_exporter /config", get, exporterURL + "/config", false},
 		{runtime, "operator upload page", get, operatorUpload + "/", false},
+		{runtime, "PostgreSQL (the Suite's history)", tcp, postgresAddr, true},
 		// snmp_exporter polls the simulator's SNMP agent; nobody else may.
 		{exporter, "simulator SNMP agent (UDP)", snmp, simulatorSNMP, true},
 		{prometheus, "simulator SNMP agent (UDP)", snmp, simulatorSNMP, false},
 		{runtime, "simulator SNMP agent (UDP)", snmp, simulatorSNMP, false},
-		// The operator reads PDU readings from Prometheus (--prometheus.url); nothing else.
+		// The operator reads PDU readings from Prometheus (--prometheus.url) and each Suite's history
+		// from its runtime; nothing else.
 		{operator, "Prometheus API (prometheus-operated)", get, prometheusOperated + "/api/v1/query?query=up", true},
+		{operator, "runtime history API", get, runtimeSvcURL + "/api/runs", true},
+		{operator, "PostgreSQL", tcp, postgresAddr, false},
 		{operator, "Alertmanager API", get, alertmanagerSvc + "/api/v2/alerts", false},
 		{operator, "simulator control API", get, simulatorSvcURL + "/api/v1/devices", false},
+	}
+	if argo != nil {
+		cases = append(cases,
+			netCase{argo, "Prometheus API (analysis queries)", get, prometheusSvc + "/api/v1/query?query=up", true},
+			netCase{argo, "snmp_exporter /config", get, exporterURL + "/config", false})
+	} else {
+		t.Log("no Argo Rollouts controller in this run: monitoring/progressive-delivery/network-policy.yaml not probed")
 	}
 	type row struct{ from, what, want, got, detail string }
 	var rows []row
@@ -257,7 +286,7 @@ func (e *env) networkPolicies(t *testing.T, ctx context.Context) {
 		if p := strings.SplitN(to, "/", 4); len(p) > 2 {
 			return p[2]
 		}
-		return to // SNMP: HOST:PORT
+		return to // SNMP and TCP: HOST:PORT
 	}
 	for i, c := range cases {
 		if rows[i].got == "allowed" {
@@ -360,6 +389,15 @@ func (e *env) enforcerRunning(t *testing.T, ctx context.Context) {
 	t.Logf("kube-router: %d pod firewall chains, %d policy chains (iptables-nft, in wattson-node)", pods, policies)
 }
 
+// hasPod: whether a running pod matches selector in namespace.
+func (e *env) hasPod(ctx context.Context, namespace, selector string) bool {
+	cmd := exec.CommandContext(ctx, filepath.Join(e.bin, "kubectl"), "-n", namespace, "get", "pods", "-l", selector,
+		"--field-selector=status.phase=Running", "-o", "name")
+	cmd.Env = e.environ
+	out, err := cmd.Output()
+	return err == nil && strings.TrimSpace(string(out)) != ""
+}
+
 // ephemeralProbe adds a netprobe container to the first running pod matching selector and
 // returns it as a probe source (kubectl debug --profile=restricted: the kit's namespaces enforce
 // the restricted Pod Security Standard).
@@ -380,7 +418,7 @@ func (e *env) ephemeralProbe(t *testing.T, ctx context.Context, name, namespace,
 		cmd.Env = e.environ
 		out, err := cmd.CombinedOutput()
 		if err != nil || !strings.Contains(string(out), "running") {
-			return fmt.Errorf("ephemeral container %s in %s/%s: %v %s", container, namespace, pod, err, out)
+			return fmt.Errorf("ephemeral container %s in %s/%s: not running (%v): %s", container, namespace, pod, err, out) //nolint:errorlint // err may be nil: the container is not running yet
 		}
 		return nil
 	}); err != nil {
@@ -388,4 +426,3 @@ func (e *env) ephemeralProbe(t *testing.T, ctx context.Context, name, namespace,
 	}
 	return &source{name + " (" + namespace + "/" + pod + ")", namespace, pod, container}
 }
-

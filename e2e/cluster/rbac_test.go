@@ -65,7 +65,7 @@ func (e *env) credentials(t *testing.T, ctx context.Context) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("tenant PDU: %v\n%s", err, out)
 	}
-	t.Cleanup(func() { exec.Command(kubectl, "delete", "namespace", "wattson-rbac-tenant", "--wait=false").Run() })
+	t.Cleanup(func() { _ = exec.Command(kubectl, "delete", "namespace", "wattson-rbac-tenant", "--wait=false").Run() })
 	ns := []string{"-n", "wattson-rbac-tenant"}
 	e.run(t, ctx, "tenant PDU CredentialsForbidden", kubectl, append(ns, "wait", "pdu/tenant-pdu", "--timeout=60s",
 		`--for=jsonpath={.status.conditions[?(@.type=="Ready")].reason}=CredentialsForbidden`)...)

@@ -171,7 +171,7 @@ func (e *env) rollout(t *testing.T, ctx context.Context) {
 		Prefixes: []string{"1.3.6.1.4.1.318.1.1.26.4.3.1.5"}}); err != nil {
 		t.Fatal(err)
 	}
-	defer simulator.ClearFaults(context.Background(), "apc-rpdu2")
+	defer func() { _, _ = simulator.ClearFaults(context.Background(), "apc-rpdu2") }()
 	start = time.Now()
 	if err := poll(ctx, 5*time.Minute, func() error { return e.expectSeries(ctx, gateQuery(runtimeNS, suite, "== 0")) }); err != nil {
 		t.Fatalf("the suite never went red in Prometheus: %v", err)

@@ -339,9 +339,9 @@ func (e *env) kubectl(ctx context.Context, args ...string) (string, error) {
 	if err != nil {
 		var exit *exec.ExitError
 		if errors.As(err, &exit) {
-			return "", fmt.Errorf("kubectl %s: %v: %s", strings.Join(args, " "), err, exit.Stderr)
+			return "", fmt.Errorf("kubectl %s: %w: %s", strings.Join(args, " "), err, exit.Stderr)
 		}
-		return "", fmt.Errorf("kubectl %s: %v", strings.Join(args, " "), err)
+		return "", fmt.Errorf("kubectl %s: %w", strings.Join(args, " "), err)
 	}
 	return string(out), nil
 }

@@ -667,5 +667,5 @@ case ${1:-} in
   census) census ;;
   status) status ;;
   can-enforce) can_enforce ;;
-  *) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

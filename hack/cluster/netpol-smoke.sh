@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # netpol-smoke.sh: the kit's NetworkPolicies (monitoring/network-policies, its monitoring/ part
-# and the simulator's, rendered by kustomize as users apply them) enforced by the test cluster's
+# and the simulator's, rendered by kustomize as users apply them; the cluster kit's PostgreSQL's and
+# progressive delivery's) enforced by the test cluster's
 # enforcer, kube-router's firewall (hack/cluster/cluster.sh runs the same binary with the same
 # flags), against a real etcd and kube-apiserver, in about twenty seconds and without the node:
 # "pods" are network namespaces with the kit's labels and named ports, each serving HTTP on its
@@ -22,7 +23,7 @@ BIN=${BIN:-$ROOT/bin}
 P=wattson-npsmoke
 NODE=$P-node
 WORK=$(mktemp -d /tmp/$P.XXXXXX)
-PODS="exporter runtime operator snmpsim prometheus alertmanager promop probe"
+PODS="exporter runtime operator snmpsim postgres prometheus alertmanager promop argo probe"
 IPTABLES=iptables-nft
 
 log() { printf '%s netpol-smoke: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -49,7 +50,8 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-bg() { "$@" & disown; }
+# bgns NS CMD...: CMD in the background in namespace NS (ip execs it: no shell in between).
+bgns() { local ns=$1; shift; ip netns exec "$ns" "$@" & disown; }
 inns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 
 log "building netprobe and the simulator"
@@ -84,11 +86,11 @@ log "etcd and kube-apiserver (in $NODE)"
 mkdir -p "$WORK/pki"
 printf 'admin-%s,admin,admin,system:masters\nrouter-%s,wattson-cluster:kube-router,router\n' "$$" "$$" >"$WORK/pki/tokens"
 openssl genrsa -out "$WORK/pki/sa.key" 2048 2>/dev/null
-bg inns "$NODE" "$BIN/etcd" --data-dir "$WORK/etcd" --listen-client-urls http://127.0.0.1:2379 --advertise-client-urls http://127.0.0.1:2379 \
+bgns "$NODE" "$BIN/etcd" --data-dir "$WORK/etcd" --listen-client-urls http://127.0.0.1:2379 --advertise-client-urls http://127.0.0.1:2379 \
   --listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 --initial-cluster default=http://127.0.0.1:2380 \
   --listen-metrics-urls "" --unsafe-no-fsync >"$WORK/etcd.log" 2>&1
 # No controllers run: no ServiceAccount admission (no default ServiceAccounts to find).
-bg inns "$NODE" "$BIN/kube-apiserver" --etcd-servers http://127.0.0.1:2379 --bind-address 198.19.255.2 --advertise-address 198.19.255.2 \
+bgns "$NODE" "$BIN/kube-apiserver" --etcd-servers http://127.0.0.1:2379 --bind-address 198.19.255.2 --advertise-address 198.19.255.2 \
   --secure-port 6443 --service-cluster-ip-range 198.19.0.0/24 --cert-dir "$WORK/pki" --token-auth-file "$WORK/pki/tokens" \
   --authorization-mode RBAC --disable-admission-plugins ServiceAccount --service-account-issuer https://kubernetes.default.svc \
   --service-account-key-file "$WORK/pki/sa.key" --service-account-signing-key-file "$WORK/pki/sa.key" >"$WORK/apiserver.log" 2>&1
@@ -103,7 +105,7 @@ for i in $(seq 120); do k get --raw /readyz >/dev/null 2>&1 && break; sleep 0.5;
 k get --raw /readyz >/dev/null || { tail -n 20 "$WORK/apiserver.log" >&2; die "kube-apiserver not ready"; }
 
 k apply --server-side -f "$ROOT/hack/cluster/netpol.yaml" >/dev/null
-for ns in wattson-system wattson-monitoring wattson-np-probe; do k create namespace "$ns" >/dev/null; done
+for ns in wattson-system wattson-monitoring wattson-np-probe argo-rollouts; do k create namespace "$ns" >/dev/null; done
 k apply -f - >/dev/null <<'YAML'
 apiVersion: v1
 kind: Node
@@ -126,12 +128,14 @@ YAML
 }
 # The kit's labels and port names (the policies select by them).
 pod exporter wattson-system "app.kubernetes.io/name: wattson-snmp-exporter" '[{name: http, containerPort: 9116}]'
-pod runtime wattson-system "app.kubernetes.io/name: wattson-runtime" '[{name: assert, containerPort: 9464}]'
-pod operator wattson-system "app.kubernetes.io/name: wattson-operator" '[{name: metrics, containerPort: 8080}, {name: upload, containerPort: 8082}]'
+pod runtime wattson-system "app.kubernetes.io/name: wattson-suite" '[{name: assert, containerPort: 9464}]'
+pod operator wattson-system "app.kubernetes.io/name: wattson-operator" '[{name: metrics, containerPort: 8443}, {name: upload, containerPort: 8082}]'
+pod postgres wattson-system "app.kubernetes.io/name: wattson-postgres" '[{name: postgres, containerPort: 5432}]'
 pod snmpsim wattson-system "app.kubernetes.io/name: wattson-snmpsim" '[{name: snmp, containerPort: 1161, protocol: UDP}, {name: http, containerPort: 8161}]'
 pod prometheus wattson-monitoring "app.kubernetes.io/name: prometheus, prometheus: wattson" '[{name: web, containerPort: 9090}, {name: reloader-web, containerPort: 8080}]'
 pod alertmanager wattson-monitoring "app.kubernetes.io/name: alertmanager, alertmanager: wattson" '[{name: web, containerPort: 9093}, {name: reloader-web, containerPort: 8080}]'
 pod promop wattson-monitoring "app.kubernetes.io/name: prometheus-operator" '[{name: http, containerPort: 8080}]'
+pod argo argo-rollouts "app.kubernetes.io/name: argo-rollouts" '[]'
 pod probe wattson-np-probe "app.kubernetes.io/name: probe" '[]'
 
 log "the kit's NetworkPolicies (kustomize, as users apply them)"
@@ -139,12 +143,16 @@ for kz in monitoring/network-policies monitoring/network-policies/monitoring mon
   "$BIN/kubectl" kustomize "$ROOT/$kz" >"$WORK/policies.yaml"
   k apply -f "$WORK/policies.yaml" >/dev/null
 done
+# The cluster kit's PostgreSQL for the Suite's shared history brings its own; progressive delivery
+# opens Prometheus to Argo Rollouts and Flagger.
+k apply -f "$ROOT/hack/cluster/kit/postgres.yaml" >/dev/null
+k apply -f "$ROOT/monitoring/progressive-delivery/network-policy.yaml" >/dev/null
 log "$(k get networkpolicies -A --no-headers | wc -l) NetworkPolicies"
 
 log "kube-router (firewall only), as hack/cluster/cluster.sh runs it"
 mkdir -p "$WORK/iptables"
 for t in "" -save -restore; do ln -sfn "$(command -v "$IPTABLES$t")" "$WORK/iptables/iptables$t"; done
-bg inns "$NODE" env PATH="$WORK/iptables:$PATH" "$BIN/kube-router" \
+bgns "$NODE" env PATH="$WORK/iptables:$PATH" "$BIN/kube-router" \
   --run-firewall=true --run-router=false --run-service-proxy=false --run-loadbalancer=false \
   --enable-cni=false --enable-ipv4=true --enable-ipv6=false \
   --kubeconfig "$WORK/router.kubeconfig" --hostname-override npsmoke \
@@ -158,10 +166,10 @@ log "kube-router ready in $((SECONDS - start))s"
 
 mkdir -p "$WORK/www"
 echo ok >"$WORK/www/index.html"
-serve() { bg inns "$P-$1" busybox httpd -f -p "$2" -h "$WORK/www"; }
-serve exporter 9116; serve runtime 9464; serve operator 8080; serve operator 8082; serve snmpsim 8161
+serve() { bgns "$P-$1" busybox httpd -f -p "$2" -h "$WORK/www"; }
+serve exporter 9116; serve runtime 9464; serve operator 8443; serve operator 8082; serve snmpsim 8161; serve postgres 5432
 serve prometheus 9090; serve prometheus 8080; serve alertmanager 9093; serve alertmanager 8080; serve promop 8080
-bg inns "$P-snmpsim" "$WORK/snmpsim" --data-dir="$ROOT/mocks/data" --agent-udpv4-endpoint=0.0.0.0:1161 --web.listen-address=127.0.0.1:18161 >"$WORK/snmpsim.log" 2>&1
+bgns "$P-snmpsim" "$WORK/snmpsim" --data-dir="$ROOT/mocks/data" --agent-udpv4-endpoint=0.0.0.0:1161 --web.listen-address=127.0.0.1:18161 >"$WORK/snmpsim.log" 2>&1
 sleep 1
 
 pass=0 fail=0
@@ -170,6 +178,8 @@ probe() {
   local out rc=0 got=error mark=ok
   if [[ ${5:-} == snmp ]]; then
     out=$(inns "$P-$1" "$WORK/netprobe" -snmp apc-rpdu2 "${IP[$2]}:$3" 2>&1) || rc=$?
+  elif [[ ${5:-} == tcp ]]; then
+    out=$(inns "$P-$1" "$WORK/netprobe" -tcp "${IP[$2]}:$3" 2>&1) || rc=$?
   else
     out=$(inns "$P-$1" "$WORK/netprobe" "http://${IP[$2]}:$3/" 2>&1) || rc=$?
   fi
@@ -179,24 +189,30 @@ probe() {
 }
 echo "      source       -> destination  port       expected          observed"
 # A pod in another namespace: refused everywhere.
-for d in "exporter 9116" "runtime 9464" "operator 8080" "operator 8082" "snmpsim 8161" "prometheus 9090" \
+for d in "exporter 9116" "runtime 9464" "operator 8443" "operator 8082" "snmpsim 8161" "prometheus 9090" \
   "prometheus 8080" "alertmanager 9093" "alertmanager 8080" "promop 8080"; do
   # shellcheck disable=SC2086
   probe probe $d refused
 done
 probe probe snmpsim 1161 refused snmp
+probe probe postgres 5432 refused tcp
 # Prometheus scrapes everything but the upload page; SNMP is the exporter's.
-probe prometheus exporter 9116 allowed; probe prometheus runtime 9464 allowed; probe prometheus operator 8080 allowed
+probe prometheus exporter 9116 allowed; probe prometheus runtime 9464 allowed; probe prometheus operator 8443 allowed
 probe prometheus operator 8082 refused; probe prometheus snmpsim 8161 allowed; probe prometheus alertmanager 9093 allowed
 probe prometheus alertmanager 8080 allowed; probe prometheus promop 8080 allowed; probe prometheus snmpsim 1161 refused snmp
-# The runtime queries Prometheus and Alertmanager and drives the simulator; nothing else.
+probe prometheus postgres 5432 refused tcp
+# The runtime queries Prometheus and Alertmanager, drives the simulator and keeps its history in
+# PostgreSQL; nothing else.
 probe runtime prometheus 9090 allowed; probe runtime alertmanager 9093 allowed; probe runtime snmpsim 8161 allowed
+probe runtime postgres 5432 allowed tcp
 probe runtime exporter 9116 refused; probe runtime operator 8082 refused; probe runtime snmpsim 1161 refused snmp
-# The operator reads Prometheus; nothing else.
-probe operator prometheus 9090 allowed; probe operator alertmanager 9093 refused; probe operator snmpsim 8161 refused
-probe operator exporter 9116 refused
+# The operator reads Prometheus and each Suite's runtime (history, reruns); nothing else.
+probe operator prometheus 9090 allowed; probe operator runtime 9464 allowed; probe operator alertmanager 9093 refused
+probe operator snmpsim 8161 refused; probe operator exporter 9116 refused; probe operator postgres 5432 refused tcp
 # snmp_exporter polls the simulator's agent; nothing else.
 probe exporter snmpsim 1161 allowed snmp; probe exporter snmpsim 8161 refused; probe exporter runtime 9464 refused
+# Argo Rollouts' controller queries Prometheus (analysis); nothing else.
+probe argo prometheus 9090 allowed; probe argo alertmanager 9093 refused; probe argo exporter 9116 refused
 # Nobody else queries Prometheus.
 probe alertmanager prometheus 9090 refused; probe promop prometheus 9090 refused
 

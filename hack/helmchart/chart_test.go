@@ -576,6 +576,19 @@ var knobCases = []knobCase{
 		},
 	},
 	{
+		// make cluster-helm's values (e2e/cluster/helm_test.go).
+		name: "the test cluster's values",
+		args: []string{"--namespace", "wattson-system", "--values", "hack/cluster/helm/values.yaml"},
+		check: func(t *testing.T, objs map[string]*unstructured.Unstructured) {
+			c := container(t, objs, runtimeDeploy, "runtime")
+			args, _, _ := unstructured.NestedStringSlice(c, "args")
+			if c["image"] != "wattson.local/wattson:dev" || !slices.Contains(args, "--specs.label-filter=!faults") {
+				t.Errorf("runtime image %v, args %v", c["image"], args)
+			}
+			field(t, objs, "monitoring.coreos.com Prometheus wattson-monitoring/wattson", "10s", "spec", "scrapeInterval")
+		},
+	},
+	{
 		name: "release in wattson-system",
 		args: []string{"--namespace", "wattson-system"},
 		check: func(t *testing.T, objs map[string]*unstructured.Unstructured) {
@@ -621,6 +634,28 @@ func TestKnobs(t *testing.T) {
 		objs := mustTemplate(t, repo, "--set", "operator.replicas=two")
 		if err := apply(t, objs, true); err == nil {
 			t.Fatal("a Deployment with replicas: two passed the dry-run")
+		}
+	})
+	// The simulator and sample PDUs make cluster-helm applies beside the chart.
+	t.Run("the test cluster's fixtures", func(t *testing.T) {
+		out, err := command(context.Background(), repo, nil, nil, testenv.Binary(t, "kustomize"), "build", "--load-restrictor", "LoadRestrictionsNone", "hack/cluster/helm")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var namespaces, rest []*unstructured.Unstructured
+		for _, o := range decode(t, out) {
+			if o.GetKind() == "Namespace" {
+				namespaces = append(namespaces, o)
+			} else {
+				rest = append(rest, o)
+			}
+		}
+		ns := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": "wattson-system"}}}
+		if err := apply(t, append(namespaces, ns), false); err != nil {
+			t.Fatal(err)
+		}
+		if err := apply(t, rest, true); err != nil {
+			t.Fatalf("server-side dry-run of hack/cluster/helm: %v", err)
 		}
 	})
 	for _, c := range knobCases {

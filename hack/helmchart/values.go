@@ -69,7 +69,7 @@ func (g *gen) valuesYAML() ([]byte, error) {
 func (g *gen) chartYAML() ([]byte, error) {
 	version := strings.TrimPrefix(g.appVersion, "v")
 	if version == g.appVersion || version == "" {
-		return nil, fmt.Errorf("Wattson's tag %q is not vX.Y.Z: the chart's version is that release's", g.appVersion)
+		return nil, fmt.Errorf("Wattson's tag %q is not vX.Y.Z: the chart's version is that release's", g.appVersion) //nolint:staticcheck // ST1005: Wattson is a name
 	}
 	return []byte(fmt.Sprintf(`# %s
 apiVersion: v2

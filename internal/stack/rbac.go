@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/tools/clientcmd"
+	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/wattson-dev/wattson/operator/api/v1alpha1"
 )
@@ -27,14 +28,24 @@ const (
 	operatorUser = "system:serviceaccount:" + Namespace + ":" + operatorSA
 )
 
-// operatorRBACFiles are operator/config/rbac's resources (its kustomization.yaml).
-var operatorRBACFiles = []string{"service_account.yaml", "role.yaml", "role_binding.yaml", "user_roles.yaml", "credentials_reader.yaml"}
-
-// applyOperatorRBAC creates operator/config/rbac's objects and writes a kubeconfig that acts as
-// the operator's ServiceAccount; it returns that kubeconfig's path.
+// applyOperatorRBAC creates operator/config/rbac's objects (the resources its kustomization.yaml
+// lists) and writes a kubeconfig that acts as the operator's ServiceAccount; it returns that
+// kubeconfig's path.
 func (s *Stack) applyOperatorRBAC(ctx context.Context) (string, error) {
-	for _, f := range operatorRBACFiles {
-		path := filepath.Join(s.opts.Root, "operator", "config", "rbac", f)
+	dir := filepath.Join(s.opts.Root, "operator", "config", "rbac")
+	raw, err := os.ReadFile(filepath.Join(dir, "kustomization.yaml"))
+	if err != nil {
+		return "", err
+	}
+	var k struct{ Resources []string }
+	if err := sigsyaml.Unmarshal(raw, &k); err != nil {
+		return "", fmt.Errorf("%s/kustomization.yaml: %w", dir, err)
+	}
+	if len(k.Resources) == 0 {
+		return "", fmt.Errorf("%s/kustomization.yaml: no resources", dir)
+	}
+	for _, f := range k.Resources {
+		path := filepath.Join(dir, f)
 		raw, err := os.ReadFile(path)
 		if err != nil {
 			return "", err

@@ -5,4 +5,5 @@
 //
 //	netprobe [-X METHOD] URL
 //	netprobe -snmp COMMUNITY HOST:PORT   (an SNMPv2c GET over UDP)
+//	netprobe -tcp HOST:PORT              (a TCP connection only, for a server that speaks no HTTP)
 package main

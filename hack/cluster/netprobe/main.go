@@ -21,15 +21,35 @@ func main() {
 	method := flag.String("X", http.MethodGet, "HTTP method")
 	timeout := flag.Duration("timeout", 4*time.Second, "for the whole request")
 	community := flag.String("snmp", "", "an SNMPv2c GET of sysDescr.0 with this community to HOST:PORT (UDP) instead of HTTP")
+	tcp := flag.Bool("tcp", false, "only connect to HOST:PORT (TCP), for a server that speaks no HTTP")
 	flag.Parse()
 	if flag.NArg() != 1 {
-		fmt.Fprintln(os.Stderr, "usage: netprobe [-X METHOD] [-timeout D] URL | netprobe -snmp COMMUNITY HOST:PORT")
+		fmt.Fprintln(os.Stderr, "usage: netprobe [-X METHOD] [-timeout D] URL | netprobe -snmp COMMUNITY HOST:PORT | netprobe -tcp HOST:PORT")
 		os.Exit(1)
+	}
+	if *tcp {
+		os.Exit(probeTCP(flag.Arg(0), *timeout))
 	}
 	if *community != "" {
 		os.Exit(probeSNMP(*community, flag.Arg(0), *timeout))
 	}
 	os.Exit(probe(*method, flag.Arg(0), *timeout))
+}
+
+func probeTCP(hostport string, timeout time.Duration) int {
+	c, err := net.DialTimeout("tcp", hostport, timeout)
+	if err == nil {
+		fmt.Printf("answered: connected to %s\n", c.RemoteAddr())
+		c.Close()
+		return 0
+	}
+	var ne net.Error
+	if errors.Is(err, syscall.ECONNREFUSED) || (errors.As(err, &ne) && ne.Timeout()) {
+		fmt.Println("refused:", err)
+		return 2
+	}
+	fmt.Fprintln(os.Stderr, "error:", err)
+	return 1
 }
 
 // probeSNMP: over UDP a refusal is the ICMP port unreachable a REJECT sends (ECONNREFUSED on

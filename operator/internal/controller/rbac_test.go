@@ -22,6 +22,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/wattson-dev/wattson/operator/api/v1alpha1"
 	"github.com/wattson-dev/wattson/operator/internal/manager"
@@ -35,14 +36,23 @@ const (
 
 var operatorGroups = []string{"system:serviceaccounts", "system:serviceaccounts:" + opNamespace, "system:authenticated"}
 
-// applyOperatorRBAC creates what config/rbac ships (the ServiceAccount, the generated ClusterRole
-// and Role, their bindings, the credentials reader and the users' roles) and returns a config
+// applyOperatorRBAC creates what config/rbac ships (every resource of its kustomization.yaml: the
+// ServiceAccount, the generated ClusterRole and Role, their bindings, the credentials reader and
+// the users' roles) and returns a config
 // that acts as the operator's ServiceAccount (impersonated), so the apiserver enforces exactly
 // what the markers grant.
 func applyOperatorRBAC(t *testing.T, cfg *rest.Config, c client.Client) *rest.Config {
 	t.Helper()
 	ctx := context.Background()
-	for _, f := range []string{"service_account.yaml", "role.yaml", "role_binding.yaml", "credentials_reader.yaml", "user_roles.yaml"} {
+	raw, err := os.ReadFile("../../config/rbac/kustomization.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var k struct{ Resources []string }
+	if err := sigsyaml.Unmarshal(raw, &k); err != nil || len(k.Resources) == 0 {
+		t.Fatalf("config/rbac/kustomization.yaml: no resources (%v)", err)
+	}
+	for _, f := range k.Resources {
 		raw, err := os.ReadFile(filepath.Join("../../config/rbac", f))
 		if err != nil {
 			t.Fatal(err)
