@@ -282,10 +282,10 @@ func TestDriftIsCaught(t *testing.T) {
 
 	t.Run("a changed manifest", func(t *testing.T) {
 		dir := copyKustomizeSources(t, repo)
-		edit(t, filepath.Join(dir, "runtime/config/deployment.yaml"), "--specs.interval=1m", "--specs.interval=5m")
+		edit(t, filepath.Join(dir, "runtime/config/suite.yaml"), "labelFilter: '!simulator'", "labelFilter: '!slow'")
 		diffs := renderDiff(kustomizeObjects(t, dir), chart)
-		if len(diffs) != 1 || !strings.Contains(diffs[0], "apps Deployment wattson-system/wattson-runtime differs") || !strings.Contains(diffs[0], "--specs.interval=5m") {
-			t.Fatalf("the comparison did not report exactly the changed Deployment:\n%s", strings.Join(diffs, "\n"))
+		if len(diffs) != 1 || !strings.Contains(diffs[0], "wattson.dev Suite wattson-system/energy differs") || !strings.Contains(diffs[0], "!slow") {
+			t.Fatalf("the comparison did not report exactly the changed Suite:\n%s", strings.Join(diffs, "\n"))
 		}
 		t.Logf("caught:\n%s", diffs[0])
 	})
@@ -295,7 +295,7 @@ func TestDriftIsCaught(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(dir, "runtime/config/extra.yaml"), []byte("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: wattson-extra}\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		edit(t, filepath.Join(dir, "runtime/config/kustomization.yaml"), "  - service.yaml", "  - service.yaml\n  - extra.yaml")
+		edit(t, filepath.Join(dir, "runtime/config/kustomization.yaml"), "  - suite.yaml", "  - suite.yaml\n  - extra.yaml")
 		diffs := strings.Join(renderDiff(kustomizeObjects(t, dir), chart), "\n")
 		for _, want := range []string{" ConfigMap wattson-system/wattson-extra: in the kustomize install, not in the chart", " ServiceAccount wattson-system/wattson-runtime differs"} {
 			if !strings.Contains(diffs, want) {
@@ -358,6 +358,12 @@ func container(t *testing.T, objs map[string]*unstructured.Unstructured, key, na
 	o := objs[key]
 	if o == nil {
 		t.Fatalf("no %s in the render", key)
+	}
+	if o.GetKind() == "Suite" {
+		// A Suite's spec holds its runtime container's fields (image, imagePullPolicy, args,
+		// env, resources): the operator renders the Deployment from it.
+		spec, _, _ := unstructured.NestedMap(o.Object, "spec")
+		return spec
 	}
 	cs, _, _ := unstructured.NestedSlice(o.Object, "spec", "template", "spec", "containers")
 	for _, c := range cs {
@@ -426,7 +432,7 @@ func alertNames(t *testing.T, objs map[string]*unstructured.Unstructured) []stri
 
 const (
 	operatorDeploy = "apps Deployment wattson-system/wattson-operator"
-	runtimeDeploy  = "apps Deployment wattson-system/wattson-runtime"
+	runtimeDeploy  = "wattson.dev Suite wattson-system/energy"
 )
 
 var knobCases = []knobCase{
@@ -458,9 +464,11 @@ var knobCases = []knobCase{
 				}
 			}
 			peer := map[string]any{"namespaceSelector": map[string]any{"matchLabels": map[string]any{"kubernetes.io/metadata.name": "monitoring"}}, "podSelector": map[string]any{"matchLabels": map[string]any{"app.kubernetes.io/name": "prometheus"}}}
-			for _, np := range []string{"wattson-exporter", "wattson-runtime", "wattson-operator"} {
+			for _, np := range []string{"wattson-exporter", "wattson-operator"} {
 				field(t, objs, "networking.k8s.io NetworkPolicy wattson-system/"+np, []any{peer}, "spec", "ingress", "0", "from")
 			}
+			// The runtime's port also admits the operator (it reads each Suite's history).
+			field(t, objs, "networking.k8s.io NetworkPolicy wattson-system/wattson-runtime", peer, "spec", "ingress", "0", "from", "0")
 			if slices.Contains(alertNames(t, objs), "WattsonRuntimeDown") == false {
 				t.Errorf("the kit's alerts are gone with the stack")
 			}
@@ -485,8 +493,7 @@ var knobCases = []knobCase{
 		name: "runtime off",
 		args: []string{"--set", "runtime.enabled=false"},
 		check: func(t *testing.T, objs map[string]*unstructured.Unstructured) {
-			absent(t, objs, runtimeDeploy, " Service wattson-system/wattson-runtime", "monitoring.coreos.com PrometheusRule wattson-system/wattson-runtime",
-				"monitoring.coreos.com ServiceMonitor wattson-system/wattson-runtime", "networking.k8s.io NetworkPolicy wattson-system/wattson-runtime")
+			absent(t, objs, runtimeDeploy, " ServiceAccount wattson-system/wattson-runtime", "networking.k8s.io NetworkPolicy wattson-system/wattson-runtime")
 			if a := alertNames(t, objs); slices.Contains(a, "WattsonRuntimeDown") || !slices.Contains(a, "WattsonOperatorDown") {
 				t.Errorf("alerts %v: want WattsonRuntimeDown gone, WattsonOperatorDown kept", a)
 			}
@@ -537,10 +544,9 @@ var knobCases = []knobCase{
 	},
 	{
 		name: "replicas",
-		args: []string{"--set", "operator.replicas=3", "--set", "runtime.replicas=2", "--set", "prometheusStack.prometheus.replicas=2", "--set", "prometheusStack.alertmanager.replicas=3"},
+		args: []string{"--set", "operator.replicas=3", "--set", "prometheusStack.prometheus.replicas=2", "--set", "prometheusStack.alertmanager.replicas=3"},
 		check: func(t *testing.T, objs map[string]*unstructured.Unstructured) {
 			field(t, objs, operatorDeploy, float64(3), "spec", "replicas")
-			field(t, objs, runtimeDeploy, float64(2), "spec", "replicas")
 			field(t, objs, "monitoring.coreos.com Prometheus wattson-monitoring/wattson", float64(2), "spec", "replicas")
 			field(t, objs, "monitoring.coreos.com Alertmanager wattson-monitoring/wattson", float64(3), "spec", "replicas")
 		},
@@ -562,14 +568,13 @@ var knobCases = []knobCase{
 	},
 	{
 		name: "runtime flags, environment and Prometheus timing",
-		args: []string{"--set", "runtime.extraArgs={--specs.interval=15s}", "--set-json", `runtime.extraEnv=[{"name":"WATTSON_ENERGY_WINDOW","value":"3m"}]`,
+		args: []string{"--set", "runtime.interval=15s", "--set-json", `runtime.extraEnv=[{"name":"WATTSON_ENERGY_WINDOW","value":"3m"}]`,
 			"--set", "prometheusStack.prometheus.scrapeInterval=10s", "--set", "prometheusStack.alertmanager.config=route: {receiver: x}\nreceivers: [{name: x}]\n"},
 		check: func(t *testing.T, objs map[string]*unstructured.Unstructured) {
 			c := container(t, objs, runtimeDeploy, "runtime")
-			args, _, _ := unstructured.NestedStringSlice(c, "args")
 			env, _, _ := unstructured.NestedSlice(c, "env")
-			if args[len(args)-1] != "--specs.interval=15s" || env[len(env)-1].(map[string]any)["name"] != "WATTSON_ENERGY_WINDOW" {
-				t.Errorf("runtime args %v, env %v", args, env)
+			if c["interval"] != "15s" || env[len(env)-1].(map[string]any)["name"] != "WATTSON_ENERGY_WINDOW" {
+				t.Errorf("runtime interval %v, env %v", c["interval"], env)
 			}
 			field(t, objs, "monitoring.coreos.com Prometheus wattson-monitoring/wattson", "10s", "spec", "scrapeInterval")
 			field(t, objs, " Secret wattson-monitoring/wattson-alertmanager-config", "cm91dGU6IHtyZWNlaXZlcjogeH0KcmVjZWl2ZXJzOiBbe25hbWU6IHh9XQo=", "data", "alertmanager.yaml")
@@ -581,9 +586,8 @@ var knobCases = []knobCase{
 		args: []string{"--namespace", "wattson-system", "--values", "hack/cluster/helm/values.yaml"},
 		check: func(t *testing.T, objs map[string]*unstructured.Unstructured) {
 			c := container(t, objs, runtimeDeploy, "runtime")
-			args, _, _ := unstructured.NestedStringSlice(c, "args")
-			if c["image"] != "wattson.local/wattson:dev" || !slices.Contains(args, "--specs.label-filter=!faults") {
-				t.Errorf("runtime image %v, args %v", c["image"], args)
+			if c["image"] != "wattson.local/wattson:dev" || c["labelFilter"] != "!faults" {
+				t.Errorf("runtime image %v, label filter %v", c["image"], c["labelFilter"])
 			}
 			field(t, objs, "monitoring.coreos.com Prometheus wattson-monitoring/wattson", "10s", "spec", "scrapeInterval")
 		},

@@ -45,10 +45,8 @@ var also = []struct{ group, kind, namespace, name, cond string }{
 	{"networking.k8s.io", "NetworkPolicy", "wattson-system", "wattson-runtime", "runtime.enabled"},
 	{"networking.k8s.io", "NetworkPolicy", "wattson-system", "wattson-operator", "operator.enabled"},
 	{"networking.k8s.io", "NetworkPolicy", "wattson-system", "wattson-exporter", "operator.enabled"},
-	{"monitoring.coreos.com", "ServiceMonitor", "wattson-system", "wattson-runtime", "runtime.enabled"},
 	{"monitoring.coreos.com", "ServiceMonitor", "wattson-system", "wattson-operator", "operator.enabled"},
 	{"monitoring.coreos.com", "ServiceMonitor", "wattson-system", "wattson-snmp-exporter", "operator.enabled"},
-	{"monitoring.coreos.com", "PrometheusRule", "wattson-system", "wattson-runtime", "runtime.enabled"},
 }
 
 // conditionalItems are list items rendered only with a component: the kit's "is it down"
@@ -108,27 +106,27 @@ var images = []struct{ value, repository string }{
 // kitImage is the one image holding every Wattson binary (Dockerfile).
 const kitImage = "ghcr.io/wattson-dev/wattson"
 
-var (
-	operatorContainer = "spec.template.spec.containers[name=manager]"
-	runtimeContainer  = "spec.template.spec.containers[name=runtime]"
-)
+var operatorContainer = "spec.template.spec.containers[name=manager]"
 
 var knobs = []knob{
 	{value: "operator.replicas", how: scalar, sites: []site{{"Deployment", "wattson-system", "wattson-operator", "spec.replicas"}}},
 	{value: "operator.resources", how: block, sites: []site{{"Deployment", "wattson-system", "wattson-operator", operatorContainer + ".resources"}}},
 	{value: "operator.extraArgs", how: appendItems, sites: []site{{"Deployment", "wattson-system", "wattson-operator", operatorContainer + ".args"}}},
 	{value: "exporter.image", how: appendFlag, flag: "--exporter.image", sites: []site{{"Deployment", "wattson-system", "wattson-operator", operatorContainer + ".args"}}},
-	{value: "runtime.replicas", how: scalar, sites: []site{{"Deployment", "wattson-system", "wattson-runtime", "spec.replicas"}}},
-	{value: "runtime.resources", how: block, sites: []site{{"Deployment", "wattson-system", "wattson-runtime", runtimeContainer + ".resources"}}},
-	{value: "runtime.extraArgs", how: appendItems, sites: []site{{"Deployment", "wattson-system", "wattson-runtime", runtimeContainer + ".args"}}},
-	{value: "runtime.extraEnv", how: appendItems, sites: []site{{"Deployment", "wattson-system", "wattson-runtime", runtimeContainer + ".env"}}},
+	// The energy Suite (runtime/config/suite.yaml): the operator renders the runtime from it.
+	{value: "runtime.replicas", how: scalar, sites: []site{{"Suite", "wattson-system", "energy", "spec.replicas"}}},
+	{value: "runtime.resources", how: block, sites: []site{{"Suite", "wattson-system", "energy", "spec.resources"}}},
+	{value: "runtime.interval", how: scalar, sites: []site{{"Suite", "wattson-system", "energy", "spec.interval"}}},
+	{value: "runtime.timeout", how: scalar, sites: []site{{"Suite", "wattson-system", "energy", "spec.timeout"}}},
+	{value: "runtime.labelFilter", how: scalar, sites: []site{{"Suite", "wattson-system", "energy", "spec.labelFilter"}}},
+	{value: "runtime.extraEnv", how: appendItems, sites: []site{{"Suite", "wattson-system", "energy", "spec.env"}}},
 	// Bring your own Prometheus: where the operator and the runtime find it.
 	{value: "prometheus.url", how: orDefault, sites: []site{
 		{"Deployment", "wattson-system", "wattson-operator", operatorContainer + ".args[^--prometheus.url=]"},
-		{"Deployment", "wattson-system", "wattson-runtime", runtimeContainer + ".env[name=WATTSON_PROMETHEUS_URL].value"},
+		{"Suite", "wattson-system", "energy", "spec.env[name=WATTSON_PROMETHEUS_URL].value"},
 	}},
 	{value: "alertmanager.url", how: orDefault, sites: []site{
-		{"Deployment", "wattson-system", "wattson-runtime", runtimeContainer + ".env[name=WATTSON_ALERTMANAGER_URL].value"},
+		{"Suite", "wattson-system", "energy", "spec.env[name=WATTSON_ALERTMANAGER_URL].value"},
 	}},
 	// Who may reach the components' metrics: the kit's Prometheus, or yours.
 	{value: "networkPolicies.prometheus", how: peer, sites: []site{
