@@ -59,12 +59,12 @@ func (e *env) took(step string, d time.Duration) {
 	e.timings = append(e.timings, [2]string{step, fmt.Sprintf("%.1fs", d.Seconds())})
 }
 
-func TestCluster(t *testing.T) {
-	if os.Getenv("WATTSON_CLUSTER_E2E") == "" {
-		t.Skip("the loopback cluster needs root and ten minutes: run `make cluster-e2e`")
-	}
+// newEnv is the environment of a test on the cluster that TARGET runs: the repository, bin/ and
+// the cluster's state dir, with KUBECONFIG and BIN set for the scripts and kubectl.
+func newEnv(t *testing.T, target string) *env {
+	t.Helper()
 	if os.Getuid() != 0 {
-		t.Fatal("make cluster-e2e must run as root (containerd, kubelet, mounts and cgroups)")
+		t.Fatal(target + " must run as root (containerd, kubelet, mounts and cgroups)")
 	}
 	root, err := procs.RepoRoot()
 	if err != nil {
@@ -81,9 +81,18 @@ func TestCluster(t *testing.T) {
 	e.environ = append(os.Environ(),
 		"WATTSON_CLUSTER_DIR="+e.dir,
 		"KUBECONFIG="+filepath.Join(e.dir, "kubeconfig"),
-		"DOCKER_HOST=unix://"+filepath.Join(e.dir, "run", "podman.sock"),
-		"SKAFFOLD_CONFIG="+filepath.Join(e.dir, "skaffold-config.yaml"),
 		"BIN="+e.bin)
+	return e
+}
+
+func TestCluster(t *testing.T) {
+	if os.Getenv("WATTSON_CLUSTER_E2E") == "" {
+		t.Skip("the loopback cluster needs root and ten minutes: run `make cluster-e2e`")
+	}
+	e := newEnv(t, "make cluster-e2e")
+	e.environ = append(e.environ,
+		"DOCKER_HOST=unix://"+filepath.Join(e.dir, "run", "podman.sock"),
+		"SKAFFOLD_CONFIG="+filepath.Join(e.dir, "skaffold-config.yaml"))
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
 	defer cancel()
 

@@ -9,8 +9,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/wattson-dev/wattson/internal/procs"
 )
 
 // TestClusterHelm proves the Helm chart (charts/wattson) on the real-shaped cluster, from
@@ -26,26 +24,9 @@ func TestClusterHelm(t *testing.T) {
 	if os.Getenv("WATTSON_CLUSTER_HELM") == "" {
 		t.Skip("the Helm install on the loopback cluster needs root and ten minutes: run `make cluster-helm`")
 	}
-	if os.Getuid() != 0 {
-		t.Fatal("make cluster-helm must run as root (containerd, kubelet, mounts and cgroups)")
-	}
-	root, err := procs.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin, err := procs.BinDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &env{root: root, bin: bin, dir: os.Getenv("WATTSON_CLUSTER_DIR")}
-	if e.dir == "" {
-		e.dir = "/var/lib/wattson-cluster"
-	}
+	e := newEnv(t, "make cluster-helm")
 	helmHome := t.TempDir()
-	e.environ = append(os.Environ(),
-		"WATTSON_CLUSTER_DIR="+e.dir,
-		"KUBECONFIG="+filepath.Join(e.dir, "kubeconfig"),
-		"BIN="+e.bin,
+	e.environ = append(e.environ,
 		// No user's repositories or plugins: nothing is fetched.
 		"HELM_CACHE_HOME="+helmHome, "HELM_CONFIG_HOME="+helmHome, "HELM_DATA_HOME="+helmHome,
 		"WATTSON_MIB_DIRS="+e.mibDirs())
