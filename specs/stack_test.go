@@ -10,7 +10,7 @@ import (
 
 var _ = Describe("Monitoring stack", Label("stack"), func() {
 	It("Prometheus has Wattson's rules loaded and evaluating", func(ctx SpecContext) {
-		groups := []string{"wattson.pdu.totals", "wattson.pdu", "wattson.runtime"}
+		groups := []string{"wattson.pdu.totals", "wattson.pdu"}
 		var models v1alpha1.PDUModelList
 		Expect(k8s.List(ctx, &models)).To(Succeed())
 		for _, m := range models.Items {
@@ -20,6 +20,12 @@ var _ = Describe("Monitoring stack", Label("stack"), func() {
 		}
 		for _, g := range groups {
 			Eventually(ctx, prom.Rules()).Should(prom.HaveRuleGroup(g))
+		}
+		// The runtime's alerts: from its Suite's PrometheusRule (wattson.suite.NAMESPACE.NAME, the
+		// kit) or from monitoring/rules/wattson-runtime.yaml (wattson.runtime, a runtime run
+		// without the operator); the same rules either way.
+		for _, a := range []string{"WattsonSpecFailing", "WattsonRuntimeAbsent", "WattsonRuntimeStale", "WattsonHarnessErrors"} {
+			Eventually(ctx, prom.Rules()).Should(prom.HaveAlertingRule(a))
 		}
 	})
 
