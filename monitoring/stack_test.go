@@ -26,7 +26,8 @@ import (
 
 // TestPrometheusOperatorConfig is the full stack's selectors at work: it applies the full-stack
 // overlay for real to a kube-apiserver, adds a ScrapeConfig and a recording PrometheusRule as the
-// Wattson operator writes them for a PDU (testdata/operator-objects.yaml), runs the real
+// Wattson operator writes them for a PDU (testdata/operator-objects.yaml) and the energy Suite's
+// ServiceMonitor and PrometheusRule as it renders them (the renderer's golden), runs the real
 // prometheus-operator against the apiserver, and reads the Prometheus configuration and rule files
 // it generates. They must scrape the kit's ServiceMonitors and the PDU, load Wattson's alert and
 // recording rules, send alerts to the kit's Alertmanager, and pass promtool. No pod runs: the
@@ -85,6 +86,20 @@ func TestPrometheusOperatorConfig(t *testing.T) {
 	applyYAML("the full-stack namespace", nsDocs.Bytes())
 	applyYAML("the full-stack overlay", rest.Bytes())
 	applyYAML("the operator's objects", mustRead(t, filepath.Join(repo, "monitoring/testdata/operator-objects.yaml")))
+	// What the operator renders for the kit's energy Suite: its ServiceMonitor and PrometheusRule,
+	// from the renderer's golden (operator/internal/render checks it against the renderer).
+	var suiteObjs bytes.Buffer
+	for _, o := range decode(t, mustRead(t, filepath.Join(repo, "operator/internal/render/testdata/suite-energy.golden.yaml"))) {
+		if k := o.GetKind(); k != "ServiceMonitor" && k != "PrometheusRule" {
+			continue
+		}
+		b, err := o.MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		suiteObjs.Write(append(b, '\n'))
+	}
+	applyYAML("the energy Suite's monitor and rules", suiteObjs.Bytes())
 	// A tenant's look-alikes in dc1, labelled as Wattson's: a PodMonitor that would scrape a fake
 	// wattson_runtime_ready and a PrometheusRule. Neither may be loaded.
 	applyYAML("a tenant's monitor and rule", mustRead(t, filepath.Join(repo, "monitoring/testdata/tenant-objects.yaml")))
@@ -121,9 +136,8 @@ func TestPrometheusOperatorConfig(t *testing.T) {
 	}
 	// The generated configuration, once it holds every expected job: the operator may write a
 	// first version before it has seen every monitor.
-	// (The runtime's ServiceMonitor comes from the energy Suite, rendered by the Wattson operator,
-	// which does not run here; operator/internal/render's dry-run and goldens cover it.)
 	wantJobs := []string{
+		"serviceMonitor/wattson-system/wattson-suite-energy/0",
 		"serviceMonitor/wattson-system/wattson-operator/0",
 		"serviceMonitor/wattson-system/wattson-snmp-exporter/0",
 		"serviceMonitor/wattson-system/wattson-snmpsim/0",
@@ -240,12 +254,12 @@ func TestPrometheusOperatorConfig(t *testing.T) {
 				ruleFiles = append(ruleFiles, name)
 			}
 		}
-		if len(ruleFiles) >= 3 {
+		if len(ruleFiles) >= 4 {
 			break
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
-	for _, group := range []string{"name: wattson.runtime", "name: wattson.pdu.totals", "name: wattson.pdu\n", "name: wattson.pdumodel.apc-rpdu2"} {
+	for _, group := range []string{"name: wattson.suite.wattson-system.energy", "name: wattson.pdu.totals", "name: wattson.pdu\n", "name: wattson.pdumodel.apc-rpdu2"} {
 		if !strings.Contains(rules.String(), group) {
 			t.Errorf("the generated rule files lack the group %q (files %v)", strings.TrimSpace(group), ruleFiles)
 		}

@@ -16,14 +16,16 @@ import (
 	"github.com/wattson-dev/wattson/operator/api/v1alpha1"
 )
 
-// TestSamplesAndValidation applies config/samples to the real apiserver (schema, defaults and CEL
-// rules included) and checks that the CEL rules refuse what they should, naming the field.
+// TestSamplesAndValidation applies config/samples and the kit's energy Suite
+// (runtime/config/suite.yaml) to the real apiserver (schema, defaults and CEL rules included) and
+// checks that the CEL rules refuse what they should, naming the field.
 func TestSamplesAndValidation(t *testing.T) {
 	_, c := startKube(t, false)
 	ctx := context.Background()
 	g := NewWithT(t)
 	files, _ := filepath.Glob("../../config/samples/wattson_*.yaml")
 	g.Expect(files).NotTo(BeEmpty())
+	files = append(files, "../../../runtime/config/suite.yaml")
 	n := 0
 	for _, f := range files {
 		raw, err := os.ReadFile(f)
@@ -43,7 +45,7 @@ func TestSamplesAndValidation(t *testing.T) {
 			n++
 		}
 	}
-	g.Expect(n).To(Equal(8)) // four models (apc-rpdu, apc-rpdu2, raritan-px, cyberpower-epdu), three PDUs, the energy Suite
+	g.Expect(n).To(Equal(8)) // four models (apc-rpdu, apc-rpdu2, raritan-px, cyberpower-epdu), three PDUs, the kit's energy Suite
 
 	cases := []struct {
 		name  string
