@@ -130,3 +130,87 @@ func TestDevWatchBinary(t *testing.T) {
 		t.Fatalf("after swapping back: %+v", again)
 	}
 }
+
+// TestDevWatchBinaryFocus: a new binary with a focus file (what devsync.sh copies in after a
+// save) supersedes the run in progress, which is cancelled and recorded nowhere; the saved
+// file's specs run first, on their own, into the per-spec series and the log but not the
+// history; then the whole suite runs and is recorded.
+func TestDevWatchBinaryFocus(t *testing.T) {
+	t.Setenv("SLOW_SUITE_SLEEP", "1h") // the slow suite's run lasts until something ends it
+	passing, slow, twofiles := suitetest.Binary(t, "passing"), suitetest.Binary(t, "slow"), suitetest.Binary(t, "twofiles")
+	watched := filepath.Join(t.TempDir(), "specs.test")
+	base, logs := startRuntime(t, "--specs.binary="+passing, "--dev.watch-binary="+watched, "--dev.poll=20ms",
+		"--specs.interval=1h", "--rerun.debounce=0")
+	first := waitNewRun(t, base, "")
+	copyIn := func(bin, focus string) {
+		t.Helper()
+		b, err := os.ReadFile(bin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256(b)
+		digest := hex.EncodeToString(sum[:])
+		if focus != "" {
+			if err := os.WriteFile(watched+".focus", []byte("sha256 "+digest+"\n"+focus+"\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := os.WriteFile(watched, b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(watched+".sha256", []byte(digest+"  specs.test\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitLog := func(what string) {
+		t.Helper()
+		deadline := time.Now().Add(60 * time.Second)
+		for !strings.Contains(logs.String(), what) {
+			if time.Now().After(deadline) {
+				t.Fatalf("no %q in the log:\n%s", what, logs.String())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	// The slow suite, without a focus: a whole run starts and would last an hour.
+	copyIn(slow, "")
+	waitLog("dev mode: new suite binary, rerunning")
+	time.Sleep(500 * time.Millisecond) // well inside the slow run
+	// A save: the new binary names power_test.go.
+	start := time.Now()
+	copyIn(twofiles, "power_test.go")
+	run := waitNewRun(t, base, first.ID)
+	took := time.Since(start)
+	if run.Result != report.Passed || run.Passed != 3 || run.Trigger != "change" || len(run.Focus) != 0 {
+		t.Fatalf("the run after the save: %+v, want the whole twofiles suite (3 passed, trigger change)", run)
+	}
+	t.Logf("copy in → whole run recorded: %s", took.Round(time.Millisecond))
+	if took > 30*time.Second {
+		t.Errorf("the save took %s to its result: the slow run was not superseded", took)
+	}
+	log := logs.String()
+	for _, want := range []string{
+		"dev mode: run superseded by a new suite binary, not recorded",
+		`msg="focused run passed"`, "focus=power_test.go", "passed=2",
+	} {
+		if !strings.Contains(log, want) {
+			t.Errorf("the log lacks %q:\n%s", want, log)
+		}
+	}
+	if strings.Index(log, `msg="focused run passed"`) > strings.LastIndex(log, `msg="run passed"`) {
+		t.Errorf("the focused run came after the whole run:\n%s", log)
+	}
+	// The history has the start run and the whole run: no superseded run, no focused run.
+	resp, err := http.Get(base + "/api/runs?limit=10")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var runs []report.Run
+	if err := json.NewDecoder(resp.Body).Decode(&runs); err != nil {
+		t.Fatal(err)
+	}
+	if len(runs) != 2 || runs[0].ID != run.ID || runs[1].ID != first.ID {
+		t.Errorf("history %+v, want the whole run and the start run only", runs)
+	}
+}

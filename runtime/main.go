@@ -404,7 +404,7 @@ func (o *options) suiteRunner() *runner.Runner {
 // the history and the log.
 func newScheduler(o *options, builder *devwatch.Builder, watched *devwatch.Binary, m *metrics.Metrics, hist store.Store, logger *slog.Logger) *scheduler.Scheduler {
 	r := o.suiteRunner()
-	return &scheduler.Scheduler{
+	s := &scheduler.Scheduler{
 		Interval: o.interval,
 		Debounce: o.debounce,
 		Exec:     execFunc(r, builder, watched),
@@ -417,6 +417,28 @@ func newScheduler(o *options, builder *devwatch.Builder, watched *devwatch.Binar
 			scheduler.Log(logger, run)
 		},
 	}
+	if watched != nil {
+		// Dev mode with a suite copied in: the saved files' specs answer first. Their run goes to
+		// the metrics' per-spec series and the log, never to the history or the verdicts: a few
+		// specs are not the suite.
+		s.ExecFocused = func(ctx context.Context, files []string) *report.Run {
+			rr := *r
+			rr.FocusFiles = files
+			return execFunc(&rr, builder, watched)(ctx)
+		}
+		s.RecordFocused = func(run *report.Run) {
+			if run.Result == report.Error && run.Ran() == 0 {
+				logger.Info("dev mode: no specs in the saved files; the whole suite follows", "focus", strings.Join(run.Focus, ","))
+				return
+			}
+			m.ObserveFocused(run)
+			scheduler.Log(logger, run)
+		}
+		s.Superseded = func(reason string) {
+			logger.Info("dev mode: run superseded by a new suite binary, not recorded", "trigger", reason)
+		}
+	}
+	return s
 }
 
 // serveWeb serves /metrics, the history page and its API, and (outside CI mode) /rerun, through
@@ -461,6 +483,11 @@ func watchBinary(ctx context.Context, w *devwatch.Binary, sched *scheduler.Sched
 	logger.Info("dev mode: watching the suite binary", "path", o.devBinary, "poll", o.devPoll)
 	go w.Watch(ctx, o.devPoll,
 		func(digest string) {
+			if files := w.TakeFocus(); len(files) > 0 {
+				logger.Info("dev mode: new suite binary, running the saved files' specs, then the whole suite", "path", o.devBinary, "sha256", digest, "focus", strings.Join(files, ","))
+				sched.Focus(scheduler.TriggerChange, files)
+				return
+			}
 			logger.Info("dev mode: new suite binary, rerunning", "path", o.devBinary, "sha256", digest)
 			sched.Trigger(scheduler.TriggerChange)
 		},

@@ -128,6 +128,12 @@ var _ = Describe(%q, Label("devloop"), func() {
 	}
 	toResult := time.Since(saved)
 	e.took(fmt.Sprintf("skaffold dev: save → new spec's result in the runtime's metrics (budget %s)", devSaveBudget), toResult)
+	// It came first from a focused run of the saved file (devsync.sh names it, the runtime runs
+	// its specs before the whole suite).
+	focused := regexp.MustCompile(`msg="focused run (passed|failed)".*focus=devloop_` + nonce + `_test.go`)
+	if _, err := lines.wait(ctx, 5*time.Second, mark, focused); err != nil {
+		t.Errorf("the saved file's specs did not run on their own first: %v", err)
+	}
 	changeRun := regexp.MustCompile(`msg="run (passed|failed)".*trigger=change`)
 	if _, err := lines.wait(ctx, time.Minute, mark, changeRun); err != nil {
 		t.Errorf("no rerun after the save in the runtime's log: %v", err)
@@ -200,7 +206,7 @@ func (l *lineLog) since(from int) string {
 
 // milestone lines of skaffold dev's output, timed for the breakdown the step logs: where the
 // loop's seconds go when a budget is missed.
-var milestone = regexp.MustCompile(`Generating tags|Checking cache|Found Locally|Building \[|Build \[.*\] succeeded|Starting deploy|Deployments stabilized|Watching for changes|Syncing|hooks for artifact|devsync:|msg="dev mode: new suite binary|msg="run (passed|failed|error)"`)
+var milestone = regexp.MustCompile(`Generating tags|Checking cache|Found Locally|Building \[|Build \[.*\] succeeded|Starting deploy|Deployments stabilized|Watching for changes|Syncing|hooks for artifact|devsync:|msg="dev mode: (new suite binary|run superseded)|msg="(focused )?run (passed|failed|error)"`)
 
 type milestones struct {
 	start time.Time

@@ -46,11 +46,26 @@ if ! out=$(build "$tmp" 2>&1); then
   exit 0
 fi
 built=$(date +%s.%N)
+# The saved spec files (skaffold's SKAFFOLD_FILES_ADDED_OR_MODIFIED: absolute paths, ';'
+# between them) whose specs the runtime runs first, before the whole suite: the spec you edit
+# answers in seconds. Only the suite's own files (specs/*_test.go) focus; a change elsewhere (a
+# helper package) is the whole suite's.
+focus=()
+IFS=';' read -r -a saved <<<"${SKAFFOLD_FILES_ADDED_OR_MODIFIED:-}"
+for f in "${saved[@]}"; do
+  [[ $f == "$ROOT"/specs/*_test.go && $f != "$ROOT"/specs/*/* ]] || { focus=(); break; }
+  focus+=("$(basename "$f")")
+done
+{
+  echo "sha256 $(cut -d' ' -f1 "$tmp/specs.test.sha256")"
+  if [[ ${#focus[@]} -gt 0 ]]; then printf '%s\n' "${focus[@]}"; fi
+} >"$tmp/specs.test.focus"
 ctx=()
 [[ -n ${SKAFFOLD_KUBE_CONTEXT:-} ]] && ctx=(--context "$SKAFFOLD_KUBE_CONTEXT")
-# The binary first, then its digest: the runtime waits until both are there and agree.
-tar -C "$tmp" -cf - specs.test specs.test.sha256 |
+# The focus, the binary, then its digest: the runtime waits until the binary and the digest
+# are there and agree, and takes the focus only if it names that digest.
+tar -C "$tmp" -cf - specs.test.focus specs.test specs.test.sha256 |
   "$BIN/kubectl" "${ctx[@]}" -n "$NAMESPACE" exec -i deploy/wattson-runtime -c runtime -- tar -xf - -C /suite
 done_=$(date +%s.%N)
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
-log "suite compiled in $(secs "$start" "$built")s, copied into deploy/wattson-runtime:/suite in $(secs "$built" "$done_")s ($(du -h "$tmp/specs.test" | cut -f1), sha256 $(cut -c1-12 "$tmp/specs.test.sha256"))"
+log "suite compiled in $(secs "$start" "$built")s, copied into deploy/wattson-runtime:/suite in $(secs "$built" "$done_")s ($(du -h "$tmp/specs.test" | cut -f1), sha256 $(cut -c1-12 "$tmp/specs.test.sha256"), focus: ${focus[*]:-none, the whole suite})"

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -40,9 +41,16 @@ type Binary struct {
 	Dir string
 
 	mu        sync.Mutex
-	installed string // the installed copy, "" before the first
-	digest    string // sha256 of the installed copy
+	installed string   // the installed copy, "" before the first
+	digest    string   // sha256 of the installed copy
+	focus     []string // the saved files of the installed copy, until taken
 }
+
+// FocusSuffix names the file beside Path that says which spec files the sender saved for this
+// binary: a first line "sha256 DIGEST" (the binary's), then one file name a line. The runtime
+// runs those files' specs first (a focused run), then the whole suite. A focus file of another
+// binary, or none, means no focused run.
+const FocusSuffix = ".focus"
 
 // IncompleteError says why a candidate is not installed (yet).
 type IncompleteError struct {
@@ -104,7 +112,51 @@ func (b *Binary) Install() (bool, error) {
 		os.Remove(b.installed) // a run executing it keeps the inode
 	}
 	b.installed, b.digest = dst, digest
+	b.focus = readFocus(b.Path+FocusSuffix, digest)
 	return true, nil
+}
+
+// TakeFocus returns the saved spec files of the installed binary once (nil after that, or
+// when the sender named none).
+func (b *Binary) TakeFocus() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	f := b.focus
+	b.focus = nil
+	return f
+}
+
+// maxFocus bounds the files of one focus: more saved files than that is a whole run anyway.
+const maxFocus = 16
+
+// readFocus reads a focus file for the binary with this digest: nil when there is none, when it
+// names another binary, or when it names too many files. Only plain Go file names count.
+func readFocus(path, digest string) []string {
+	raw, err := os.ReadFile(path)
+	if err != nil || len(raw) > 64<<10 {
+		return nil
+	}
+	lines := strings.Split(string(raw), "\n")
+	if f := strings.Fields(lines[0]); len(f) != 2 || f[0] != "sha256" || !strings.EqualFold(f[1], digest) {
+		return nil
+	}
+	var files []string
+	for _, l := range lines[1:] {
+		l = strings.TrimSpace(l)
+		if l == "" {
+			continue
+		}
+		if !strings.HasSuffix(l, ".go") || strings.ContainsAny(l, "/\\:") || len(l) > 255 {
+			return nil // not a file name the sender writes: no focus rather than a wrong one
+		}
+		if !slices.Contains(files, l) {
+			files = append(files, l)
+		}
+	}
+	if len(files) > maxFocus {
+		return nil
+	}
+	return files
 }
 
 // Digest is the sha256 of the installed binary, "" before the first.

@@ -174,3 +174,53 @@ func TestBinaryWatchWaitsForTheWriter(t *testing.T) {
 		t.Fatal("current is not the new binary")
 	}
 }
+
+// TestBinaryFocus: the focus file counts only for the binary whose digest it names, once, and
+// only when it holds plain Go file names.
+func TestBinaryFocus(t *testing.T) {
+	passing := read(t, suitetest.Binary(t, "passing"))
+	failing := read(t, suitetest.Binary(t, "failing"))
+	watched := filepath.Join(t.TempDir(), "specs.test")
+	b := &devwatch.Binary{Path: watched, Dir: t.TempDir()}
+	install := func(bin []byte, focus string) []string {
+		t.Helper()
+		write(t, watched+devwatch.FocusSuffix, []byte(focus))
+		write(t, watched, bin)
+		write(t, watched+".sha256", []byte(sha(bin)+"  specs.test\n"))
+		if ok, err := b.Install(); !ok || err != nil {
+			t.Fatalf("installed=%v err=%v", ok, err)
+		}
+		return b.TakeFocus()
+	}
+	if got := install(passing, "sha256 "+sha(passing)+"\npower_test.go\nenergy_test.go\npower_test.go\n"); len(got) != 2 || got[0] != "power_test.go" || got[1] != "energy_test.go" {
+		t.Errorf("focus %q, want [power_test.go energy_test.go]", got)
+	}
+	if got := b.TakeFocus(); got != nil {
+		t.Errorf("focus taken twice: %q", got)
+	}
+	// Each case installs the other binary, so that Install sees a new one every time.
+	bins := [][]byte{failing, passing}
+	for i, tc := range []struct {
+		name  string
+		focus func(digest string) string
+	}{
+		{"another binary's", func(string) string { return "sha256 " + sha(passing) + "\npower_test.go\n" }},
+		{"no digest line", func(string) string { return "power_test.go\n" }},
+		{"a path", func(d string) string { return "sha256 " + d + "\n../etc/passwd.go\n" }},
+		{"not a Go file", func(d string) string { return "sha256 " + d + "\npower_test.go\nREADME.md\n" }},
+		{"a line range", func(d string) string { return "sha256 " + d + "\npower_test.go:12\n" }},
+		{"only the digest", func(d string) string { return "sha256 " + d + "\n" }},
+	} {
+		bin := bins[i%2]
+		if tc.name == "another binary's" && sha(bin) == sha(passing) {
+			t.Fatal("the case needs the failing binary")
+		}
+		if got := install(bin, tc.focus(sha(bin))); got != nil {
+			t.Errorf("%s focus file: focus %q, want none", tc.name, got)
+		}
+	}
+	// And a good one again after all that.
+	if got := install(failing, "sha256 "+sha(failing)+"\nenergy_test.go\n"); len(got) != 1 || got[0] != "energy_test.go" {
+		t.Errorf("focus %q, want [energy_test.go]", got)
+	}
+}

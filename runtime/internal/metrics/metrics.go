@@ -144,6 +144,15 @@ func (m *Metrics) Observe(run *report.Run) {
 	// Per-spec state. Consecutive failures are kept only for specs of this run, so the map is
 	// bounded by the suite's size, and a spec that stops running starts again from zero.
 	next := make(map[specKey]int, len(run.Specs))
+	states := m.specStates(run, next)
+	m.consecutive = next
+	m.lastSpecs, m.dropped = capSpecs(states, m.maxSpecs)
+}
+
+// specStates are the states of the specs that ran in run, their consecutive failures counted on
+// from m.consecutive and written to next. Without next (a focused run, which is not a complete
+// run), a failing spec shows the complete runs it has failed, at least 1, and nothing is counted.
+func (m *Metrics) specStates(run *report.Run, next map[specKey]int) []specState {
 	states := make([]specState, 0, len(run.Specs))
 	for _, s := range run.Specs {
 		if !s.Ran() {
@@ -151,17 +160,50 @@ func (m *Metrics) Observe(run *report.Run) {
 		}
 		k := specKey{run.Suite, s.Name}
 		c := 0
-		if s.Failed() {
+		switch {
+		case s.Failed() && next == nil:
+			c = max1(m.consecutive[k])
+		case s.Failed():
 			c = m.consecutive[k] + 1
 		}
-		next[k] = c
+		if next != nil {
+			next[k] = c
+		}
 		states = append(states, specState{
 			suite: run.Suite, name: clip(s.Name), labels: clip(strings.Join(s.Labels, ",")),
 			passing: !s.Failed(), consecutive: c, duration: s.Duration,
 		})
 	}
-	m.consecutive = next
-	m.lastSpecs, m.dropped = capSpecs(states, m.maxSpecs)
+	return states
+}
+
+// ObserveFocused records a focused run (dev mode: the specs of the files just saved, before
+// the whole suite runs): the per-spec series of the specs it ran are updated, every other spec
+// keeps its series from the last complete run, and nothing else changes. It is not a run of the
+// suite: runs_total, the totals, tests_run and readiness count complete runs only, and before
+// the first one no per-spec series is exported at all.
+func (m *Metrics) ObserveFocused(run *report.Run) {
+	if !run.Result.Complete() {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	byName := make(map[specKey]int, len(m.lastSpecs))
+	states := slices.Clone(m.lastSpecs)
+	for i, st := range states {
+		byName[specKey{st.suite, st.name}] = i
+	}
+	for _, st := range m.specStates(run, nil) {
+		if i, ok := byName[specKey{st.suite, st.name}]; ok {
+			states[i] = st
+		} else {
+			byName[specKey{st.suite, st.name}] = len(states)
+			states = append(states, st)
+		}
+	}
+	var dropped int
+	m.lastSpecs, dropped = capSpecs(states, m.maxSpecs)
+	m.dropped += dropped
 }
 
 // capSpecs orders states and keeps at most max: over the cap, failing specs go first (alerts

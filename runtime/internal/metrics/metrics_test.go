@@ -280,3 +280,66 @@ func TestShared(t *testing.T) {
 		})
 	}
 }
+
+// TestObserveFocused: a focused run (dev mode) updates the series of the specs it ran, keeps
+// every other spec's, adds a new spec's, and changes nothing a complete run owns.
+func TestObserveFocused(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	m := metrics.NewMetrics(reg, 0, time.Minute)
+	focused := func(specs ...report.Spec) *report.Run {
+		r := run(report.Failed, t0.Add(time.Minute), specs...)
+		r.Focus = []string{"power_test.go"}
+		return r
+	}
+	// Before any complete run: nothing per spec, not ready.
+	m.ObserveFocused(focused(spec("a passes", "failed")))
+	if m.Ready() {
+		t.Error("ready after a focused run only")
+	}
+	if n, err := testutil.GatherAndCount(reg, "wattson_spec_passing"); err != nil || n != 0 {
+		t.Errorf("%d per-spec series before a complete run (%v), want 0", n, err)
+	}
+	m.Observe(run(report.Passed, t0, spec("a passes", "passed", "pdu"), spec("b stays", "passed")))
+	m.ObserveFocused(focused(spec("a passes", "failed", "pdu"), spec("new spec", "passed", "devloop")))
+	m.ObserveFocused(&report.Run{Suite: "energy", Result: report.Error, Focus: []string{"helpers_test.go"}})
+	want := `
+# HELP wattson_spec_passing 1 if the spec passed in the last complete run, 0 if it failed. Specs that did not run are absent.
+# TYPE wattson_spec_passing gauge
+wattson_spec_passing{labels="",spec="b stays",suite="energy"} 1
+wattson_spec_passing{labels="devloop",spec="new spec",suite="energy"} 1
+wattson_spec_passing{labels="pdu",spec="a passes",suite="energy"} 0
+# HELP wattson_spec_consecutive_failures Complete runs in a row the spec has failed (0 when it passed last).
+# TYPE wattson_spec_consecutive_failures gauge
+wattson_spec_consecutive_failures{labels="",spec="b stays",suite="energy"} 0
+wattson_spec_consecutive_failures{labels="devloop",spec="new spec",suite="energy"} 0
+wattson_spec_consecutive_failures{labels="pdu",spec="a passes",suite="energy"} 1
+# HELP tests_run Specs that ran (passed or failed) in the last complete run. Absent until the first complete run.
+# TYPE tests_run gauge
+tests_run 2
+# HELP assertions_failed Failed specs in the last complete run (Gomega stops a spec at its first failed assertion, so this counts failed specs). Absent until the first complete run.
+# TYPE assertions_failed gauge
+assertions_failed 0
+# HELP wattson_runtime_runs_total Runs by result: passed, failed (the system failed a spec) or error (the harness broke: no binary, build failure, no report, no specs).
+# TYPE wattson_runtime_runs_total counter
+wattson_runtime_runs_total{result="error"} 0
+wattson_runtime_runs_total{result="failed"} 0
+wattson_runtime_runs_total{result="passed"} 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "wattson_spec_passing", "wattson_spec_consecutive_failures", "tests_run", "assertions_failed", "wattson_runtime_runs_total"); err != nil {
+		t.Error(err)
+	}
+	// A focused failure is not a complete run: the next complete failure is the first in a row.
+	m.Observe(run(report.Failed, t0.Add(2*time.Minute), spec("a passes", "failed", "pdu"), spec("b stays", "passed")))
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP wattson_spec_consecutive_failures Complete runs in a row the spec has failed (0 when it passed last).
+# TYPE wattson_spec_consecutive_failures gauge
+wattson_spec_consecutive_failures{labels="",spec="b stays",suite="energy"} 0
+wattson_spec_consecutive_failures{labels="pdu",spec="a passes",suite="energy"} 1
+`), "wattson_spec_consecutive_failures"); err != nil {
+		t.Errorf("after a focused and a complete failure: %v", err)
+	}
+	// The complete run is the truth again: the focused-only spec is gone.
+	if n, err := testutil.GatherAndCount(reg, "wattson_spec_passing"); err != nil || n != 2 {
+		t.Errorf("%d per-spec series after the next complete run (%v), want 2", n, err)
+	}
+}

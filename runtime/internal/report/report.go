@@ -54,6 +54,10 @@ type Run struct {
 	Trigger string `json:"trigger,omitempty"`
 	// Revision is the --specs.revision the runtime ran with (what the verdict's revision= matches).
 	Revision string `json:"revision,omitempty"`
+	// Focus are the spec files a focused run was limited to (dev mode runs a saved file's specs
+	// first); empty for a run of the whole suite. A focused run is never a complete run: it
+	// updates only its specs' series and is kept out of the history and the verdicts.
+	Focus []string `json:"focus,omitempty"`
 	// Replica is the runtime replica that ran it (fleet mode).
 	Replica string `json:"replica,omitempty"`
 	Passed  int    `json:"passed"`

@@ -11,6 +11,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -32,6 +34,9 @@ type Runner struct {
 	Timeout time.Duration
 	// Grace is Ginkgo's --ginkgo.grace-period: how long an interrupted node may take to clean up.
 	Grace time.Duration
+	// FocusFiles limits the run to the specs of these source files (Ginkgo's --ginkgo.focus-file,
+	// one per name, matched as a literal file name): dev mode runs a saved file's specs first.
+	FocusFiles []string
 	// Args are extra arguments for the suite (after the Ginkgo flags).
 	Args []string
 	// Env is added to the runtime's environment.
@@ -58,6 +63,9 @@ func (r *Runner) Run(ctx context.Context) *report.Run {
 			run.Suite = filepath.Base(r.Binary)
 		}
 	}()
+	if len(r.FocusFiles) > 0 {
+		run.Focus = slices.Clone(r.FocusFiles)
+	}
 	if err := r.run(ctx, run); err != nil {
 		run.Result = report.Error
 		run.Error = err.Error()
@@ -88,6 +96,11 @@ func (r *Runner) run(ctx context.Context, run *report.Run) error {
 	}
 	if r.LabelFilter != "" {
 		args = append(args, "--ginkgo.label-filter="+r.LabelFilter)
+	}
+	for _, f := range r.FocusFiles {
+		// Ginkgo reads FILE_REGEX[:LINES] against the spec's file path: the quoted name, anchored
+		// at a path separator and at the end, is that file only.
+		args = append(args, "--ginkgo.focus-file=(^|/)"+regexp.QuoteMeta(f)+"$")
 	}
 	grace := r.Grace
 	if grace <= 0 {

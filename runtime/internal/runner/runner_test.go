@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -162,5 +163,36 @@ func TestRunNotExecutable(t *testing.T) {
 	run := (&runner.Runner{Binary: bin}).Run(context.Background())
 	if run.Result != report.Error || !strings.Contains(run.Error, "not an executable") {
 		t.Fatalf("result %s error %q", run.Result, run.Error)
+	}
+}
+
+// TestRunFocusFiles: a focused run runs the specs of the named files only, and says so.
+func TestRunFocusFiles(t *testing.T) {
+	t.Parallel()
+	bin := suitetest.Binary(t, "twofiles")
+	for _, tc := range []struct {
+		focus  []string
+		result report.Result
+		specs  []string
+	}{
+		{nil, report.Passed, []string{"energy only grows", "power adds up", "power is positive"}},
+		{[]string{"power_test.go"}, report.Passed, []string{"power adds up", "power is positive"}},
+		{[]string{"energy_test.go", "power_test.go"}, report.Passed, []string{"energy only grows", "power adds up", "power is positive"}},
+		// A file name is literal: "power_test.go" must not match "xpower_test.go" or a regexp.
+		{[]string{"r_test.go"}, report.Error, nil},
+		{[]string{"suite_test.go"}, report.Error, nil}, // no specs in it
+	} {
+		r := &runner.Runner{Binary: bin, FocusFiles: tc.focus, Timeout: time.Minute, Grace: time.Second}
+		run := r.Run(context.Background())
+		var ran []string
+		for _, s := range run.Specs {
+			if s.Ran() {
+				ran = append(ran, s.Name)
+			}
+		}
+		slices.Sort(ran)
+		if run.Result != tc.result || !slices.Equal(ran, tc.specs) || !slices.Equal(run.Focus, tc.focus) {
+			t.Errorf("focus %q: result %s, ran %q, run.Focus %q; want %s, %q\n%s", tc.focus, run.Result, ran, run.Focus, tc.result, tc.specs, run.Error)
+		}
 	}
 }

@@ -5,6 +5,7 @@ package scheduler
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -35,13 +36,25 @@ type Scheduler struct {
 	// Debounce is how long a trigger waits for more triggers before its run starts; all of them
 	// (and the timer, if it fires meanwhile) are served by that one run.
 	Debounce time.Duration
+	// ExecFocused runs only the specs of the given source files (dev mode, see Focus); Focus
+	// is a plain trigger without it.
+	ExecFocused func(ctx context.Context, files []string) *report.Run
+	// RecordFocused receives every focused run that was not superseded.
+	RecordFocused func(*report.Run)
+	// Superseded is told of each run a Focus cancelled (it is not recorded).
+	Superseded func(reason string)
 
 	mu      sync.Mutex
 	waiters []chan *report.Run
 	reasons []string
+	focus   []string
+	cancel  context.CancelCauseFunc // of the run in progress, nil between runs
 	kick    chan struct{}
 	once    sync.Once
 }
+
+// errSuperseded is the cause of a run cancelled by Focus.
+var errSuperseded = errors.New("superseded by a newer suite")
 
 // maxReasons bounds the distinct triggers named in one run's record.
 const maxReasons = 5
@@ -69,6 +82,21 @@ func (s *Scheduler) Trigger(reason string) <-chan *report.Run {
 	return c
 }
 
+// Focus is dev mode's trigger for a new suite binary whose saved files are known: the run in
+// progress, if any, is superseded (cancelled and not recorded: its suite is outdated), then the
+// specs of files run first, on their own (ExecFocused, RecordFocused), so that the spec being
+// edited answers in seconds, and the whole suite right after them. The returned channel receives
+// that whole run.
+func (s *Scheduler) Focus(reason string, files []string) <-chan *report.Run {
+	s.mu.Lock()
+	s.focus = append(s.focus[:0:0], files...)
+	if s.cancel != nil {
+		s.cancel(errSuperseded)
+	}
+	s.mu.Unlock()
+	return s.Trigger(reason)
+}
+
 // Watch runs the suite at once, then every Interval and on Trigger, until ctx ends.
 func (s *Scheduler) Watch(ctx context.Context) {
 	s.init()
@@ -82,14 +110,34 @@ func (s *Scheduler) Watch(ctx context.Context) {
 		if len(s.reasons) > 0 {
 			reason = joinReasons(s.reasons)
 		}
-		s.waiters, s.reasons = nil, nil
+		focus := s.focus
+		s.waiters, s.reasons, s.focus = nil, nil, nil
 		select { // this run serves every trigger so far
 		case <-s.kick:
 		default:
 		}
+		runCtx, cancel := context.WithCancelCause(ctx)
+		s.cancel = cancel
 		s.mu.Unlock()
 
-		run := s.run(ctx, reason)
+		run, superseded := s.runFocused(runCtx, reason, focus)
+		s.mu.Lock()
+		s.cancel = nil
+		s.mu.Unlock()
+		cancel(nil)
+		if superseded && ctx.Err() == nil {
+			// The next iteration serves the new suite at once, and these waiters with it.
+			s.mu.Lock()
+			s.waiters = append(waiters, s.waiters...)
+			if reason != "" && !slices.Contains(s.reasons, reason) {
+				s.reasons = append([]string{reason}, s.reasons...)
+			}
+			s.mu.Unlock()
+			if s.Superseded != nil {
+				s.Superseded(reason)
+			}
+			continue
+		}
 		for _, w := range waiters {
 			w <- run
 		}
@@ -133,13 +181,30 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-func (s *Scheduler) run(ctx context.Context, reason string) *report.Run {
-	run := s.Exec(ctx)
+// runFocused runs the specs of focus first, when there are any and ExecFocused is set, then the
+// whole suite, and records both, unless a Focus supersedes them (superseded is then true and
+// nothing is recorded).
+func (s *Scheduler) runFocused(ctx context.Context, reason string, focus []string) (run *report.Run, superseded bool) {
+	isSuperseded := func() bool { return errors.Is(context.Cause(ctx), errSuperseded) }
+	if len(focus) > 0 && s.ExecFocused != nil {
+		f := s.ExecFocused(ctx, focus)
+		f.Trigger = reason
+		if isSuperseded() {
+			return nil, true
+		}
+		if s.RecordFocused != nil {
+			s.RecordFocused(f)
+		}
+	}
+	run = s.Exec(ctx)
 	run.Trigger = reason
+	if isSuperseded() {
+		return nil, true
+	}
 	if s.Record != nil {
 		s.Record(run)
 	}
-	return run
+	return run, false
 }
 
 // Outcome is the result of UntilGreen.
@@ -197,15 +262,27 @@ func Log(l *slog.Logger, run *report.Run) {
 		"passed", run.Passed, "failed", run.Failed, "skipped", run.Skipped, "pending", run.Pending,
 		"duration", run.Duration.Round(time.Millisecond),
 	}
-	switch run.Result {
-	case report.Passed:
+	focused := len(run.Focus) > 0
+	if focused {
+		attrs = append(attrs, "focus", strings.Join(run.Focus, ","))
+	}
+	switch {
+	case run.Result == report.Passed && focused:
+		l.Info("focused run passed", attrs...)
+	case run.Result == report.Passed:
 		l.Info("run passed", attrs...)
-	case report.Failed:
-		l.Warn("run failed", attrs...)
+	case run.Result == report.Failed:
+		if focused {
+			l.Warn("focused run failed", attrs...)
+		} else {
+			l.Warn("run failed", attrs...)
+		}
 		for _, s := range run.FailedSpecs() {
 			l.Warn("spec failed", "run", run.ID, "spec", s.Name, "state", s.State, "location", s.Location,
 				"message", s.Message, "output", s.Output)
 		}
+	case focused:
+		l.Error("focused run error", append(attrs, "error", run.Error)...)
 	default:
 		l.Error("run error", append(attrs, "error", run.Error)...)
 	}

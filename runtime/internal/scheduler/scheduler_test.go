@@ -113,3 +113,77 @@ func TestDebounce(t *testing.T) {
 		t.Errorf("%d runs, want 2", n)
 	}
 }
+
+// TestFocusSupersedesAndRunsTheSavedFilesFirst: a Focus during a run cancels it (it is not
+// recorded), then the saved files' specs run on their own, then the whole suite, which serves
+// the waiters of the superseded run too.
+func TestFocusSupersedesAndRunsTheSavedFilesFirst(t *testing.T) {
+	var mu sync.Mutex
+	var order []string
+	note := func(s string) { mu.Lock(); order = append(order, s); mu.Unlock() }
+	started := make(chan struct{}, 4)
+	var whole atomic.Int32
+	s := &scheduler.Scheduler{
+		Interval: time.Hour,
+		Exec: func(ctx context.Context) *report.Run {
+			n := whole.Add(1)
+			note(fmt.Sprintf("exec %d", n))
+			if n == 1 {
+				started <- struct{}{}
+				<-ctx.Done() // a long run, until something cancels it
+				return &report.Run{ID: "1", Result: report.Error, Error: "cancelled"}
+			}
+			return &report.Run{ID: fmt.Sprint(n), Result: report.Passed}
+		},
+		Record: func(r *report.Run) { note("record " + r.ID + " " + r.Trigger) },
+		ExecFocused: func(ctx context.Context, files []string) *report.Run {
+			note(fmt.Sprintf("focused %v", files))
+			return &report.Run{ID: "f", Result: report.Passed, Focus: files}
+		},
+		RecordFocused: func(r *report.Run) { note("record focused " + r.Trigger) },
+		Superseded:    func(reason string) { note("superseded " + reason) },
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); s.Watch(ctx) }()
+	<-started
+	waiter := s.Trigger(scheduler.TriggerRerun) // waits for the run after the current one
+	got := <-s.Focus(scheduler.TriggerChange, []string{"power_test.go"})
+	if r := <-waiter; r != got {
+		t.Errorf("the rerun's waiter got run %s, the focus's %s: want the same whole run", r.ID, got.ID)
+	}
+	cancel()
+	<-done
+	want := []string{
+		"exec 1", "superseded start",
+		"focused [power_test.go]", "record focused start; rerun; change",
+		"exec 2", "record 2 start; rerun; change",
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if fmt.Sprint(order) != fmt.Sprint(want) {
+		t.Errorf("order:\n %q\nwant\n %q", order, want)
+	}
+	if got.ID != "2" || len(got.Focus) != 0 {
+		t.Errorf("Focus returned run %s (focus %v), want the whole run 2", got.ID, got.Focus)
+	}
+}
+
+// TestFocusWithoutExecFocusedIsATrigger: a scheduler without ExecFocused (not dev mode) reruns
+// the whole suite and supersedes nothing it cannot replace.
+func TestFocusWithoutExecFocusedIsATrigger(t *testing.T) {
+	var runs atomic.Int32
+	s := &scheduler.Scheduler{Interval: time.Hour, Exec: func(ctx context.Context) *report.Run {
+		return &report.Run{ID: fmt.Sprint(runs.Add(1)), Result: report.Passed}
+	}}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go s.Watch(ctx)
+	for runs.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	r := <-s.Focus(scheduler.TriggerChange, []string{"power_test.go"})
+	if r.ID != "2" || r.Trigger != scheduler.TriggerChange || len(r.Focus) != 0 {
+		t.Errorf("run %s trigger %q focus %v, want the whole run 2 for change", r.ID, r.Trigger, r.Focus)
+	}
+}
