@@ -33,20 +33,24 @@ var (
 )
 
 // devLoop runs `skaffold dev` as specs/README.md says (the cluster-dev profile switches on by
-// itself; --watch-poll-interval=200, skaffold's wait for a burst of writes to end) in a copy of the
-// work tree, times it to the dev runtime's first run in the log skaffold streams, saves a new spec
-// file there and times the save to that spec's result in the runtime's metrics (and its run in the
-// log). The spec goes through skaffold's sync: hack/cluster/devsync.sh compiles it on the host and
-// copies the binary in, the runtime (--dev.watch-binary) reruns. Over a budget, the step fails.
-// It runs under `make cluster-devloop` only (WATTSON_CLUSTER_DEVLOOP=1): the loop works, but its
-// budgets are not met yet (measured 133 s to the first result and 65 s from save to result, a
-// whole suite run each time), so it is kept out of `make cluster-e2e` and CI until they are.
+// itself; --watch-poll-interval=200, skaffold's wait for a burst of writes to end) in the
+// repository, times it to the dev runtime's first run in the log skaffold streams, saves a new
+// spec file there (removed at the end) and times the save to that spec's result in the runtime's
+// metrics (and its run in the log). The spec goes through skaffold's sync: hack/cluster/devsync.sh
+// compiles it on the host and copies the binary in, naming the saved file; the runtime
+// (--dev.watch-binary) runs that file's specs first, then the whole suite.
+// The step checks that the loop works (a first run, the saved file's specs first, a sync and no
+// rebuild) and prints its timings; over a budget it fails under `make cluster-devloop`
+// (WATTSON_CLUSTER_DEVLOOP=1) only, and `make cluster-e2e` says so in its log: a timing is a
+// measurement, which CI's load must not turn into a red build.
 func (e *env) devLoop(t *testing.T, ctx context.Context) {
-	if os.Getenv("WATTSON_CLUSTER_DEVLOOP") == "" {
-		t.Skip("the dev loop's budgets are not met yet: run `make cluster-devloop` to time it")
+	overBudget := t.Logf
+	if os.Getenv("WATTSON_CLUSTER_DEVLOOP") != "" {
+		overBudget = t.Errorf
 	}
-	work := t.TempDir()
-	e.copyTree(t, work)
+	// In the repository itself, after the `skaffold run` of the steps before, as a user runs it:
+	// skaffold finds the Wattson image it built then in its cache (the inputs are the same).
+	work := e.root
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	cmd := exec.Command(filepath.Join(e.bin, "skaffold"), "dev", "--kube-context", kubeContext, "--port-forward=off", "--cleanup=false", "--watch-poll-interval=200")
@@ -110,7 +114,9 @@ var _ = Describe(%q, Label("devloop"), func() {
 	series := regexp.MustCompile(`wattson_spec_passing\{[^}]*spec="` + regexp.QuoteMeta(name+" reruns on save") + `"[^}]*\} 1`)
 	mark := lines.len()
 	saved := time.Now()
-	if err := os.WriteFile(filepath.Join(work, "specs", "devloop_"+nonce+"_test.go"), []byte(spec), 0o644); err != nil {
+	specFile := filepath.Join(work, "specs", "devloop_"+nonce+"_test.go")
+	t.Cleanup(func() { os.Remove(specFile) }) // .gitignore has specs/devloop_*_test.go too
+	if err := os.WriteFile(specFile, []byte(spec), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	// The new spec passing in the runtime's metrics is its result; polled every 50 ms.
@@ -151,23 +157,10 @@ var _ = Describe(%q, Label("devloop"), func() {
 		t.Errorf("the save rebuilt an image instead of syncing:\n%s", s)
 	}
 	if first > devFirstBudget {
-		t.Errorf("skaffold dev took %.1fs to the first spec result, over the budget of %s", first.Seconds(), devFirstBudget)
+		overBudget("OVER BUDGET: skaffold dev took %.1fs to the first spec result, over the budget of %s", first.Seconds(), devFirstBudget)
 	}
 	if toResult > devSaveBudget {
-		t.Errorf("save → result took %.1fs, over the budget of %s", toResult.Seconds(), devSaveBudget)
-	}
-}
-
-// copyTree copies the work tree's files (tracked and new, as git sees them) into dir, with bin/
-// linked, for a skaffold dev that edits files of its own.
-func (e *env) copyTree(t *testing.T, dir string) {
-	t.Helper()
-	sh := `git ls-files -co --exclude-standard -z | xargs -0 tar -cf - --ignore-failed-read 2>/dev/null | tar -xf - -C "$1" && ` +
-		`ln -s "$2" "$1/bin" && cd "$1" && git init -q && git add -A`
-	cmd := exec.Command("bash", "-c", sh, "copy", dir, e.bin)
-	cmd.Dir = e.root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("copy the work tree: %v\n%s", err, out)
+		overBudget("OVER BUDGET: save → result took %.1fs, over the budget of %s", toResult.Seconds(), devSaveBudget)
 	}
 }
 

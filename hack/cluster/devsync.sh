@@ -46,15 +46,17 @@ if ! out=$(build "$tmp" 2>&1); then
   exit 0
 fi
 built=$(date +%s.%N)
-# The saved spec files (skaffold's SKAFFOLD_FILES_ADDED_OR_MODIFIED: absolute paths, ';'
-# between them) whose specs the runtime runs first, before the whole suite: the spec you edit
-# answers in seconds. Only the suite's own files (specs/*_test.go) focus; a change elsewhere (a
-# helper package) is the whole suite's.
+# The saved spec files (skaffold's SKAFFOLD_FILES_ADDED_OR_MODIFIED: paths, absolute or relative
+# to the workspace, ';' between them) whose specs the runtime runs first, before the whole suite:
+# the spec you edit answers in seconds. Only the suite's own files (specs/*_test.go) focus; a
+# change elsewhere (a helper package) is the whole suite's.
 focus=()
 IFS=';' read -r -a saved <<<"${SKAFFOLD_FILES_ADDED_OR_MODIFIED:-}"
 for f in "${saved[@]}"; do
-  [[ $f == "$ROOT"/specs/*_test.go && $f != "$ROOT"/specs/*/* ]] || { focus=(); break; }
-  focus+=("$(basename "$f")")
+  f=${f#"$ROOT"/}
+  f=${f#./}
+  [[ $f == specs/*_test.go && $f != specs/*/* ]] || { focus=(); break; }
+  focus+=("${f#specs/}")
 done
 {
   echo "sha256 $(cut -d' ' -f1 "$tmp/specs.test.sha256")"
@@ -68,4 +70,4 @@ tar -C "$tmp" -cf - specs.test.focus specs.test specs.test.sha256 |
   "$BIN/kubectl" "${ctx[@]}" -n "$NAMESPACE" exec -i deploy/wattson-runtime -c runtime -- tar -xf - -C /suite
 done_=$(date +%s.%N)
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
-log "suite compiled in $(secs "$start" "$built")s, copied into deploy/wattson-runtime:/suite in $(secs "$built" "$done_")s ($(du -h "$tmp/specs.test" | cut -f1), sha256 $(cut -c1-12 "$tmp/specs.test.sha256"), focus: ${focus[*]:-none, the whole suite})"
+log "suite compiled in $(secs "$start" "$built")s, copied into deploy/wattson-runtime:/suite in $(secs "$built" "$done_")s ($(du -h "$tmp/specs.test" | cut -f1), sha256 $(cut -c1-12 "$tmp/specs.test.sha256"), focus: ${focus[*]:-none, the whole suite; saved: ${SKAFFOLD_FILES_ADDED_OR_MODIFIED:-?}})"
