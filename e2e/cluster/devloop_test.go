@@ -141,7 +141,9 @@ var _ = Describe(%q, Label("devloop"), func() {
 		t.Errorf("the saved file's specs did not run on their own first: %v", err)
 	}
 	changeRun := regexp.MustCompile(`msg="run (passed|failed)".*trigger=change`)
-	if _, err := lines.wait(ctx, time.Minute, mark, changeRun); err != nil {
+	// The whole suite after the focused run: a minute or more when specs fail (each failing
+	// Eventually waits its 20 s), as after the fault and Rollout steps before this one.
+	if _, err := lines.wait(ctx, 4*time.Minute, mark, changeRun); err != nil {
 		t.Errorf("no rerun after the save in the runtime's log: %v", err)
 	} else {
 		e.took("skaffold dev: save → rerun in the log skaffold streams", time.Since(saved))

@@ -65,7 +65,14 @@ func (e *env) credentials(t *testing.T, ctx context.Context) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("tenant PDU: %v\n%s", err, out)
 	}
-	t.Cleanup(func() { _ = exec.Command(kubectl, "delete", "namespace", "wattson-rbac-tenant", "--wait=false").Run() })
+	// Gone before the next steps, whose specs would otherwise find a PDU that cannot collect.
+	t.Cleanup(func() {
+		del := exec.Command(kubectl, "delete", "namespace", "wattson-rbac-tenant", "--ignore-not-found", "--timeout=2m")
+		del.Env = e.environ
+		if out, err := del.CombinedOutput(); err != nil {
+			t.Errorf("delete the tenant namespace: %v\n%s", err, out)
+		}
+	})
 	ns := []string{"-n", "wattson-rbac-tenant"}
 	e.run(t, ctx, "tenant PDU CredentialsForbidden", kubectl, append(ns, "wait", "pdu/tenant-pdu", "--timeout=60s",
 		`--for=jsonpath={.status.conditions[?(@.type=="Ready")].reason}=CredentialsForbidden`)...)
