@@ -166,8 +166,8 @@ var _ = Describe(%q, Label("devloop"), func() {
 	}
 }
 
-// mibDirs are the shared fixtures' MIB folders, for prepare.sh in a copy of the tree (where
-// ../shared is not beside it).
+// mibDirs are the shared fixtures' MIB folders, named for prepare.sh (WATTSON_MIB_DIRS) so that
+// the skaffold and helm steps find them without make's defaults.
 func (e *env) mibDirs() string {
 	base := filepath.Join(e.root, "..", "shared", "fixtures", "mibs")
 	var dirs []string
