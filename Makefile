@@ -224,7 +224,7 @@ cluster-down: ## Stop the node and check that no process, mount, cgroup, netns, 
 	hack/cluster/cluster.sh down
 
 .PHONY: cluster-helm
-cluster-helm: cluster-tools $(HELM) ## From nothing: node up, helm install of charts/wattson (images from hack/cluster/images.sh), pods Ready, targets up, energy specs green, helm uninstall, node down.
+cluster-helm: cluster-tools $(HELM) ## From nothing: node up, helm install of charts/wattson (images from hack/cluster/images.sh), every workload rolled out, targets up, energy specs green, helm upgrade to two runtime replicas over PostgreSQL, helm uninstall, node down.
 	WATTSON_CLUSTER_HELM=1 $(GO) test -count=1 -v -timeout 45m -run TestClusterHelm ./e2e/cluster/
 
 .PHONY: netpol-smoke

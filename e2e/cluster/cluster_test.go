@@ -214,8 +214,12 @@ var kitMonitors = []string{
 }
 
 func (e *env) green(t *testing.T, ctx context.Context) {
-	e.run(t, ctx, "every pod Ready", filepath.Join(e.bin, "kubectl"), "wait", "--for=condition=Ready", "pods", "--all", "--all-namespaces", "--field-selector=status.phase!=Succeeded", "--timeout=5m")
 	start := time.Now()
+	if err := e.settle(ctx, 5*time.Minute); err != nil {
+		t.Fatalf("the cluster's workloads did not settle: %v", err)
+	}
+	e.took("every workload rolled out, every pod Ready", time.Since(start))
+	start = time.Now()
 	p := prom.New(e.prometheusURL)
 	if err := poll(ctx, 3*time.Minute, func() error {
 		res, err := p.API().Targets(ctx)
@@ -382,17 +386,7 @@ func httpGet(ctx context.Context, u string) ([]byte, error) {
 
 // poll retries f every second until it succeeds or timeout passes, returning its last error.
 func poll(ctx context.Context, timeout time.Duration, f func() error) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		err := f()
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return err
-		}
-		time.Sleep(time.Second)
-	}
+	return pollEvery(ctx, timeout, time.Second, f)
 }
 
 func tail(s string, n int) string {

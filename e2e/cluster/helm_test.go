@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,10 +17,11 @@ import (
 // wattson.local/wattson:dev), prometheus-operator's CRDs are applied (the chart's prerequisite,
 // as README.md says), `helm install` installs the kit into wattson-system with
 // hack/cluster/helm/values.yaml (those images and the test timing), Wattson's CRDs come from the
-// chart's crds/, the simulator and the sample PDUs are applied beside it, every pod becomes
-// Ready, Prometheus scrapes every kit component and the energy specs go green; then `helm
-// upgrade` changes a value in place, `helm uninstall` removes the release, and the node goes
-// down. It runs only under `make cluster-helm` (WATTSON_CLUSTER_HELM=1).
+// chart's crds/, the simulator, the sample PDUs and a PostgreSQL are applied beside it, every
+// workload rolls out, Prometheus scrapes every kit component and the energy specs go green; then
+// `helm upgrade` turns the runtime into two replicas sharing each run through that PostgreSQL
+// (runtime.store) and the operator into one, `helm uninstall` removes the release, and the node
+// goes down. It runs only under `make cluster-helm` (WATTSON_CLUSTER_HELM=1).
 func TestClusterHelm(t *testing.T) {
 	if os.Getenv("WATTSON_CLUSTER_HELM") == "" {
 		t.Skip("the Helm install on the loopback cluster needs root and ten minutes: run `make cluster-helm`")
@@ -57,7 +59,7 @@ func TestClusterHelm(t *testing.T) {
 		{"up", func(t *testing.T, ctx context.Context) {
 			e.run(t, ctx, "cluster up", "hack/cluster/cluster.sh", "up")
 			e.run(t, ctx, "images (Wattson's and third-party)", "hack/cluster/images.sh",
-				"wattson", "snmp-exporter", "prometheus", "alertmanager", "prometheus-operator", "prometheus-config-reloader")
+				"wattson", "snmp-exporter", "prometheus", "alertmanager", "prometheus-operator", "prometheus-config-reloader", "postgres")
 		}},
 		{"prerequisites", func(t *testing.T, ctx context.Context) {
 			// What README.md's Helm section says to run before helm install.
@@ -75,18 +77,37 @@ func TestClusterHelm(t *testing.T) {
 			for _, crd := range []string{"pdus.wattson.dev", "pdumodels.wattson.dev", "suites.wattson.dev"} {
 				e.run(t, ctx, "CRDs from crds/", kubectl, "wait", "--for=condition=Established", "--timeout=60s", "crd/"+crd)
 			}
-			out := e.run(t, ctx, "fixtures (simulator, sample PDUs)", "/bin/bash", "-c",
+			out := e.run(t, ctx, "fixtures (simulator, sample PDUs, PostgreSQL)", "/bin/bash", "-c",
 				`"$BIN/kustomize" build --load-restrictor LoadRestrictionsNone hack/cluster/helm | "$BIN/kubectl" apply --server-side -f -`)
 			t.Logf("fixtures:\n%s", out)
 		}},
 		{"port-forwards", e.forwards},
 		{"pods ready, targets up, specs green", e.green},
-		{"helm upgrade", func(t *testing.T, ctx context.Context) {
-			e.run(t, ctx, "helm upgrade --set operator.replicas=1", helm, "upgrade", "wattson", filepath.Join(e.root, "charts/wattson"),
-				"--namespace", "wattson-system", "--values", filepath.Join(e.root, "hack/cluster/helm/values.yaml"), "--set", "operator.replicas=1", "--wait", "--timeout", "5m")
+		{"helm upgrade: one operator, the runtime a fleet over PostgreSQL", func(t *testing.T, ctx context.Context) {
+			// runtime.store names the URL Secret of the PostgreSQL among the fixtures
+			// (hack/cluster/kit/postgres.yaml).
+			e.run(t, ctx, "helm upgrade (operator.replicas=1, runtime.replicas=2, runtime.store)", helm, "upgrade", "wattson", filepath.Join(e.root, "charts/wattson"),
+				"--namespace", "wattson-system", "--values", filepath.Join(e.root, "hack/cluster/helm/values.yaml"), "--set", "operator.replicas=1",
+				"--set", fmt.Sprintf("runtime.replicas=%d", suiteReplicas), "--set", "runtime.store.postgresURLSecretRef.name=wattson-history",
+				"--set", "runtime.store.postgresURLSecretRef.key=url", "--wait", "--timeout", "5m")
 			if out, err := e.output(ctx, kubectl, "-n", "wattson-system", "get", "deploy", "wattson-operator", "-o", "jsonpath={.status.readyReplicas}/{.spec.replicas}"); err != nil || out != "1/1" {
 				t.Fatalf("after helm upgrade the operator has %q ready/wanted replicas (%v), want 1/1", out, err)
 			}
+			start := time.Now()
+			if err := poll(ctx, 5*time.Minute, func() error {
+				s, err := e.getSuite(ctx)
+				if err != nil {
+					return err
+				}
+				if ready, reason := s.condition("Ready"); ready != "True" || s.Status.ReadyReplicas != suiteReplicas || s.Status.Verdict != "Passed" {
+					return fmt.Errorf("Suite energy: Ready %s %s, %d/%d ready replicas, verdict %q", ready, reason, s.Status.ReadyReplicas, s.Spec.Replicas, s.Status.Verdict)
+				}
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			e.took(fmt.Sprintf("energy Suite Ready, %d/%d replicas, Passed (after the upgrade)", suiteReplicas, suiteReplicas), time.Since(start))
+			e.exactlyOnce(t, ctx)
 		}},
 		{"helm uninstall", func(t *testing.T, ctx context.Context) {
 			e.run(t, ctx, "helm uninstall", helm, "uninstall", "wattson", "--namespace", "wattson-system", "--wait", "--timeout", "5m")

@@ -432,7 +432,7 @@ func alertNames(t *testing.T, objs map[string]*unstructured.Unstructured) []stri
 
 const (
 	operatorDeploy = "apps Deployment wattson-system/wattson-operator"
-	runtimeDeploy  = "wattson.dev Suite wattson-system/energy"
+	energySuite    = "wattson.dev Suite wattson-system/energy"
 )
 
 var knobCases = []knobCase{
@@ -456,7 +456,7 @@ var knobCases = []knobCase{
 			if !slices.Contains(args, "--prometheus.url=http://prometheus-operated.monitoring.svc:9090") {
 				t.Errorf("operator args %v lack the given Prometheus", args)
 			}
-			env, _, _ := unstructured.NestedSlice(container(t, objs, runtimeDeploy, "runtime"), "env")
+			env, _, _ := unstructured.NestedSlice(container(t, objs, energySuite, "runtime"), "env")
 			for _, want := range []string{"WATTSON_PROMETHEUS_URL=http://prometheus-operated.monitoring.svc:9090", "WATTSON_ALERTMANAGER_URL=http://alertmanager-operated.monitoring.svc:9093"} {
 				name, value, _ := strings.Cut(want, "=")
 				if !slices.ContainsFunc(env, func(e any) bool { return e.(map[string]any)["name"] == name && e.(map[string]any)["value"] == value }) {
@@ -476,6 +476,16 @@ var knobCases = []knobCase{
 	},
 	{name: "bring your own Prometheus without its URL", args: []string{"--set", "prometheusStack.enabled=false"}, fails: "set prometheus.url"},
 	{
+		name: "runtime replicas sharing PostgreSQL",
+		args: []string{"--set", "runtime.replicas=2", "--set", "runtime.store.postgresURLSecretRef.name=wattson-postgres",
+			"--set", "runtime.store.postgresURLSecretRef.key=url", "--set", "runtime.store.retention=2160h"},
+		check: func(t *testing.T, objs map[string]*unstructured.Unstructured) {
+			field(t, objs, energySuite, float64(2), "spec", "replicas")
+			field(t, objs, energySuite, map[string]any{"postgresURLSecretRef": map[string]any{"name": "wattson-postgres", "key": "url"}, "retention": "2160h"}, "spec", "store")
+		},
+	},
+	{name: "runtime replicas without a store", args: []string{"--set", "runtime.replicas=3"}, fails: "runtime.replicas=3: several runtime replicas share each run through PostgreSQL; set runtime.store"},
+	{
 		name: "operator off",
 		args: []string{"--set", "operator.enabled=false"},
 		check: func(t *testing.T, objs map[string]*unstructured.Unstructured) {
@@ -484,7 +494,7 @@ var knobCases = []knobCase{
 			if a := alertNames(t, objs); slices.Contains(a, "WattsonOperatorDown") || slices.Contains(a, "WattsonExporterDown") || !slices.Contains(a, "WattsonRuntimeDown") {
 				t.Errorf("alerts %v: want the operator's and exporter's Down alerts gone, the runtime's kept", a)
 			}
-			if objs[" Namespace wattson-system"] == nil || objs[runtimeDeploy] == nil {
+			if objs[" Namespace wattson-system"] == nil || objs[energySuite] == nil {
 				t.Errorf("the operator's namespace or the runtime went with the operator")
 			}
 		},
@@ -493,7 +503,7 @@ var knobCases = []knobCase{
 		name: "runtime off",
 		args: []string{"--set", "runtime.enabled=false"},
 		check: func(t *testing.T, objs map[string]*unstructured.Unstructured) {
-			absent(t, objs, runtimeDeploy, " ServiceAccount wattson-system/wattson-runtime", "networking.k8s.io NetworkPolicy wattson-system/wattson-runtime")
+			absent(t, objs, energySuite, " ServiceAccount wattson-system/wattson-runtime", "networking.k8s.io NetworkPolicy wattson-system/wattson-runtime")
 			if a := alertNames(t, objs); slices.Contains(a, "WattsonRuntimeDown") || !slices.Contains(a, "WattsonOperatorDown") {
 				t.Errorf("alerts %v: want WattsonRuntimeDown gone, WattsonOperatorDown kept", a)
 			}
@@ -519,9 +529,9 @@ var knobCases = []knobCase{
 			"--set", "prometheusStack.prometheus.image.tag=v3.16.0", "--set", "prometheusStack.prometheusOperator.configReloaderImage.repository=registry.example.net/reloader",
 			"--set", "exporter.image=registry.example.net/snmp-exporter:v0.30.1"},
 		check: func(t *testing.T, objs map[string]*unstructured.Unstructured) {
-			for _, k := range []string{operatorDeploy, runtimeDeploy} {
+			for _, k := range []string{operatorDeploy, energySuite} {
 				for _, c := range []string{"manager", "runtime"} {
-					if k == operatorDeploy && c == "runtime" || k == runtimeDeploy && c == "manager" {
+					if k == operatorDeploy && c == "runtime" || k == energySuite && c == "manager" {
 						continue
 					}
 					ct := container(t, objs, k, c)
@@ -560,7 +570,7 @@ var knobCases = []knobCase{
 				t.Errorf("operator resources (-want +got):\n%s", d)
 			}
 			// Helm merges a map given with the default one: only requests.cpu changes.
-			if d := cmp.Diff(map[string]any{"requests": map[string]any{"cpu": "50m", "memory": "64Mi"}, "limits": map[string]any{"memory": "512Mi"}}, container(t, objs, runtimeDeploy, "runtime")["resources"]); d != "" {
+			if d := cmp.Diff(map[string]any{"requests": map[string]any{"cpu": "50m", "memory": "64Mi"}, "limits": map[string]any{"memory": "512Mi"}}, container(t, objs, energySuite, "runtime")["resources"]); d != "" {
 				t.Errorf("runtime resources (-want +got):\n%s", d)
 			}
 			field(t, objs, "monitoring.coreos.com Prometheus wattson-monitoring/wattson", "4Gi", "spec", "resources", "limits", "memory")
@@ -571,7 +581,7 @@ var knobCases = []knobCase{
 		args: []string{"--set", "runtime.interval=15s", "--set-json", `runtime.extraEnv=[{"name":"WATTSON_ENERGY_WINDOW","value":"3m"}]`,
 			"--set", "prometheusStack.prometheus.scrapeInterval=10s", "--set", "prometheusStack.alertmanager.config=route: {receiver: x}\nreceivers: [{name: x}]\n"},
 		check: func(t *testing.T, objs map[string]*unstructured.Unstructured) {
-			c := container(t, objs, runtimeDeploy, "runtime")
+			c := container(t, objs, energySuite, "runtime")
 			env, _, _ := unstructured.NestedSlice(c, "env")
 			if c["interval"] != "15s" || env[len(env)-1].(map[string]any)["name"] != "WATTSON_ENERGY_WINDOW" {
 				t.Errorf("runtime interval %v, env %v", c["interval"], env)
@@ -585,7 +595,7 @@ var knobCases = []knobCase{
 		name: "the test cluster's values",
 		args: []string{"--namespace", "wattson-system", "--values", "hack/cluster/helm/values.yaml"},
 		check: func(t *testing.T, objs map[string]*unstructured.Unstructured) {
-			c := container(t, objs, runtimeDeploy, "runtime")
+			c := container(t, objs, energySuite, "runtime")
 			if c["image"] != "wattson.local/wattson:dev" || c["labelFilter"] != "!faults" {
 				t.Errorf("runtime image %v, label filter %v", c["image"], c["labelFilter"])
 			}

@@ -83,6 +83,9 @@ const (
 	peer
 	// base64: a Secret's data, given as text (default: the decoded kustomize value).
 	base64Text
+	// optionalField: a field the kustomize build leaves out, added to the mapping at the site
+	// under the knob's key when the value is set (default {}).
+	optionalField
 )
 
 type knob struct {
@@ -91,6 +94,8 @@ type knob struct {
 	sites []site
 	// flag is appendFlag's flag name (with the leading --).
 	flag string
+	// key is optionalField's field name.
+	key string
 }
 
 // Images: every string that names one of these images (alone, or after a flag's =) is templated
@@ -120,6 +125,7 @@ var knobs = []knob{
 	{value: "runtime.timeout", how: scalar, sites: []site{{"Suite", "wattson-system", "energy", "spec.timeout"}}},
 	{value: "runtime.labelFilter", how: scalar, sites: []site{{"Suite", "wattson-system", "energy", "spec.labelFilter"}}},
 	{value: "runtime.extraEnv", how: appendItems, sites: []site{{"Suite", "wattson-system", "energy", "spec.env"}}},
+	{value: "runtime.store", how: optionalField, key: "store", sites: []site{{"Suite", "wattson-system", "energy", "spec"}}},
 	// Bring your own Prometheus: where the operator and the runtime find it.
 	{value: "prometheus.url", how: orDefault, sites: []site{
 		{"Deployment", "wattson-system", "wattson-operator", operatorContainer + ".args[^--prometheus.url=]"},
@@ -290,6 +296,20 @@ func (g *gen) apply(k knob, s site, n *yaml.Node) error {
 			return fmt.Sprintf("{{- with %s }}\n%s- {{ printf \"%s=%%s\" . | quote }}\n{{- end }}", expr, indent, k.flag)
 		}})
 		n.Content = append(n.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: t})
+	case optionalField:
+		if n.Kind != yaml.MappingNode {
+			return fmt.Errorf("not a mapping")
+		}
+		if mapGet(n, k.key) != nil {
+			return fmt.Errorf("already has %s: make the knob a block", k.key)
+		}
+		if err := g.setDefault(k.value, map[string]any{}); err != nil {
+			return err
+		}
+		t := g.token(sub{line: func(indent, _ string) string {
+			return fmt.Sprintf("{{- with %s }}\n%s%s:\n{{- toYaml . | nindent %d }}\n{{- end }}", expr, indent, k.key, len(indent)+2)
+		}})
+		n.Content = append(n.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: t}, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: "x"})
 	case peer:
 		// n is the ingress list; the peers to replace are its rules' from items equal to the
 		// default (set by the first site: the kit's Prometheus).
