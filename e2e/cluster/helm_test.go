@@ -81,8 +81,9 @@ func TestClusterHelm(t *testing.T) {
 				`"$BIN/kustomize" build --load-restrictor LoadRestrictionsNone hack/cluster/helm | "$BIN/kubectl" apply --server-side -f -`)
 			t.Logf("fixtures:\n%s", out)
 		}},
+		{"workloads settled", e.settled},
 		{"port-forwards", e.forwards},
-		{"pods ready, targets up, specs green", e.green},
+		{"targets up, specs green", e.green},
 		{"helm upgrade: one operator, the runtime a fleet over PostgreSQL", func(t *testing.T, ctx context.Context) {
 			// runtime.store names the URL Secret of the PostgreSQL among the fixtures
 			// (hack/cluster/kit/postgres.yaml).

@@ -14,9 +14,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 )
 
-// settle waits until the cluster's workloads stop changing: every Deployment, StatefulSet and
-// DaemonSet rolled out to its current spec with no old pod left, and every pod that has not
-// finished and is not terminating Ready, the same pods at two checks in a row. One `kubectl wait
+// settle waits until the cluster's workloads stop changing: every Prometheus and Alertmanager
+// reconciled and Available (prometheus-operator creates their StatefulSets after helm install
+// --wait or skaffold deploy have returned), every Deployment, StatefulSet and DaemonSet rolled
+// out to its current spec with no old pod left, and every pod that has not finished and is not
+// terminating Ready, the same pods at two checks in a row. One `kubectl wait
 // --all` fixes its pod list when it starts, and the operator rolls snmp_exporter's Deployment
 // each time the exporter's configuration changes (a PDUModel compiled, a PDU accepted), so right
 // after an install it waits on pods that are being replaced and times out on them.
@@ -53,6 +55,21 @@ func (e *env) unsettled(ctx context.Context) (string, error) {
 	var problems []string
 	for _, raw := range workloads.Items {
 		if p := rolloutProblem(raw); p != "" {
+			problems = append(problems, p)
+		}
+	}
+	var stacks struct {
+		Items []json.RawMessage `json:"items"`
+	}
+	out, err = e.output(ctx, kubectl, "get", "prometheuses.monitoring.coreos.com,alertmanagers.monitoring.coreos.com", "-A", "-o", "json")
+	if err != nil {
+		return "", fmt.Errorf("listing Prometheuses and Alertmanagers: %w", err)
+	}
+	if err := json.Unmarshal([]byte(out), &stacks); err != nil {
+		return "", fmt.Errorf("listing Prometheuses and Alertmanagers: %w", err)
+	}
+	for _, raw := range stacks.Items {
+		if p := reconcileProblem(raw); p != "" {
 			problems = append(problems, p)
 		}
 	}
@@ -139,6 +156,65 @@ func rolloutProblem(raw json.RawMessage) string {
 		}
 	}
 	return ""
+}
+
+// reconcileProblem says why a prometheus-operator resource (Prometheus, Alertmanager) is not yet
+// Reconciled and Available for its current generation, or returns "".
+func reconcileProblem(raw json.RawMessage) string {
+	var r struct {
+		Kind     string
+		Metadata struct {
+			Namespace, Name string
+			Generation      int64
+		}
+		Status struct {
+			Conditions []struct {
+				Type, Status, Reason, Message string
+				ObservedGeneration            int64
+			}
+		}
+	}
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return err.Error()
+	}
+	var problems []string
+	for _, want := range []string{"Reconciled", "Available"} {
+		found := false
+		for _, c := range r.Status.Conditions {
+			if c.Type != want {
+				continue
+			}
+			found = true
+			if c.Status != "True" || c.ObservedGeneration < r.Metadata.Generation {
+				problems = append(problems, fmt.Sprintf("%s %s (%s: %s, generation %d observed %d)", want, c.Status, c.Reason, c.Message, r.Metadata.Generation, c.ObservedGeneration))
+			}
+		}
+		if !found {
+			problems = append(problems, want+" not reported yet")
+		}
+	}
+	if len(problems) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%s %s/%s: %s", strings.ToLower(r.Kind), r.Metadata.Namespace, r.Metadata.Name, strings.Join(problems, ", "))
+}
+
+func TestReconcileProblem(t *testing.T) {
+	for _, c := range []struct {
+		name, object string
+		settled      bool
+	}{
+		{"prometheus available", `{"kind":"Prometheus","metadata":{"generation":2},"status":{"conditions":[{"type":"Available","status":"True","observedGeneration":2},{"type":"Reconciled","status":"True","observedGeneration":2}]}}`, true},
+		{"prometheus just created", `{"kind":"Prometheus","metadata":{"generation":1}}`, false},
+		{"statefulset's pod pending", `{"kind":"Prometheus","metadata":{"generation":1},"status":{"conditions":[{"type":"Available","status":"False","reason":"NoPodReady","observedGeneration":1},{"type":"Reconciled","status":"True","observedGeneration":1}]}}`, false},
+		{"new spec not yet reconciled", `{"kind":"Alertmanager","metadata":{"generation":3},"status":{"conditions":[{"type":"Available","status":"True","observedGeneration":2},{"type":"Reconciled","status":"True","observedGeneration":2}]}}`, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if p := reconcileProblem(json.RawMessage(c.object)); (p == "") != c.settled {
+				t.Errorf("reconcileProblem = %q, want settled %v", p, c.settled)
+			}
+		})
+	}
 }
 
 func TestRolloutProblem(t *testing.T) {

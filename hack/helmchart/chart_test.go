@@ -18,7 +18,10 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
@@ -794,4 +797,72 @@ func TestHelmInstallsOnAnApiserver(t *testing.T) {
 		}
 	}
 	run(kubectl, "get", "crd", "pdus.wattson.dev") // Helm keeps crds/
+}
+
+// TestPrometheusSelectsWhatHelmInstalls: the chart's Prometheus loads every ServiceMonitor,
+// PodMonitor, Probe, ScrapeConfig and PrometheusRule the chart ships, labelled as helm install
+// labels them. Helm sets app.kubernetes.io/managed-by: Helm on every object it installs
+// (setMetadataVisitor in helm's pkg/action), over whatever the template says, so a selector on
+// managed-by: wattson selected none of them and only the operator's own objects were scraped.
+func TestPrometheusSelectsWhatHelmInstalls(t *testing.T) {
+	repo := repoRoot(t)
+	objs := mustTemplate(t, repo)
+	var prom *unstructured.Unstructured
+	for _, o := range objs {
+		if o.GetKind() == "Prometheus" && o.GetName() == "wattson" {
+			prom = o
+		}
+	}
+	if prom == nil {
+		t.Fatal("the default render has no Prometheus wattson")
+	}
+	selectors := map[string]string{
+		"ServiceMonitor": "serviceMonitor",
+		"PodMonitor":     "podMonitor",
+		"Probe":          "probe",
+		"ScrapeConfig":   "scrapeConfig",
+		"PrometheusRule": "rule",
+	}
+	selector := func(field string) labels.Selector {
+		t.Helper()
+		m, found, err := unstructured.NestedMap(prom.Object, "spec", field)
+		if err != nil || !found {
+			t.Fatalf("Prometheus wattson has no spec.%s (%v)", field, err)
+		}
+		var ls metav1.LabelSelector
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(m, &ls); err != nil {
+			t.Fatalf("spec.%s: %v", field, err)
+		}
+		s, err := metav1.LabelSelectorAsSelector(&ls)
+		if err != nil {
+			t.Fatalf("spec.%s: %v", field, err)
+		}
+		return s
+	}
+	n := 0
+	for _, o := range objs {
+		field, ok := selectors[o.GetKind()]
+		if !ok {
+			continue
+		}
+		n++
+		l := labels.Set(o.GetLabels())
+		l["app.kubernetes.io/managed-by"] = "Helm"
+		ns := o.GetNamespace()
+		if ns == "" {
+			ns = "wattson-system" // the release namespace
+		}
+		if !selector(field + "Selector").Matches(l) {
+			t.Errorf("%s, labelled %v once installed, is not selected by Prometheus wattson's spec.%sSelector %s", objKey(o), l, field, selector(field+"Selector"))
+		}
+		if !selector(field + "NamespaceSelector").Matches(labels.Set{"kubernetes.io/metadata.name": ns}) {
+			t.Errorf("%s: namespace %s is not selected by Prometheus wattson's spec.%sNamespaceSelector", objKey(o), ns, field)
+		}
+	}
+	if n < 8 {
+		t.Fatalf("the default render has %d monitors and rules, want the kit's 8 or more", n)
+	}
+	if !t.Failed() {
+		t.Logf("Prometheus wattson selects all %d monitors and rules of the chart as Helm labels them", n)
+	}
 }

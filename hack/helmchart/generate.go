@@ -327,8 +327,9 @@ func (g *gen) files(objs []*object) (map[string][]byte, error) {
 }
 
 // addLabels adds Helm's labels (helpers "wattson.labels") to the object's metadata.labels.
-// app.kubernetes.io/managed-by stays unset: the kit uses managed-by=wattson as the label
-// Prometheus selects its monitors and rules by.
+// Not app.kubernetes.io/managed-by: helm install and upgrade set it to Helm on every object
+// themselves, over the kustomize sources' managed-by: wattson, which is why Prometheus selects
+// Wattson's monitors and rules by app.kubernetes.io/part-of: wattson.
 func (g *gen) addLabels(o *object) {
 	md := mapGet(o.doc, "metadata")
 	labels := mapGet(md, "labels")

@@ -50,10 +50,16 @@ const (
 	ModuleComponent = "module"
 	// ModelAnnotation names the PDUModel a module ConfigMap belongs to.
 	ModelAnnotation = "wattson.dev/pdumodel"
-	// ManagedByLabel marks objects Wattson creates, for scrape and rule selectors.
+	// ManagedByLabel marks the objects the operator creates; its cache and watches select them by it.
 	ManagedByLabel = "app.kubernetes.io/managed-by"
 	// ManagedBy is the value of ManagedByLabel.
 	ManagedBy = "wattson"
+	// PartOfLabel is on every object of Wattson's, the operator's and the shipped manifests' alike:
+	// Prometheus selects ScrapeConfigs, Probes, ServiceMonitors and PrometheusRules by it. Not
+	// ManagedByLabel: Helm sets app.kubernetes.io/managed-by: Helm on everything it installs.
+	PartOfLabel = "app.kubernetes.io/part-of"
+	// PartOf is the value of PartOfLabel.
+	PartOf = "wattson"
 	// PDULabel names the PDU a ScrapeConfig or Probe belongs to.
 	PDULabel = "wattson.dev/pdu"
 )

@@ -200,6 +200,7 @@ func (r *PDUModelReconciler) writeModule(ctx context.Context, model *v1alpha1.PD
 		}
 		cm.Labels[v1alpha1.ComponentLabel] = v1alpha1.ModuleComponent
 		cm.Labels[v1alpha1.ManagedByLabel] = v1alpha1.ManagedBy
+		cm.Labels[v1alpha1.PartOfLabel] = v1alpha1.PartOf
 		if cm.Annotations == nil {
 			cm.Annotations = map[string]string{}
 		}

@@ -31,7 +31,7 @@ type Exporter struct {
 
 // ExporterLabels are on every object the operator writes for the exporter, and on its pods.
 func ExporterLabels() map[string]string {
-	return map[string]string{v1alpha1.ManagedByLabel: v1alpha1.ManagedBy, "app.kubernetes.io/name": v1alpha1.ExporterName}
+	return map[string]string{v1alpha1.ManagedByLabel: v1alpha1.ManagedBy, v1alpha1.PartOfLabel: v1alpha1.PartOf, "app.kubernetes.io/name": v1alpha1.ExporterName}
 }
 
 // exporterSelector selects the exporter's pods.

@@ -60,9 +60,9 @@ func orDefault(s, def string) string {
 
 // ObjectLabels are the labels of a ScrapeConfig or Probe made for a PDU; select them in the
 // Prometheus resource with scrapeConfigSelector/probeSelector matchLabels
-// app.kubernetes.io/managed-by: wattson.
+// app.kubernetes.io/part-of: wattson.
 func ObjectLabels(pdu *v1alpha1.PDU) map[string]string {
-	return map[string]string{v1alpha1.ManagedByLabel: v1alpha1.ManagedBy, v1alpha1.PDULabel: pdu.Name}
+	return map[string]string{v1alpha1.ManagedByLabel: v1alpha1.ManagedBy, v1alpha1.PartOfLabel: v1alpha1.PartOf, v1alpha1.PDULabel: pdu.Name}
 }
 
 // ScrapeConfig renders the prometheus-operator ScrapeConfig of a PDU: one static target, scraped

@@ -48,12 +48,12 @@ func SuiteSelector(s *v1alpha1.Suite) map[string]string {
 	return map[string]string{"app.kubernetes.io/name": SuiteComponent, v1alpha1.SuiteLabel: s.Name}
 }
 
-// SuiteLabels are the labels of every object made for a Suite: its selector, and managed-by so
-// the kit's Prometheus selects the ServiceMonitor and PrometheusRule.
+// SuiteLabels are the labels of every object made for a Suite: its selector, part-of so the
+// kit's Prometheus selects the ServiceMonitor and PrometheusRule, and managed-by.
 func SuiteLabels(s *v1alpha1.Suite) map[string]string {
 	l := SuiteSelector(s)
 	l["app.kubernetes.io/instance"] = s.Name
-	l["app.kubernetes.io/part-of"] = "wattson"
+	l[v1alpha1.PartOfLabel] = v1alpha1.PartOf
 	l[v1alpha1.ManagedByLabel] = v1alpha1.ManagedBy
 	return l
 }
