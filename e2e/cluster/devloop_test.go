@@ -135,7 +135,8 @@ var _ = Describe(%q, Label("devloop"), func() {
 	toResult := time.Since(saved)
 	e.took(fmt.Sprintf("skaffold dev: save → new spec's result in the runtime's metrics (budget %s)", devSaveBudget), toResult)
 	// It came first from a focused run of the saved file (devsync.sh names it, the runtime runs
-	// its specs before the whole suite).
+	// its specs before the whole suite). skaffold drops pod log lines during the dev-loop
+	// iteration, so devsync.sh prints the focused run's line from the runtime's log itself.
 	focused := regexp.MustCompile(`msg="focused run (passed|failed)".*focus=devloop_` + nonce + `_test.go`)
 	if _, err := lines.wait(ctx, 5*time.Second, mark, focused); err != nil {
 		t.Errorf("the saved file's specs did not run on their own first: %v", err)

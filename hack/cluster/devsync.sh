@@ -71,3 +71,19 @@ tar -C "$tmp" -cf - specs.test.focus specs.test specs.test.sha256 |
 done_=$(date +%s.%N)
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 log "suite compiled in $(secs "$start" "$built")s, copied into deploy/wattson-runtime:/suite in $(secs "$built" "$done_")s ($(du -h "$tmp/specs.test" | cut -f1), sha256 $(cut -c1-12 "$tmp/specs.test.sha256"), focus: ${focus[*]:-none, the whole suite; saved: ${SKAFFOLD_FILES_ADDED_OR_MODIFIED:-?}})"
+# The focused run's result, printed from here: skaffold dev drops the pods' log lines while a
+# dev-loop iteration (this hook included) is in progress (LogAggregator.Mute), and the focused run
+# of a small file ends within that window, so its line would never reach you. Up to a minute.
+if [[ ${#focus[@]} -gt 0 ]]; then
+  since=$(date -u -d "@${start%.*}" +%Y-%m-%dT%H:%M:%SZ)
+  for _ in $(seq 300); do
+    line=$("$BIN/kubectl" "${ctx[@]}" -n "$NAMESPACE" logs deploy/wattson-runtime -c runtime --since-time="$since" 2>/dev/null |
+      grep -E 'msg="focused run (passed|failed|error)"' | grep -F "focus=${focus[0]}" | tail -1 || true)
+    if [[ -n $line ]]; then
+      log "$line"
+      exit 0
+    fi
+    sleep 0.2
+  done
+  log "no focused run of ${focus[*]} in the runtime's log within a minute: kubectl -n $NAMESPACE logs deploy/wattson-runtime -c runtime"
+fi
