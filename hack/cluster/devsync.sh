@@ -81,9 +81,20 @@ if [[ ${#focus[@]} -gt 0 ]]; then
       grep -E 'msg="focused run (passed|failed|error)"' | grep -F "focus=${focus[0]}" | tail -1 || true)
     if [[ -n $line ]]; then
       log "$line"
-      exit 0
+      break
     fi
     sleep 0.2
   done
-  log "no focused run of ${focus[*]} in the runtime's log within a minute: kubectl -n $NAMESPACE logs deploy/wattson-runtime -c runtime"
+  [[ -n $line ]] || log "no focused run of ${focus[*]} in the runtime's log within a minute: kubectl -n $NAMESPACE logs deploy/wattson-runtime -c runtime"
 fi
+# The whole suite's run comes next; a passing suite can end inside the same window. Up to 5 s
+# here; a longer run ends after this hook, when skaffold streams the runtime's log again.
+for _ in $(seq 25); do
+  line=$("$BIN/kubectl" "${ctx[@]}" -n "$NAMESPACE" logs deploy/wattson-runtime -c runtime --since-time="${since:-$(date -u -d "@${start%.*}" +%Y-%m-%dT%H:%M:%SZ)}" 2>/dev/null |
+    grep -E 'msg="run (passed|failed|error)".*trigger=change' | tail -1 || true)
+  if [[ -n $line ]]; then
+    log "$line"
+    break
+  fi
+  sleep 0.2
+done
