@@ -71,30 +71,30 @@ tar -C "$tmp" -cf - specs.test.focus specs.test specs.test.sha256 |
 done_=$(date +%s.%N)
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 log "suite compiled in $(secs "$start" "$built")s, copied into deploy/wattson-runtime:/suite in $(secs "$built" "$done_")s ($(du -h "$tmp/specs.test" | cut -f1), sha256 $(cut -c1-12 "$tmp/specs.test.sha256"), focus: ${focus[*]:-none, the whole suite; saved: ${SKAFFOLD_FILES_ADDED_OR_MODIFIED:-?}})"
-# The focused run's result, printed from here: skaffold dev drops the pods' log lines while a
-# dev-loop iteration (this hook included) is in progress (LogAggregator.Mute), and the focused run
-# of a small file ends within that window, so its line would never reach you. Up to a minute.
-if [[ ${#focus[@]} -gt 0 ]]; then
-  since=$(date -u -d "@${start%.*}" +%Y-%m-%dT%H:%M:%SZ)
-  for _ in $(seq 300); do
+# The runs' results, printed from here: skaffold dev drops the pods' log lines while a dev-loop
+# iteration (this hook included) is in progress (LogAggregator.Mute), and the focused run of a
+# small file, or a passing whole suite, ends within that window, so its line would never reach you.
+since=$(date -u -d "@${start%.*}" +%Y-%m-%dT%H:%M:%SZ)
+# await TRIES PATTERN [FIXED]: log the runtime's last line since the hook started that matches,
+# polling every 0.2 s, TRIES times at most.
+await() {
+  local line
+  for _ in $(seq "$1"); do
     line=$("$BIN/kubectl" "${ctx[@]}" -n "$NAMESPACE" logs deploy/wattson-runtime -c runtime --since-time="$since" 2>/dev/null |
-      grep -E 'msg="focused run (passed|failed|error)"' | grep -F "focus=${focus[0]}" | tail -1 || true)
+      grep -E "$2" | grep -F -- "${3:-}" | tail -1 || true)
     if [[ -n $line ]]; then
       log "$line"
-      break
+      return 0
     fi
     sleep 0.2
   done
-  [[ -n $line ]] || log "no focused run of ${focus[*]} in the runtime's log within a minute: kubectl -n $NAMESPACE logs deploy/wattson-runtime -c runtime"
+  return 1
+}
+# The focused run: up to a minute.
+if [[ ${#focus[@]} -gt 0 ]]; then
+  await 300 'msg="focused run (passed|failed|error)"' "focus=${focus[0]}" ||
+    log "no focused run of ${focus[*]} in the runtime's log within a minute: kubectl -n $NAMESPACE logs deploy/wattson-runtime -c runtime"
 fi
-# The whole suite's run comes next; a passing suite can end inside the same window. Up to 5 s
-# here; a longer run ends after this hook, when skaffold streams the runtime's log again.
-for _ in $(seq 25); do
-  line=$("$BIN/kubectl" "${ctx[@]}" -n "$NAMESPACE" logs deploy/wattson-runtime -c runtime --since-time="${since:-$(date -u -d "@${start%.*}" +%Y-%m-%dT%H:%M:%SZ)}" 2>/dev/null |
-    grep -E 'msg="run (passed|failed|error)".*trigger=change' | tail -1 || true)
-  if [[ -n $line ]]; then
-    log "$line"
-    break
-  fi
-  sleep 0.2
-done
+# The whole suite's run comes next: up to 5 s here; a longer run ends after this hook, when
+# skaffold streams the runtime's log again.
+await 25 'msg="run (passed|failed|error)".*trigger=change' || true
